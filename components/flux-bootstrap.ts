@@ -1,0 +1,129 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { PlatformRepository, PlatformRepositorySecret } from "./platform-repository-secret";
+
+export const FLUX_OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator";
+export const FLUX_NAMESPACE = "flux-system";
+/** The Flux Operator reconciles only a FluxInstance with this name. */
+export const FLUX_INSTANCE_NAME = "flux";
+
+/** The root sync: the Git repository, branch and folder the whole cluster is reconciled from. */
+export interface RootSync {
+    /** HTTPS URL of the Git repository. */
+    url: string;
+    /** Branch to follow; the FluxInstance gets `refs/heads/<branch>`. */
+    branch: string;
+    /** Folder in the repository, e.g. `clusters/development`. */
+    path: string;
+    /** User name sent with the token. @default "git" */
+    username?: string;
+    /** How often Flux pulls. @default "1m" */
+    interval?: string;
+}
+
+export interface FluxBootstrapArgs {
+    /** Version of the flux-operator Helm chart (exact). */
+    operatorVersion: string;
+    /** Flux distribution version or semver range, e.g. "2.x" or "2.8.8". */
+    version: string;
+    /** Registry the Flux controller images come from. @default "ghcr.io/fluxcd" */
+    registry?: string;
+    /** Controllers to install. @default the operator's default: source, kustomize, helm and notification */
+    components?: string[];
+    /** `FluxInstance.spec.cluster.type`: the distribution Flux tunes itself for. @default "kubernetes" */
+    clusterType?: "kubernetes" | "aws";
+    sync: RootSync;
+    /** Token for the root sync and the platform repository. Secret. */
+    token: pulumi.Input<string>;
+    /** The platform repository; its secret exists before the first sync so the first reconcile succeeds. */
+    platformRepository: PlatformRepository;
+}
+
+/** The FluxInstance spec for the args: pure, so tests and the CRD schema check can read it directly. */
+export function fluxInstanceSpec(args: FluxBootstrapArgs, pullSecret: string) {
+    return {
+        distribution: { version: args.version, registry: args.registry ?? "ghcr.io/fluxcd" },
+        ...(args.components ? { components: args.components } : {}),
+        cluster: { type: args.clusterType ?? "kubernetes", networkPolicy: true, domain: "cluster.local" },
+        sync: {
+            kind: "GitRepository",
+            url: args.sync.url,
+            ref: `refs/heads/${args.sync.branch}`,
+            path: args.sync.path,
+            pullSecret,
+            interval: args.sync.interval ?? "1m",
+        },
+    };
+}
+
+/**
+ * Flux, installed the Flux Operator way: namespace, then the credentials, then the operator chart, then
+ * the FluxInstance whose `sync` is the root sync. Deleting runs the other way round, so the operator is
+ * still there to uninstall Flux when its FluxInstance goes.
+ */
+export class FluxBootstrap extends pulumi.ComponentResource {
+    readonly namespace: pulumi.Output<string>;
+    readonly instanceName: pulumi.Output<string>;
+    readonly syncRef: string;
+    readonly syncPath: string;
+    readonly platformSecretName: pulumi.Output<string>;
+
+    constructor(name: string, args: FluxBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gitops-platform:index:FluxBootstrap", name, {}, opts);
+
+        const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: FLUX_NAMESPACE } }, { parent: this });
+        const ns = namespace.metadata.name;
+
+        const syncCredentials = new k8s.core.v1.Secret(
+            `${name}-sync-credentials`,
+            {
+                metadata: { name: FLUX_NAMESPACE, namespace: ns },
+                type: "kubernetes.io/basic-auth",
+                stringData: { username: args.sync.username ?? "git", password: pulumi.secret(args.token) },
+            },
+            { parent: this, dependsOn: [namespace] },
+        );
+
+        const platformSecret = new PlatformRepositorySecret(
+            `${name}-platform-repository`,
+            { repository: args.platformRepository, token: args.token, namespace: ns },
+            { parent: this, dependsOn: [namespace] },
+        );
+
+        const operator = new k8s.helm.v3.Release(
+            `${name}-operator`,
+            {
+                name: "flux-operator",
+                chart: FLUX_OPERATOR_CHART,
+                version: args.operatorVersion,
+                namespace: ns,
+                createNamespace: false,
+            },
+            { parent: this, dependsOn: [syncCredentials, platformSecret] },
+        );
+
+        const instance = new k8s.apiextensions.CustomResource(
+            `${name}-instance`,
+            {
+                apiVersion: "fluxcd.controlplane.io/v1",
+                kind: "FluxInstance",
+                metadata: { name: FLUX_INSTANCE_NAME, namespace: ns },
+                spec: fluxInstanceSpec(args, FLUX_NAMESPACE),
+            },
+            { parent: this, dependsOn: [operator] },
+        );
+
+        this.namespace = ns;
+        this.instanceName = instance.metadata.name;
+        this.syncRef = `refs/heads/${args.sync.branch}`;
+        this.syncPath = args.sync.path;
+        this.platformSecretName = platformSecret.secretName;
+        this.registerOutputs({
+            namespace: this.namespace,
+            instanceName: this.instanceName,
+            syncRef: this.syncRef,
+            syncPath: this.syncPath,
+            platformSecretName: this.platformSecretName,
+        });
+    }
+}

@@ -1,0 +1,48 @@
+import * as pulumi from "@pulumi/pulumi";
+import { KindClusterResource, KindPortMapping } from "./kind-provider";
+
+export interface KindClusterArgs {
+    /** Cluster name, as `kind get clusters` lists it. The kubectl context is `kind-<name>`. */
+    clusterName: string;
+    /** Node image; its tag is the Kubernetes version. @default "kindest/node:v1.35.0" */
+    nodeImage?: string;
+    /** Control-plane nodes; odd, so etcd keeps quorum. @default 1 */
+    controlPlaneNodes?: number;
+    /** Worker nodes; 0 runs workloads on the control plane. @default 0 */
+    workers?: number;
+    /** Ports of the first control-plane node published on the host (e.g. 80/443 for an ingress). @default [] */
+    portMappings?: KindPortMapping[];
+}
+
+/**
+ * A local Kubernetes cluster in Docker, created with the `kind` CLI. Any change of node layout, image
+ * or name replaces the cluster: kind cannot change a running cluster's nodes.
+ */
+export class KindCluster extends pulumi.ComponentResource {
+    readonly clusterName: pulumi.Output<string>;
+    /** Admin kubeconfig (secret). */
+    readonly kubeconfig: pulumi.Output<string>;
+    /** The kubectl context kind adds to ~/.kube/config. */
+    readonly context: pulumi.Output<string>;
+
+    constructor(name: string, args: KindClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gitops-platform:index:KindCluster", name, {}, opts);
+
+        const cluster = new KindClusterResource(
+            name,
+            {
+                name: args.clusterName,
+                nodeImage: args.nodeImage ?? "kindest/node:v1.35.0",
+                controlPlaneNodes: args.controlPlaneNodes ?? 1,
+                workers: args.workers ?? 0,
+                portMappings: args.portMappings ?? [],
+            },
+            { parent: this },
+        );
+
+        this.clusterName = cluster.name;
+        this.kubeconfig = pulumi.secret(cluster.kubeconfig);
+        this.context = cluster.context;
+        this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig, context: this.context });
+    }
+}

@@ -1,0 +1,187 @@
+import * as pulumi from "@pulumi/pulumi";
+
+// A Pulumi dynamic provider that drives the `kind` CLI. No kind provider plugin exists, and a
+// dynamic provider needs no binary beyond `kind` and Docker on the machine that runs `pulumi up`.
+// Everything the provider calls lives in this file: Pulumi serialises the provider object with the
+// functions it references, and one self-contained file keeps that closure small and predictable.
+
+/** One `extraPortMappings` entry of the control-plane node. */
+export interface KindPortMapping {
+    containerPort: number;
+    hostPort: number;
+    protocol: "TCP" | "UDP" | "SCTP";
+    listenAddress?: string;
+}
+
+/** The desired cluster; every field forces a replacement when it changes. */
+export interface KindClusterInputs {
+    name: string;
+    nodeImage: string;
+    controlPlaneNodes: number;
+    workers: number;
+    portMappings: KindPortMapping[];
+}
+
+export interface KindClusterOutputs extends KindClusterInputs {
+    /** Admin kubeconfig for the cluster's API server on localhost. Secret. */
+    kubeconfig: string;
+    /** The context kind writes into the user's kubeconfig. */
+    context: string;
+}
+
+export interface CommandResult {
+    code: number;
+    stdout: string;
+    stderr: string;
+}
+
+/** Runs a command; rejects only when it cannot start (e.g. ENOENT), resolves with its exit code otherwise. */
+export type CommandRunner = (command: string, args: string[], stdin?: string) => Promise<CommandResult>;
+
+export const KIND_CONFIG_API_VERSION = "kind.x-k8s.io/v1alpha4";
+const INPUT_FIELDS: (keyof KindClusterInputs)[] = ["name", "nodeImage", "controlPlaneNodes", "workers", "portMappings"];
+
+/** The kind cluster config (`kind.x-k8s.io/v1alpha4`) for the inputs, as YAML kind reads from stdin. */
+export function renderKindConfig(inputs: KindClusterInputs): string {
+    // Plain YAML by hand: JSON is valid YAML, and it keeps the yaml library out of the serialised provider.
+    const nodes: Record<string, unknown>[] = [];
+    for (let i = 0; i < inputs.controlPlaneNodes; i++) {
+        const node: Record<string, unknown> = { role: "control-plane", image: inputs.nodeImage };
+        // Host ports can only be bound once: they go on the first control-plane node.
+        if (i === 0 && inputs.portMappings.length > 0) {
+            node.extraPortMappings = inputs.portMappings.map((m) => ({
+                containerPort: m.containerPort,
+                hostPort: m.hostPort,
+                protocol: m.protocol,
+                ...(m.listenAddress ? { listenAddress: m.listenAddress } : {}),
+            }));
+        }
+        nodes.push(node);
+    }
+    for (let i = 0; i < inputs.workers; i++) {
+        nodes.push({ role: "worker", image: inputs.nodeImage });
+    }
+    return JSON.stringify({ kind: "Cluster", apiVersion: KIND_CONFIG_API_VERSION, name: inputs.name, nodes }, null, 2) + "\n";
+}
+
+/** Turns a failed or unstartable `kind` call into one message a person can act on. */
+export function kindFailure(action: string, outcome: CommandResult | Error): Error {
+    if (outcome instanceof Error) {
+        if ((outcome as NodeJS.ErrnoException).code === "ENOENT") {
+            return new Error(
+                "The kind CLI is not on PATH. Install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation), " +
+                    "make sure `kind version` works in this shell, and run `pulumi up` again.",
+            );
+        }
+        return new Error(`Could not run \`kind ${action}\`: ${outcome.message}`);
+    }
+    const stderr = outcome.stderr.trim();
+    if (/Cannot connect to the Docker daemon|docker daemon is not running|failed to connect to the docker API|"docker": executable file not found|error during connect/i.test(stderr)) {
+        return new Error(
+            `\`kind ${action}\` needs a running Docker engine, and none answered. Start Docker (or Docker Desktop), ` +
+                "check that `docker ps` works, and run `pulumi up` again.",
+        );
+    }
+    const exists = /already exist for a cluster with the name "?([^"\s]+)"?/.exec(stderr);
+    if (exists) {
+        return new Error(
+            `A kind cluster named "${exists[1]}" already exists and this stack did not create it. ` +
+                `Delete it with \`kind delete cluster --name ${exists[1]}\`, or set cluster.name to another name.`,
+        );
+    }
+    const tail = stderr.split("\n").slice(-10).join("\n");
+    return new Error(`\`kind ${action}\` failed with exit code ${outcome.code}:\n${tail}`);
+}
+
+/** Spawns a process, feeding it stdin; the default runner. */
+export function spawnCommand(command: string, args: string[], stdin?: string): Promise<CommandResult> {
+    const childProcess = require("child_process") as typeof import("child_process");
+    return new Promise((resolve, reject) => {
+        const child = childProcess.spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on("error", reject);
+        child.on("close", (code: number | null) => resolve({ code: code ?? 1, stdout, stderr }));
+        child.stdin.on("error", () => undefined); // the process may exit before reading stdin
+        child.stdin.end(stdin ?? "");
+    });
+}
+
+export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<KindClusterInputs, KindClusterOutputs> {
+    constructor(private readonly run: CommandRunner = spawnCommand) {}
+
+    async create(inputs: KindClusterInputs): Promise<pulumi.dynamic.CreateResult<KindClusterOutputs>> {
+        await this.kind(
+            ["create", "cluster", "--name", inputs.name, "--config=-", "--wait", "120s"],
+            renderKindConfig(inputs),
+        );
+        const kubeconfig = await this.kind(["get", "kubeconfig", "--name", inputs.name]);
+        return { id: inputs.name, outs: { ...pick(inputs), kubeconfig, context: `kind-${inputs.name}` } };
+    }
+
+    async read(id: string, props?: KindClusterOutputs): Promise<pulumi.dynamic.ReadResult<KindClusterOutputs>> {
+        const clusters = (await this.kind(["get", "clusters"])).split("\n").map((l) => l.trim());
+        if (!clusters.includes(id)) {
+            // An empty result tells Pulumi the cluster is gone (deleted outside Pulumi).
+            return {};
+        }
+        const kubeconfig = await this.kind(["get", "kubeconfig", "--name", id]);
+        const known = props ?? { name: id, nodeImage: "", controlPlaneNodes: 1, workers: 0, portMappings: [] };
+        return { id, props: { ...pick(known), name: id, kubeconfig, context: `kind-${id}` } };
+    }
+
+    async diff(_id: string, olds: KindClusterOutputs, news: KindClusterInputs): Promise<pulumi.dynamic.DiffResult> {
+        const replaces = INPUT_FIELDS.filter((f) => JSON.stringify(olds[f]) !== JSON.stringify(news[f]));
+        // kind cannot change nodes in place, and two clusters cannot share a name: delete, then create.
+        return { changes: replaces.length > 0, replaces, deleteBeforeReplace: true };
+    }
+
+    async delete(id: string): Promise<void> {
+        // `kind delete cluster` succeeds when the cluster is already gone, so a retry is safe.
+        await this.kind(["delete", "cluster", "--name", id]);
+    }
+
+    private async kind(args: string[], stdin?: string): Promise<string> {
+        const action = args.filter((a) => !a.startsWith("-")).slice(0, 2).join(" ");
+        let result: CommandResult;
+        try {
+            result = await this.run("kind", args, stdin);
+        } catch (e) {
+            throw kindFailure(action, e as Error);
+        }
+        if (result.code !== 0) throw kindFailure(action, result);
+        return result.stdout;
+    }
+}
+
+function pick(from: KindClusterInputs): KindClusterInputs {
+    return {
+        name: from.name,
+        nodeImage: from.nodeImage,
+        controlPlaneNodes: from.controlPlaneNodes,
+        workers: from.workers,
+        portMappings: from.portMappings,
+    };
+}
+
+export type KindClusterResourceArgs = { [K in keyof KindClusterInputs]: pulumi.Input<KindClusterInputs[K]> };
+
+/** The Pulumi resource backed by `KindClusterProvider`. `KindCluster` is the component to use. */
+export class KindClusterResource extends pulumi.dynamic.Resource {
+    declare readonly name: pulumi.Output<string>;
+    declare readonly kubeconfig: pulumi.Output<string>;
+    declare readonly context: pulumi.Output<string>;
+
+    constructor(name: string, inputs: KindClusterResourceArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            new KindClusterProvider(),
+            name,
+            { ...inputs, kubeconfig: undefined, context: undefined },
+            { ...opts, additionalSecretOutputs: ["kubeconfig"] },
+            "kind",
+            "Cluster",
+        );
+    }
+}

@@ -1,0 +1,516 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as semver from "semver";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { findPlatformSource, PlatformSourceKind, REPO_ROOT } from "./gitops-tree";
+
+/** The config namespace: the project name in Pulumi.yaml. */
+export const PROJECT = "gitops-platform";
+
+/** The long-lived environments; any other environment name is a sandbox. */
+export const ENVIRONMENTS = ["development", "staging", "production"] as const;
+export type Tier = (typeof ENVIRONMENTS)[number] | "sandbox";
+
+/** The controllers a FluxInstance may install (the CRD's enum). */
+export const FLUX_COMPONENTS = [
+    "source-controller",
+    "kustomize-controller",
+    "helm-controller",
+    "notification-controller",
+    "image-reflector-controller",
+    "image-automation-controller",
+    "source-watcher",
+] as const;
+
+/** Defaults, in one place so the docs in Pulumi.yaml and the code cannot drift apart silently. */
+export const DEFAULTS = {
+    kindNodeImage: "kindest/node:v1.35.0",
+    fluxOperatorVersion: "0.58.0",
+    fluxVersion: "2.x",
+    fluxRegistry: "ghcr.io/fluxcd",
+    fluxComponents: ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"],
+    syncInterval: "1m",
+    syncBranch: "main",
+    gitUsername: "git",
+    tokenEnvVar: "GITLAB_TOKEN",
+} as const;
+
+// --- the schema -------------------------------------------------------------------------------
+// Messages say what is wrong and how to fix it; the key and the stack file are added when reported.
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const GO_DURATION = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
+const HOSTNAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$/i;
+const REGISTRY = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(\/[a-z0-9._-]+)*$/;
+
+const dnsLabel = (what: string, max: number) =>
+    z
+        .string()
+        .max(max, { message: `must be at most ${max} characters. Fix: pick a shorter ${what}` })
+        .regex(DNS_LABEL, {
+            message: `must be a DNS-1123 label (lowercase letters, digits and '-'). Fix: e.g. 'sandbox-a'`,
+        });
+
+const exactVersion = (example: string) =>
+    z.string().refine((v) => semver.valid(v) !== null, {
+        message: `must be an exact version. Fix: e.g. '${example}'`,
+    });
+
+const portMapping = z
+    .object({
+        containerPort: z.number().int().min(1).max(65535),
+        hostPort: z.number().int().min(1).max(65535),
+        protocol: z.enum(["TCP", "UDP", "SCTP"]).default("TCP"),
+        listenAddress: z.string().optional(),
+    })
+    .strict();
+
+const kindCluster = z
+    .object({
+        backend: z.literal("kind"),
+        name: dnsLabel("cluster name", 50).optional(),
+        nodeImage: z
+            .string()
+            .regex(/^kindest\/node:v\d+\.\d+\.\d+(@sha256:[a-f0-9]{64})?$/, {
+                message: "must be a kindest/node image with a Kubernetes version tag. Fix: e.g. 'kindest/node:v1.35.0'",
+            })
+            .default(DEFAULTS.kindNodeImage),
+        controlPlaneNodes: z
+            .number()
+            .int()
+            .min(1, { message: "must be at least 1. Fix: use 1, or 3 for a highly available control plane" })
+            .refine((n) => n % 2 === 1, {
+                message: "must be odd so etcd keeps quorum. Fix: use 1 or 3",
+            })
+            .default(1),
+        workers: z
+            .number()
+            .int({ message: "must be a whole number. Fix: e.g. 0 or 2" })
+            .min(0, { message: "cannot be negative. Fix: use 0 to run workloads on the control plane" })
+            .max(10, { message: "is more than a laptop can run. Fix: use 10 or fewer" })
+            .default(0),
+        portMappings: z
+            .array(portMapping)
+            .default([])
+            .refine((ms) => new Set(ms.map((m) => `${m.hostPort}/${m.protocol}`)).size === ms.length, {
+                message: "maps the same host port twice. Fix: give each mapping its own hostPort",
+            }),
+    })
+    .strict();
+
+/** One backend today; EKS joins this union. */
+const clusterSchema = z.discriminatedUnion("backend", [kindCluster], {
+    error: () => "has an unknown backend. Fix: set cluster.backend to 'kind'",
+});
+
+const fluxSchema = z
+    .object({
+        operatorVersion: exactVersion(DEFAULTS.fluxOperatorVersion).default(DEFAULTS.fluxOperatorVersion),
+        version: z
+            .string()
+            .refine((v) => semver.validRange(v.replace(/,/g, " ")) !== null, {
+                message: "is not a valid version or semver range. Fix: e.g. '2.x', '2.8.x' or '2.8.8'",
+            })
+            .default(DEFAULTS.fluxVersion),
+        registry: z
+            .string()
+            .regex(REGISTRY, { message: "must be a registry path without a scheme. Fix: e.g. 'ghcr.io/fluxcd'" })
+            .default(DEFAULTS.fluxRegistry),
+        components: z
+            .array(z.enum(FLUX_COMPONENTS))
+            .default([...DEFAULTS.fluxComponents])
+            .refine((cs) => new Set(cs).size === cs.length, {
+                message: "lists a controller twice. Fix: remove the duplicate",
+            })
+            .refine((cs) => cs.includes("source-controller") && cs.includes("kustomize-controller"), {
+                message:
+                    "must include source-controller and kustomize-controller, which the root sync needs. Fix: add them",
+            }),
+        syncInterval: z
+            .string()
+            .regex(GO_DURATION, { message: "is not a duration. Fix: e.g. '1m' or '30s'" })
+            .default(DEFAULTS.syncInterval),
+    })
+    .strict();
+
+const syncSchema = z
+    .object({
+        url: z.string({ message: "is required. Fix: set the HTTPS URL of this Git repository" }),
+        branch: z.string().default(DEFAULTS.syncBranch),
+        path: z.string().optional(),
+        username: z.string().min(1).default(DEFAULTS.gitUsername),
+    })
+    .strict();
+
+const platformRepositorySchema = z.discriminatedUnion(
+    "type",
+    [
+        z
+            .object({
+                type: z.literal("git"),
+                url: z.string(),
+                username: z.string().min(1).default(DEFAULTS.gitUsername),
+            })
+            .strict(),
+        z
+            .object({
+                type: z.literal("oci"),
+                server: z.string().regex(HOSTNAME, {
+                    message: "must be a registry host name without a scheme. Fix: e.g. 'registry.gitlab.com'",
+                }),
+                url: z.string(),
+                username: z.string({ message: "is required for a registry login. Fix: set your registry user name" }),
+            })
+            .strict(),
+    ],
+    { error: () => "has an unknown type. Fix: set platformRepository.type to 'git' or 'oci'" },
+);
+
+/** The stack config as stored: one entry per key of the `gitops-platform` namespace. */
+const stackSchema = z
+    .object({
+        environment: z.string({ message: "is required. Fix: set it to development, staging, production or a sandbox name" }).pipe(dnsLabel("environment name", 50)),
+        cluster: clusterSchema,
+        flux: fluxSchema.prefault({}),
+        sync: syncSchema,
+        platformRepository: platformRepositorySchema,
+        token: z.string().min(1).optional(),
+        protect: z.boolean().default(false),
+    })
+    .strict();
+
+type StackConfig = z.infer<typeof stackSchema>;
+
+// --- the typed result ---------------------------------------------------------------------------
+
+export type KindClusterConfig = z.infer<typeof kindCluster> & { name: string };
+export type ClusterConfig = KindClusterConfig;
+export type FluxConfig = z.infer<typeof fluxSchema>;
+export type PlatformRepositoryConfig = z.infer<typeof platformRepositorySchema>;
+
+/** The root sync: what the FluxInstance pulls, from which branch, at which path. */
+export interface SyncConfig {
+    url: string;
+    branch: string;
+    /** Relative to the repository root, without a leading `./`. */
+    path: string;
+    username: string;
+}
+
+/** Everything one stack declares, validated. Components take slices of this, never `pulumi.Config`. */
+export interface EnvironmentConfig {
+    stack: string;
+    /** The stack file, relative to the repository root, for messages. */
+    stackFile: string;
+    environment: string;
+    tier: Tier;
+    cluster: ClusterConfig;
+    flux: FluxConfig;
+    sync: SyncConfig;
+    platformRepository: PlatformRepositoryConfig;
+    /** How `clusters/<environment>` pulls the platform: decides the type of the platform secret. */
+    platformSourceKind: PlatformSourceKind;
+    /** The Git/registry token; secret from the moment it is read. */
+    token: pulumi.Output<string>;
+    protect: boolean;
+}
+
+// --- errors -------------------------------------------------------------------------------------
+
+export interface ConfigProblem {
+    /** The full config key, e.g. `gitops-platform:cluster.workers`. */
+    key: string;
+    /** What is wrong and how to fix it. */
+    message: string;
+}
+
+/** Every problem in one stack's config, reported together. A RunError so Pulumi prints no stack trace. */
+export class ConfigError extends pulumi.RunError {
+    constructor(
+        readonly stackFile: string,
+        readonly problems: ConfigProblem[],
+    ) {
+        super(
+            `${stackFile} has ${problems.length} config problem${problems.length === 1 ? "" : "s"}:\n` +
+                problems.map((p) => `  - ${p.key}: ${p.message}`).join("\n"),
+        );
+        this.name = "ConfigError";
+    }
+}
+
+// --- parsing ------------------------------------------------------------------------------------
+
+export interface ParseContext {
+    stack: string;
+    /** Where `clusters/` lives. @default the repository root */
+    repoRoot?: string;
+    /** Environment variables, for the token fallback. @default {} */
+    env?: Record<string, string | undefined>;
+    /** The stack file's text, to catch a token committed in plain text. @default not checked */
+    stackFileText?: string;
+}
+
+const SECRET_KEYS = ["token"] as const;
+
+/**
+ * Parses the config the Pulumi CLI hands the program (`project:key` to string, objects as JSON)
+ * into an `EnvironmentConfig`, or throws one `ConfigError` listing every problem.
+ */
+export function parseConfig(raw: Record<string, string>, ctx: ParseContext): EnvironmentConfig {
+    const stackFile = `stacks/Pulumi.${ctx.stack}.yaml`;
+    const repoRoot = ctx.repoRoot ?? REPO_ROOT;
+    const problems: ConfigProblem[] = [];
+    const report = (key: string, message: string) => problems.push({ key: `${PROJECT}:${key}`, message });
+
+    const values: Record<string, unknown> = {};
+    for (const [fullKey, text] of Object.entries(raw)) {
+        const [namespace, key] = splitKey(fullKey);
+        if (namespace !== PROJECT) continue;
+        values[key] = decode(text);
+    }
+
+    for (const key of SECRET_KEYS) {
+        if (storedInPlainText(ctx.stackFileText, key)) {
+            report(
+                key,
+                `is stored in plain text in ${stackFile}. Fix: remove it from the file and run ` +
+                    `'pulumi config set --secret ${key} <value> -s ${ctx.stack}'`,
+            );
+        }
+    }
+
+    const parsed = stackSchema.safeParse(values);
+    if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+            for (const key of issueKeys(issue)) report(key, withFix(issue.message));
+        }
+        throw new ConfigError(stackFile, problems);
+    }
+    const config = parsed.data;
+    const tier: Tier = (ENVIRONMENTS as readonly string[]).includes(config.environment)
+        ? (config.environment as Tier)
+        : "sandbox";
+
+    const sync = checkSync(config, report, repoRoot);
+    const platformSource = sync ? checkPlatformSource(config, sync.path, report, repoRoot) : undefined;
+    checkProduction(config, tier, report, ctx.stack);
+
+    const tokenValue = config.token ?? ctx.env?.[DEFAULTS.tokenEnvVar];
+    if (!tokenValue) {
+        report(
+            "token",
+            `is not set, and neither is ${DEFAULTS.tokenEnvVar}. Fix: run ` +
+                `'pulumi config set --secret token <token> -s ${ctx.stack}' or export ${DEFAULTS.tokenEnvVar}`,
+        );
+    }
+
+    if (problems.length > 0 || !sync || !platformSource || !tokenValue) {
+        throw new ConfigError(stackFile, problems);
+    }
+    return {
+        stack: ctx.stack,
+        stackFile,
+        environment: config.environment,
+        tier,
+        cluster: { ...config.cluster, name: config.cluster.name ?? config.environment },
+        flux: config.flux,
+        sync,
+        platformRepository: config.platformRepository,
+        platformSourceKind: platformSource,
+        token: pulumi.secret(tokenValue),
+        protect: config.protect,
+    };
+}
+
+type Report = (key: string, message: string) => void;
+
+function checkSync(config: StackConfig, report: Report, repoRoot: string): SyncConfig | undefined {
+    let ok = true;
+    const urlProblem = httpsUrlProblem(config.sync.url);
+    if (urlProblem) {
+        report("sync.url", urlProblem);
+        ok = false;
+    }
+    const branchProblem = gitBranchProblem(config.sync.branch);
+    if (branchProblem) {
+        report("sync.branch", branchProblem);
+        ok = false;
+    }
+    const syncPath = normalisePath(config.sync.path ?? `clusters/${config.environment}`);
+    if (path.isAbsolute(syncPath) || syncPath.split("/").includes("..")) {
+        report("sync.path", `'${config.sync.path}' leaves the repository. Fix: use a path like 'clusters/${config.environment}'`);
+        return undefined;
+    }
+    if (!fs.existsSync(path.join(repoRoot, syncPath)) || !fs.statSync(path.join(repoRoot, syncPath)).isDirectory()) {
+        report(
+            "sync.path",
+            `'${syncPath}' is not a folder in this repository, so Flux would sync nothing. ` +
+                `Fix: create it (copy clusters/development) or point sync.path at an existing cluster folder`,
+        );
+        return undefined;
+    }
+    return ok ? { url: config.sync.url, branch: config.sync.branch, path: syncPath, username: config.sync.username } : undefined;
+}
+
+function checkPlatformSource(
+    config: StackConfig,
+    syncPath: string,
+    report: Report,
+    repoRoot: string,
+): PlatformSourceKind | undefined {
+    const repo = config.platformRepository;
+    let source;
+    try {
+        source = findPlatformSource(repoRoot, syncPath);
+    } catch (e) {
+        report("sync.path", `${(e as Error).message}. Fix: repair the YAML`);
+        return undefined;
+    }
+    if (!source) {
+        report(
+            "sync.path",
+            `'${syncPath}' declares no GitRepository or OCIRepository named 'platform'. ` +
+                `Fix: add platform.yaml (see clusters/development)`,
+        );
+        return undefined;
+    }
+    const expected = repo.type === "git" ? "GitRepository" : "OCIRepository";
+    if (source.kind !== expected) {
+        const want = source.kind === "GitRepository" ? "git" : "oci";
+        report(
+            "platformRepository.type",
+            `is '${repo.type}' but ${source.file} pulls the platform from an ${source.kind}, ` +
+                `so Flux could not use the secret. Fix: set platformRepository.type to '${want}'`,
+        );
+        return undefined;
+    }
+    if (repo.type === "git") {
+        const problem = httpsUrlProblem(repo.url);
+        if (problem) report("platformRepository.url", problem);
+        else if (stripGitSuffix(repo.url) !== stripGitSuffix(source.url)) {
+            report("platformRepository.url", `is ${repo.url} but ${source.file} pulls ${source.url}. Fix: make them the same`);
+        }
+    } else {
+        if (!repo.url.startsWith("oci://")) {
+            report("platformRepository.url", `must start with oci://. Fix: e.g. 'oci://${repo.server}/group/project/platform'`);
+        } else if (!repo.url.startsWith(`oci://${repo.server}/`)) {
+            report("platformRepository.url", `is not on the registry ${repo.server}. Fix: make server the host of url`);
+        } else if (repo.url !== source.url) {
+            report("platformRepository.url", `is ${repo.url} but ${source.file} pulls ${source.url}. Fix: make them the same`);
+        }
+    }
+    return source.kind;
+}
+
+function checkProduction(config: StackConfig, tier: Tier, report: Report, stack: string): void {
+    if (tier !== "production") return;
+    if (semver.valid(config.flux.version) === null) {
+        report(
+            "flux.version",
+            `is the range '${config.flux.version}', but production runs one known Flux version. ` +
+                `Fix: pin an exact version, e.g. '2.8.8'`,
+        );
+    }
+    if (!config.protect) {
+        report(
+            "protect",
+            `must be true in production so 'pulumi destroy' cannot remove the cluster or Flux. ` +
+                `Fix: 'pulumi config set protect true -s ${stack}'`,
+        );
+    }
+}
+
+// --- small pure helpers, exported for tests -----------------------------------------------------
+
+/** Why a URL cannot carry our token, or undefined when it can. */
+export function httpsUrlProblem(url: string): string | undefined {
+    if (/^(ssh:\/\/|[\w.-]+@[\w.-]+:)/.test(url)) {
+        return `'${url}' is an SSH URL, but Flux authenticates here with a token over HTTPS. Fix: use the https:// URL of the repository`;
+    }
+    let parsed: URL;
+    try {
+        parsed = new URL(url);
+    } catch {
+        return `'${url}' is not a URL. Fix: use e.g. 'https://gitlab.com/group/project.git'`;
+    }
+    if (parsed.protocol !== "https:") {
+        return `'${url}' is not https, and the token must not cross the network in clear text. Fix: use https://`;
+    }
+    if (parsed.username || parsed.password) {
+        return `'${url}' embeds credentials. Fix: remove them from the URL; the token comes from the 'token' key`;
+    }
+    return undefined;
+}
+
+/** Why a name is not a usable Git branch (the rules of `git check-ref-format --branch`), or undefined. */
+export function gitBranchProblem(branch: string): string | undefined {
+    const fix = "Fix: use a branch name like 'main' or 'feature/sandbox-a'";
+    if (branch.length === 0) return `is empty. ${fix}`;
+    if (branch.startsWith("refs/")) return `'${branch}' is a full ref. Fix: give the branch name alone, e.g. 'main'`;
+    if (/\s/.test(branch)) return `'${branch}' contains white space. ${fix}`;
+    if (/[~^:?*[\\\x00-\x1f\x7f]/.test(branch)) return `'${branch}' contains a character Git forbids in ref names. ${fix}`;
+    if (branch.includes("..") || branch.includes("@{") || branch.includes("//")) {
+        return `'${branch}' contains '..', '@{' or '//', which Git forbids. ${fix}`;
+    }
+    if (/^[-/.]|[/.]$|\.lock$|\/\./.test(branch) || branch === "@") {
+        return `'${branch}' starts or ends in a way Git forbids. ${fix}`;
+    }
+    return undefined;
+}
+
+function normalisePath(p: string): string {
+    return path.posix.normalize(p.replace(/\\/g, "/")).replace(/^\.\//, "").replace(/\/$/, "");
+}
+
+function stripGitSuffix(url: string): string {
+    return url.replace(/\.git$/, "").replace(/\/$/, "");
+}
+
+function splitKey(fullKey: string): [string, string] {
+    const i = fullKey.indexOf(":");
+    return i < 0 ? ["", fullKey] : [fullKey.slice(0, i), fullKey.slice(i + 1)];
+}
+
+/** The CLI passes every value as a string; objects, arrays, numbers and booleans as JSON. */
+function decode(text: string): unknown {
+    try {
+        return JSON.parse(text);
+    } catch {
+        return text;
+    }
+}
+
+function storedInPlainText(stackFileText: string | undefined, key: string): boolean {
+    if (!stackFileText) return false;
+    const doc = parseYaml(stackFileText) as { config?: Record<string, unknown> } | null;
+    return typeof doc?.config?.[`${PROJECT}:${key}`] === "string";
+}
+
+/** The dotted key(s) a zod issue is about; unknown keys are reported one by one. */
+function issueKeys(issue: z.core.$ZodIssue): string[] {
+    const base = issue.path.map(String).join(".");
+    if (issue.code === "unrecognized_keys") {
+        return issue.keys.map((k) => (base ? `${base}.${k}` : k));
+    }
+    return [base || "(root)"];
+}
+
+function withFix(message: string): string {
+    if (message.includes("Fix:")) return message;
+    if (message.startsWith("Unrecognized key")) return "is not a known key. Fix: check the spelling against Pulumi.yaml, or remove it";
+    if (message.includes("received undefined")) return "is required. Fix: set it (see its documentation in Pulumi.yaml)";
+    return `${message}. Fix: see the key's documentation in Pulumi.yaml`;
+}
+
+/** Reads this stack's config the way the CLI handed it over, once. */
+export function loadConfig(): EnvironmentConfig {
+    const stack = pulumi.getStack();
+    const stackFilePath = path.join(REPO_ROOT, "stacks", `Pulumi.${stack}.yaml`);
+    return parseConfig(pulumi.runtime.allConfig(), {
+        stack,
+        env: process.env,
+        stackFileText: fs.existsSync(stackFilePath) ? fs.readFileSync(stackFilePath, "utf8") : undefined,
+    });
+}

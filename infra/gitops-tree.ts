@@ -1,0 +1,82 @@
+import * as fs from "fs";
+import * as path from "path";
+import { parseAllDocuments } from "yaml";
+
+/** The repository root: everything Flux syncs (`clusters/`, `platform/`) lives under it. */
+export const REPO_ROOT = path.resolve(__dirname, "..");
+
+/** The name every cluster folder gives the source its platform Kustomizations pull from. */
+export const PLATFORM_SOURCE_NAME = "platform";
+
+/** The secret that source references; `PlatformRepositorySecret` creates it. */
+export const PLATFORM_SECRET_NAME = "platform-repository";
+
+export type PlatformSourceKind = "GitRepository" | "OCIRepository";
+
+/** What a cluster folder declares about its `platform` source. */
+export interface PlatformSource {
+    kind: PlatformSourceKind;
+    /** Repository URL as written in the manifest. */
+    url: string;
+    /** `spec.ref` as written: `{branch}` for Git, `{semver}` or `{tag}` for OCI. */
+    ref: Record<string, string>;
+    /** `spec.secretRef.name`, if any. */
+    secretName?: string;
+    /** The file, relative to the repository root, that declares it. */
+    file: string;
+}
+
+/** A Kubernetes object as it appears in a manifest file, with just the fields we read. */
+export interface Manifest {
+    apiVersion?: string;
+    kind?: string;
+    metadata?: { name?: string; namespace?: string; labels?: Record<string, string> };
+    spec?: Record<string, unknown>;
+}
+
+/** Every YAML document in a file, parsed; throws naming the file when one does not parse. */
+export function readManifests(file: string): Manifest[] {
+    const docs = parseAllDocuments(fs.readFileSync(file, "utf8"));
+    const manifests: Manifest[] = [];
+    for (const doc of docs) {
+        if (doc.errors.length > 0) {
+            throw new Error(`${file}: ${doc.errors[0].message}`);
+        }
+        const value: unknown = doc.toJS();
+        if (value !== null && typeof value === "object") {
+            manifests.push(value as Manifest);
+        }
+    }
+    return manifests;
+}
+
+/**
+ * Finds the `platform` source a cluster folder declares. Returns undefined when the folder has none,
+ * which is legal for a root sync path that only holds other objects.
+ */
+export function findPlatformSource(repoRoot: string, syncPath: string): PlatformSource | undefined {
+    const dir = path.join(repoRoot, syncPath);
+    const files = fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith(".yaml") || f.endsWith(".yml"))
+        .sort();
+    for (const f of files) {
+        for (const m of readManifests(path.join(dir, f))) {
+            if (
+                (m.kind === "GitRepository" || m.kind === "OCIRepository") &&
+                m.metadata?.name === PLATFORM_SOURCE_NAME
+            ) {
+                const spec = m.spec ?? {};
+                const secretRef = spec["secretRef"] as { name?: string } | undefined;
+                return {
+                    kind: m.kind,
+                    url: String(spec["url"] ?? ""),
+                    ref: (spec["ref"] as Record<string, string> | undefined) ?? {},
+                    secretName: secretRef?.name,
+                    file: path.posix.join(syncPath, f),
+                };
+            }
+        }
+    }
+    return undefined;
+}
