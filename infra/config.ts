@@ -45,6 +45,8 @@ const GO_DURATION = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
 const HOSTNAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$/i;
 const REGISTRY = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(\/[a-z0-9._-]+)*$/;
 
+const isObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+
 const dnsLabel = (what: string, max: number) =>
     z
         .string()
@@ -102,7 +104,10 @@ const kindCluster = z
 
 /** One backend today; EKS joins this union. */
 const clusterSchema = z.discriminatedUnion("backend", [kindCluster], {
-    error: () => "has an unknown backend. Fix: set cluster.backend to 'kind'",
+    error: (issue) =>
+        isObject(issue.input)
+            ? "has an unknown backend. Fix: set cluster.backend to 'kind'"
+            : "must be an object. Fix: e.g. '{ backend: kind, workers: 1 }'",
 });
 
 const fluxSchema = z
@@ -165,7 +170,12 @@ const platformRepositorySchema = z.discriminatedUnion(
             })
             .strict(),
     ],
-    { error: () => "has an unknown type. Fix: set platformRepository.type to 'git' or 'oci'" },
+    {
+        error: (issue) =>
+            isObject(issue.input)
+                ? "has an unknown type. Fix: set platformRepository.type to 'git' or 'oci'"
+                : "must be an object. Fix: e.g. '{ type: git, url: https://... }'",
+    },
 );
 
 /** The stack config as stored: one entry per key of the `gitops-platform` namespace. */

@@ -1,0 +1,191 @@
+import { parse } from "yaml";
+import {
+    CommandResult,
+    KindClusterInputs,
+    KindClusterOutputs,
+    KindClusterProvider,
+    renderKindConfig,
+    spawnCommand,
+} from "./kind-provider";
+
+interface Call {
+    command: string;
+    args: string[];
+    stdin?: string;
+}
+
+/** A stand-in for the kind CLI: answers each call from a script and remembers what it was asked. */
+function fakeKind(answer: (args: string[]) => CommandResult | Error) {
+    const calls: Call[] = [];
+    const run = async (command: string, args: string[], stdin?: string) => {
+        calls.push({ command, args, stdin });
+        const result = answer(args);
+        if (result instanceof Error) throw result;
+        return result;
+    };
+    return { calls, provider: new KindClusterProvider(run) };
+}
+
+const ok = (stdout = ""): CommandResult => ({ code: 0, stdout, stderr: "" });
+const failed = (stderr: string, code = 1): CommandResult => ({ code, stdout: "", stderr });
+const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n";
+
+const inputs: KindClusterInputs = {
+    name: "development",
+    nodeImage: "kindest/node:v1.35.0",
+    controlPlaneNodes: 1,
+    workers: 2,
+    portMappings: [{ containerPort: 30080, hostPort: 8080, protocol: "TCP" }],
+};
+
+const kindHappy = (args: string[]) => (args[0] === "get" && args[1] === "kubeconfig" ? ok(KUBECONFIG) : ok());
+
+describe("the generated kind config", () => {
+    it("declares the control plane with the port mappings, then the workers, all on one image", () => {
+        expect(parse(renderKindConfig(inputs))).toEqual({
+            kind: "Cluster",
+            apiVersion: "kind.x-k8s.io/v1alpha4",
+            name: "development",
+            nodes: [
+                {
+                    role: "control-plane",
+                    image: "kindest/node:v1.35.0",
+                    extraPortMappings: [{ containerPort: 30080, hostPort: 8080, protocol: "TCP" }],
+                },
+                { role: "worker", image: "kindest/node:v1.35.0" },
+                { role: "worker", image: "kindest/node:v1.35.0" },
+            ],
+        });
+    });
+
+    it("binds host ports on the first control-plane node only", () => {
+        const config = parse(renderKindConfig({ ...inputs, controlPlaneNodes: 3, workers: 0 })) as { nodes: Record<string, unknown>[] };
+        expect(config.nodes.map((n) => [n.role, n.extraPortMappings !== undefined])).toEqual([
+            ["control-plane", true],
+            ["control-plane", false],
+            ["control-plane", false],
+        ]);
+    });
+
+    it("passes a listen address through when one is set", () => {
+        const config = parse(
+            renderKindConfig({ ...inputs, portMappings: [{ containerPort: 80, hostPort: 80, protocol: "TCP", listenAddress: "127.0.0.1" }] }),
+        ) as { nodes: { extraPortMappings?: unknown[] }[] };
+        expect(config.nodes[0].extraPortMappings).toEqual([{ containerPort: 80, hostPort: 80, protocol: "TCP", listenAddress: "127.0.0.1" }]);
+    });
+});
+
+describe("KindClusterProvider", () => {
+    it("creates the cluster from the generated config on stdin, then reads its kubeconfig", async () => {
+        const { calls, provider } = fakeKind(kindHappy);
+        const result = await provider.create(inputs);
+        expect(calls).toEqual([
+            {
+                command: "kind",
+                args: ["create", "cluster", "--name", "development", "--config=-", "--wait", "120s"],
+                stdin: renderKindConfig(inputs),
+            },
+            { command: "kind", args: ["get", "kubeconfig", "--name", "development"], stdin: undefined },
+        ]);
+        expect(result).toEqual({ id: "development", outs: { ...inputs, kubeconfig: KUBECONFIG, context: "kind-development" } });
+    });
+
+    it("reads a cluster that still exists with a fresh kubeconfig", async () => {
+        const { calls, provider } = fakeKind((args) => (args[1] === "clusters" ? ok("staging\ndevelopment\n") : ok(KUBECONFIG)));
+        const old: KindClusterOutputs = { ...inputs, kubeconfig: "stale", context: "kind-development" };
+        const result = await provider.read("development", old);
+        expect(calls.map((c) => c.args)).toEqual([["get", "clusters"], ["get", "kubeconfig", "--name", "development"]]);
+        expect(result).toEqual({ id: "development", props: { ...inputs, kubeconfig: KUBECONFIG, context: "kind-development" } });
+    });
+
+    it("reports a cluster deleted outside Pulumi as gone", async () => {
+        const { calls, provider } = fakeKind(() => ok("staging\n"));
+        expect(await provider.read("development")).toEqual({});
+        expect(calls).toHaveLength(1);
+    });
+
+    it("sees no change when nothing changed", async () => {
+        const { provider } = fakeKind(kindHappy);
+        const olds: KindClusterOutputs = { ...inputs, kubeconfig: KUBECONFIG, context: "kind-development" };
+        expect(await provider.diff("development", olds, { ...inputs })).toEqual({ changes: false, replaces: [], deleteBeforeReplace: true });
+    });
+
+    it.each<[string, Partial<KindClusterInputs>, string[]]>([
+        ["a new node image", { nodeImage: "kindest/node:v1.34.0" }, ["nodeImage"]],
+        ["another worker", { workers: 3 }, ["workers"]],
+        ["an HA control plane", { controlPlaneNodes: 3 }, ["controlPlaneNodes"]],
+        ["a new port mapping", { portMappings: [] }, ["portMappings"]],
+        ["a new name", { name: "dev2" }, ["name"]],
+    ])("replaces the cluster, deleting first, for %s", async (_what, change, replaces) => {
+        const { provider } = fakeKind(kindHappy);
+        const olds: KindClusterOutputs = { ...inputs, kubeconfig: KUBECONFIG, context: "kind-development" };
+        expect(await provider.diff("development", olds, { ...inputs, ...change })).toEqual({
+            changes: true,
+            replaces,
+            deleteBeforeReplace: true,
+        });
+    });
+
+    it("deletes the cluster by name", async () => {
+        const { calls, provider } = fakeKind(() => ok());
+        await provider.delete("development");
+        expect(calls.map((c) => c.args)).toEqual([["delete", "cluster", "--name", "development"]]);
+    });
+});
+
+describe("KindClusterProvider failures are one clear message", () => {
+    it("says how to install kind when it is not on PATH", async () => {
+        const enoent = Object.assign(new Error("spawn kind ENOENT"), { code: "ENOENT" });
+        const { provider } = fakeKind(() => enoent);
+        await expect(provider.create(inputs)).rejects.toThrow(
+            "The kind CLI is not on PATH. Install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation), " +
+                "make sure `kind version` works in this shell, and run `pulumi up` again.",
+        );
+    });
+
+    it("says to start Docker when the daemon does not answer", async () => {
+        const { calls, provider } = fakeKind(() =>
+            failed(
+                "ERROR: failed to create cluster: failed to list nodes: command \"docker ps -a\" failed with error: exit status 1\n" +
+                    "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+            ),
+        );
+        await expect(provider.create(inputs)).rejects.toThrow(
+            "`kind create cluster` needs a running Docker engine, and none answered. Start Docker (or Docker Desktop), " +
+                "check that `docker ps` works, and run `pulumi up` again.",
+        );
+        expect(calls).toHaveLength(1);
+    });
+
+    it("refuses to adopt a cluster of the same name that this stack did not create", async () => {
+        const { provider } = fakeKind(() =>
+            failed('ERROR: failed to create cluster: node(s) already exist for a cluster with the name "development"'),
+        );
+        await expect(provider.create(inputs)).rejects.toThrow(
+            'A kind cluster named "development" already exists and this stack did not create it. ' +
+                "Delete it with `kind delete cluster --name development`, or set cluster.name to another name.",
+        );
+    });
+
+    it("passes any other failure on with the exit code and kind's last words", async () => {
+        const { provider } = fakeKind(() => failed("Creating cluster ...\nERROR: failed to pull image", 2));
+        await expect(provider.delete("development")).rejects.toThrow(
+            "`kind delete cluster` failed with exit code 2:\nCreating cluster ...\nERROR: failed to pull image",
+        );
+    });
+});
+
+describe("the default command runner", () => {
+    it("feeds stdin and collects stdout, stderr and the exit code of a real process", async () => {
+        const script = "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{console.log(s.toUpperCase());console.error('warn');process.exit(3)})";
+        expect(await spawnCommand(process.execPath, ["-e", script], "kind: Cluster")).toEqual({
+            code: 3,
+            stdout: "KIND: CLUSTER\n",
+            stderr: "warn\n",
+        });
+    });
+
+    it("rejects with ENOENT for a missing binary, which the provider turns into its install hint", async () => {
+        await expect(spawnCommand("kind-binary-that-does-not-exist", [])).rejects.toMatchObject({ code: "ENOENT" });
+    });
+});
