@@ -3,6 +3,9 @@ import * as path from "path";
 import type * as pulumiType from "@pulumi/pulumi";
 import { parse } from "yaml";
 
+// Each fresh copy of the Pulumi runtime adds process exit listeners; many runs in one worker are expected.
+process.setMaxListeners(100);
+
 export const REPO_ROOT = path.resolve(__dirname, "../..");
 export const PROJECT = "gitops-platform";
 /** The key Pulumi's RPC layer uses to mark a secret value; mocks see secret inputs wrapped with it. */
@@ -43,30 +46,40 @@ export function stackConfig(stack: string): Record<string, string> {
 export interface RunOptions {
     /** Config overrides on top of the stack file, in the CLI's string form. */
     config?: Record<string, string>;
-    /** Keys the CLI would mark secret. @default the token, when set */
-    secretKeys?: string[];
     /** Set the token as a secret config value. @default true */
     withToken?: boolean;
     preview?: boolean;
+    /** Packages whose loading is recorded in `loaded` (they may be absent: they are mocked virtually). */
+    recordLoads?: string[];
+    /** Return a failing program's error in `error` instead of throwing it. @default false */
+    allowError?: boolean;
 }
 
-export interface ProgramRun {
+export interface MockedRun<T> {
     resources: DeclaredResource[];
-    /** The program module's exports (the stack outputs). */
-    outputs: Record<string, unknown>;
     pulumi: typeof pulumiType;
-    /** Modules the program required, by package name, for lazy-loading checks. */
+    /** What the body returned. */
+    result: T;
+    /** Which of `recordLoads` were required. */
+    loaded: string[];
+    /** What the body threw, when `allowError` is set. */
+    error?: unknown;
     byType(type: string): DeclaredResource[];
     one(type: string): DeclaredResource;
 }
 
-/** Runs infra/index.ts for a stack under Pulumi's mocks, in a fresh module registry. */
-export async function runProgram(stack: string, options: RunOptions = {}): Promise<ProgramRun> {
+/**
+ * Runs `body` in a fresh module registry with Pulumi's mocks set for the stack and its stack file's
+ * config loaded the way the CLI loads it. `body` must require what it needs with the given `load`.
+ */
+export async function runMocked<T>(stack: string, options: RunOptions, body: (load: (id: string) => unknown) => T): Promise<MockedRun<T>> {
     const resources: DeclaredResource[] = [];
+    const loaded: string[] = [];
     let pulumi!: typeof pulumiType;
-    let outputs: Record<string, unknown> = {};
+    let result!: T;
+    let error: unknown;
     const config = { ...stackConfig(stack), ...options.config };
-    const secretKeys = options.secretKeys ?? [];
+    const secretKeys: string[] = [];
     if (options.withToken !== false) {
         config[`${PROJECT}:token`] = TEST_TOKEN;
         secretKeys.push(`${PROJECT}:token`);
@@ -75,6 +88,16 @@ export async function runProgram(stack: string, options: RunOptions = {}): Promi
     delete process.env.GITLAB_TOKEN;
     try {
         jest.isolateModules(() => {
+            for (const name of options.recordLoads ?? []) {
+                jest.doMock(
+                    name,
+                    () => {
+                        loaded.push(name);
+                        return jest.requireActual(name);
+                    },
+                    { virtual: true },
+                );
+            }
             pulumi = require("@pulumi/pulumi");
             pulumi.runtime.setMocks(
                 {
@@ -94,17 +117,26 @@ export async function runProgram(stack: string, options: RunOptions = {}): Promi
                 options.preview ?? false,
             );
             pulumi.runtime.setAllConfig(config, secretKeys);
-            outputs = require("../../infra/index");
+            try {
+                result = body((id) => require(id));
+            } catch (e) {
+                error = e;
+            }
         });
     } finally {
         if (saved !== undefined) process.env.GITLAB_TOKEN = saved;
+        for (const name of options.recordLoads ?? []) jest.dontMock(name);
     }
-    await settle(outputs, pulumi);
+    if (error !== undefined && !options.allowError) throw error;
+    // Registrations reach the mock monitor asynchronously; let them all arrive.
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
     const byType = (type: string) => resources.filter((r) => r.type === type);
     return {
         resources,
-        outputs,
         pulumi,
+        result,
+        loaded,
+        error,
         byType,
         one(type: string) {
             const found = byType(type);
@@ -112,6 +144,13 @@ export async function runProgram(stack: string, options: RunOptions = {}): Promi
             return found[0];
         },
     };
+}
+
+/** Runs the real program, infra/index.ts, for a shipped stack; `result` holds its exports, the stack outputs. */
+export async function runProgram(stack: string, options: RunOptions = {}): Promise<MockedRun<Record<string, unknown>>> {
+    const run = await runMocked(stack, options, (load) => load("../../infra/index") as Record<string, unknown>);
+    if (run.error === undefined) await settle(run.result, run.pulumi);
+    return run;
 }
 
 /** Waits until every output has resolved and the mock monitor has seen every registration. */
@@ -123,6 +162,16 @@ async function settle(outputs: Record<string, unknown>, pulumi: typeof pulumiTyp
 /** Resolves an Output under mocks. */
 export function valueOf<T>(output: pulumiType.Output<T>): Promise<T> {
     return new Promise((resolve) => output.apply((v) => resolve(v)));
+}
+
+/** The value at a dotted path in mocked inputs (which are untyped JSON). */
+export function field(value: unknown, dotted: string): unknown {
+    let node = value;
+    for (const key of dotted.split(".")) {
+        if (node === null || typeof node !== "object") return undefined;
+        node = (node as Record<string, unknown>)[key];
+    }
+    return node;
 }
 
 /** True when a mocked input carries Pulumi's secret signature. */
