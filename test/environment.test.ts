@@ -1,0 +1,114 @@
+import type * as pulumiType from "@pulumi/pulumi";
+import type { Environment as EnvironmentType } from "../components/environment";
+import type { parseConfig as parseConfigType } from "../infra/config";
+import { runMocked, stackConfig, TEST_TOKEN, valueOf } from "./support/program";
+
+// Resource options (dependsOn, protect) never reach the mocks, so the Environment is built here with a
+// transformation that records the options of itself and every child.
+
+interface Recorded {
+    type: string;
+    name: string;
+    resource: pulumiType.Resource;
+    dependsOn: pulumiType.Resource[];
+}
+
+/**
+ * Whether the engine is told to protect a resource. Children inherit `protect` from their parent after
+ * transformations run, so the effective value is read from the constructed resource: the SDK keeps it
+ * in `__protect` and sends exactly that to the engine.
+ */
+function isProtected(r: Recorded): boolean {
+    return (r.resource as unknown as { __protect?: boolean }).__protect === true;
+}
+
+async function buildEnvironment(stack: string) {
+    const recorded: Recorded[] = [];
+    const run = await runMocked(stack, {}, (load) => {
+        const { parseConfig } = load("../../infra/config") as { parseConfig: typeof parseConfigType };
+        const { Environment } = load("../../components/environment") as { Environment: typeof EnvironmentType };
+        const config = parseConfig(stackConfig(stack), { stack, env: { GITLAB_TOKEN: TEST_TOKEN } });
+        return new Environment(config.environment, config, {
+            transformations: [
+                (args) => {
+                    const dependsOn = args.opts.dependsOn;
+                    recorded.push({
+                        type: args.type,
+                        name: args.name,
+                        resource: args.resource,
+                        dependsOn: (Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []) as pulumiType.Resource[],
+                    });
+                    return undefined;
+                },
+            ],
+        });
+    });
+    /** The logical names a resource was told to wait for, from their URNs. */
+    const waitsFor = async (name: string) => {
+        const entry = recorded.find((r) => r.name === name);
+        if (!entry) throw new Error(`no resource named ${name}; have ${recorded.map((r) => r.name).join(", ")}`);
+        const urns = await Promise.all(entry.dependsOn.map((d) => valueOf(d.urn)));
+        return urns.map((u) => u.split("::").pop()).sort();
+    };
+    return { run, recorded, waitsFor };
+}
+
+describe("Flux is bootstrapped in dependency order", () => {
+    let env: Awaited<ReturnType<typeof buildEnvironment>>;
+    beforeAll(async () => {
+        env = await buildEnvironment("development");
+    });
+
+    it("the credentials wait for the flux-system namespace", async () => {
+        expect(await env.waitsFor("development-flux-sync-credentials")).toEqual(["development-flux-namespace"]);
+        expect(await env.waitsFor("development-flux-platform-repository")).toEqual(["development-flux-namespace"]);
+    });
+
+    it("the operator chart waits for both secrets, so the first sync can authenticate", async () => {
+        expect(await env.waitsFor("development-flux-operator")).toEqual([
+            "development-flux-platform-repository",
+            "development-flux-sync-credentials",
+        ]);
+    });
+
+    it("the FluxInstance waits for the operator that owns its CRD", async () => {
+        expect(await env.waitsFor("development-flux-instance")).toEqual(["development-flux-operator"]);
+    });
+
+    it("builds the cluster, then Flux on it, under one Environment", () => {
+        expect(env.recorded.map((r) => `${r.type} ${r.name}`)).toEqual([
+            "gitops-platform:index:Environment development",
+            "gitops-platform:index:KindCluster development-cluster",
+            "pulumi-nodejs:dynamic/kind:Cluster development-cluster",
+            "pulumi:providers:kubernetes development-kubernetes",
+            "gitops-platform:index:FluxBootstrap development-flux",
+            "kubernetes:core/v1:Namespace development-flux-namespace",
+            "kubernetes:core/v1:Secret development-flux-sync-credentials",
+            "gitops-platform:index:PlatformRepositorySecret development-flux-platform-repository",
+            "kubernetes:core/v1:Secret development-flux-platform-repository",
+            "kubernetes:helm.sh/v3:Release development-flux-operator",
+            "kubernetes:fluxcd.controlplane.io/v1:FluxInstance development-flux-instance",
+        ]);
+    });
+
+    it("development protects nothing, so a sandbox-style teardown is one command", () => {
+        expect(env.recorded.filter(isProtected).map((r) => r.name)).toEqual([]);
+    });
+});
+
+describe("production protects the cluster and the Flux install", () => {
+    it("protects the cluster and everything Flux runs on, and nothing else", async () => {
+        const env = await buildEnvironment("production");
+        expect(env.recorded.filter(isProtected).map((r) => `${r.type} ${r.name}`)).toEqual([
+            "gitops-platform:index:KindCluster production-cluster",
+            "pulumi-nodejs:dynamic/kind:Cluster production-cluster",
+            "gitops-platform:index:FluxBootstrap production-flux",
+            "kubernetes:core/v1:Namespace production-flux-namespace",
+            "kubernetes:core/v1:Secret production-flux-sync-credentials",
+            "gitops-platform:index:PlatformRepositorySecret production-flux-platform-repository",
+            "kubernetes:core/v1:Secret production-flux-platform-repository",
+            "kubernetes:helm.sh/v3:Release production-flux-operator",
+            "kubernetes:fluxcd.controlplane.io/v1:FluxInstance production-flux-instance",
+        ]);
+    });
+});
