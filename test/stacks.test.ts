@@ -10,6 +10,7 @@ import {
     TEST_TOKEN,
     valueOf,
 } from "./support/program";
+import { crdValidator, SHARED_SCHEMAS } from "./support/crd-schema";
 
 // Each shipped stack file, loaded the way the Pulumi CLI loads it, runs the real program under mocks.
 
@@ -120,6 +121,15 @@ describe.each(shippedStacks())("the %s stack", (stack) => {
             path: `clusters/${stack}`,
         });
         expect(run.result.environmentName).toBe(stack);
+    });
+
+    it("declares a FluxInstance the upstream CRD schema accepts, with no field the API server would drop", () => {
+        const validate = crdValidator("fluxcd.controlplane.io_fluxinstances.yaml", "v1");
+        if (!validate) {
+            throw new Error(`The FluxInstance CRD is not at ${SHARED_SCHEMAS}; this check needs ../shared/schemas beside the repository.`);
+        }
+        const instance = run.one(FLUX_INSTANCE).inputs;
+        expect(validate(instance) ? [] : validate.errors).toEqual([]);
     });
 
     it("never loads the AWS packages on a kind stack", () => {
