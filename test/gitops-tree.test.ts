@@ -1,0 +1,104 @@
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import * as semver from "semver";
+import { findPlatformSource, Manifest, readManifests } from "../infra/gitops-tree";
+import { REPO_ROOT } from "./support/program";
+
+// Offline checks of the tree Flux syncs: clusters/<env>/ and platform/.
+
+const ENVIRONMENTS = ["development", "staging", "production"];
+const LAYERS = ["platform-services", "platform-service-configs", "platform-configs"];
+
+function yamlFiles(dir: string): string[] {
+    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) return yamlFiles(full);
+        return /\.ya?ml$/.test(e.name) ? [full] : [];
+    });
+}
+
+function clusterManifests(env: string): Manifest[] {
+    return yamlFiles(path.join(REPO_ROOT, "clusters", env)).flatMap(readManifests);
+}
+
+function kustomizeBuild(dir: string): string {
+    try {
+        return execFileSync("kubectl", ["kustomize", dir], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e) {
+        const error = e as NodeJS.ErrnoException & { stderr?: string };
+        if (error.code === "ENOENT") {
+            throw new Error("kubectl is not on PATH; install kubectl 1.27+ (it bundles kustomize v5) to run the tree checks.");
+        }
+        throw new Error(`kubectl kustomize ${path.relative(REPO_ROOT, dir)} failed:\n${error.stderr ?? error.message}`);
+    }
+}
+
+it("every YAML file in clusters/ and platform/ parses", () => {
+    const files = [...yamlFiles(path.join(REPO_ROOT, "clusters")), ...yamlFiles(path.join(REPO_ROOT, "platform"))];
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) expect(() => readManifests(f)).not.toThrow();
+});
+
+it("no cluster folder carries flux bootstrap's gotk files: the operator owns the root sync", () => {
+    const gotk = yamlFiles(path.join(REPO_ROOT, "clusters")).filter((f) => path.basename(f).startsWith("gotk-"));
+    expect(gotk).toEqual([]);
+});
+
+it.each([...ENVIRONMENTS.map((e) => `clusters/${e}`), "platform/services", "platform/service-configs", "platform/configs"])(
+    "%s builds with kubectl kustomize",
+    (dir) => {
+        expect(kustomizeBuild(path.join(REPO_ROOT, dir))).toContain("apiVersion:");
+    },
+);
+
+describe("each environment has its own cadence", () => {
+    it("development tracks the main branch of the repository", () => {
+        const source = findPlatformSource(REPO_ROOT, "clusters/development");
+        expect(source).toMatchObject({ kind: "GitRepository", ref: { branch: "main" }, secretName: "platform-repository" });
+    });
+
+    it("staging follows a semver range of platform artifacts", () => {
+        const source = findPlatformSource(REPO_ROOT, "clusters/staging");
+        expect(source).toMatchObject({ kind: "OCIRepository", secretName: "platform-repository" });
+        expect(Object.keys(source!.ref)).toEqual(["semver"]);
+        expect(semver.validRange(source!.ref.semver)).not.toBeNull();
+        expect(semver.valid(source!.ref.semver)).toBeNull();
+    });
+
+    it("production pins the platform to a tag", () => {
+        const source = findPlatformSource(REPO_ROOT, "clusters/production");
+        expect(source).toMatchObject({ kind: "OCIRepository", secretName: "platform-repository" });
+        expect(Object.keys(source!.ref)).toEqual(["tag"]);
+        expect(semver.valid(source!.ref.tag)).toBe(source!.ref.tag);
+    });
+
+    it("staging and production pull the same artifact repository", () => {
+        expect(findPlatformSource(REPO_ROOT, "clusters/staging")?.url).toBe(findPlatformSource(REPO_ROOT, "clusters/production")?.url);
+    });
+});
+
+describe.each(ENVIRONMENTS)("the platform layers of %s", (env) => {
+    const kustomizations = () =>
+        new Map(clusterManifests(env).filter((m) => m.kind === "Kustomization" && m.apiVersion?.startsWith("kustomize.toolkit.fluxcd.io/")).map((m) => [m.metadata?.name, m]));
+
+    it("are exactly services, service-configs and configs, each waiting for the one before", () => {
+        const ks = kustomizations();
+        expect([...ks.keys()].sort()).toEqual([...LAYERS].sort());
+        expect(LAYERS.map((name) => ks.get(name)?.spec?.dependsOn)).toEqual([undefined, [{ name: "platform-services" }], [{ name: "platform-service-configs" }]]);
+    });
+
+    it("prune, wait with a timeout, and pull from the platform source in a folder that exists", () => {
+        const sourceKind = findPlatformSource(REPO_ROOT, `clusters/${env}`)?.kind;
+        for (const [name, k] of kustomizations()) {
+            const spec = k.spec ?? {};
+            expect([name, spec.prune, spec.wait, typeof spec.timeout]).toEqual([name, true, true, "string"]);
+            expect([name, spec.sourceRef]).toEqual([name, { kind: sourceKind, name: "platform" }]);
+            expect([name, fs.existsSync(path.join(REPO_ROOT, String(spec.path)))]).toEqual([name, true]);
+        }
+    });
+
+    it(`substitutes the environment name into platform/configs`, () => {
+        expect(kustomizations().get("platform-configs")?.spec?.postBuild).toEqual({ substitute: { cluster_env: env } });
+    });
+});
