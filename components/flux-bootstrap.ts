@@ -7,6 +7,15 @@ export const FLUX_NAMESPACE = "flux-system";
 /** The Flux Operator reconciles only a FluxInstance with this name. */
 export const FLUX_INSTANCE_NAME = "flux";
 
+/** What an omitted argument means; the stack config's defaults are these too. */
+export const FLUX_DEFAULTS = {
+    registry: "ghcr.io/fluxcd",
+    syncInterval: "1m",
+    username: "git",
+    /** The operator's own default set, stated so the stack config can show and validate it. */
+    components: ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"],
+} as const;
+
 /** The root sync: the Git repository, branch and folder the whole cluster is reconciled from. */
 export interface RootSync {
     /** HTTPS URL of the Git repository. */
@@ -42,7 +51,7 @@ export interface FluxBootstrapArgs {
 /** The FluxInstance spec for the args: pure, so tests and the CRD schema check can read it directly. */
 export function fluxInstanceSpec(args: FluxBootstrapArgs, pullSecret: string) {
     return {
-        distribution: { version: args.version, registry: args.registry ?? "ghcr.io/fluxcd" },
+        distribution: { version: args.version, registry: args.registry ?? FLUX_DEFAULTS.registry },
         ...(args.components ? { components: args.components } : {}),
         cluster: { type: args.clusterType ?? "kubernetes", networkPolicy: true, domain: "cluster.local" },
         sync: {
@@ -51,7 +60,7 @@ export function fluxInstanceSpec(args: FluxBootstrapArgs, pullSecret: string) {
             ref: `refs/heads/${args.sync.branch}`,
             path: args.sync.path,
             pullSecret,
-            interval: args.sync.interval ?? "1m",
+            interval: args.sync.interval ?? FLUX_DEFAULTS.syncInterval,
         },
     };
 }
@@ -79,7 +88,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
             {
                 metadata: { name: FLUX_NAMESPACE, namespace: ns },
                 type: "kubernetes.io/basic-auth",
-                stringData: { username: args.sync.username ?? "git", password: pulumi.secret(args.token) },
+                stringData: { username: args.sync.username ?? FLUX_DEFAULTS.username, password: pulumi.secret(args.token) },
             },
             { parent: this, dependsOn: [namespace] },
         );

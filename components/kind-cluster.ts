@@ -1,6 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { KindClusterResource, KindPortMapping } from "./kind-provider";
 
+/** What an omitted argument means; the stack config's defaults are these too. */
+export const KIND_CLUSTER_DEFAULTS = {
+    nodeImage: "kindest/node:v1.35.0",
+    controlPlaneNodes: 1,
+    workers: 0,
+} as const;
+
 export interface KindClusterArgs {
     /** Cluster name, as `kind get clusters` lists it. The kubectl context is `kind-<name>`. */
     clusterName: string;
@@ -32,9 +39,9 @@ export class KindCluster extends pulumi.ComponentResource {
             name,
             {
                 name: args.clusterName,
-                nodeImage: args.nodeImage ?? "kindest/node:v1.35.0",
-                controlPlaneNodes: args.controlPlaneNodes ?? 1,
-                workers: args.workers ?? 0,
+                nodeImage: args.nodeImage ?? KIND_CLUSTER_DEFAULTS.nodeImage,
+                controlPlaneNodes: args.controlPlaneNodes ?? KIND_CLUSTER_DEFAULTS.controlPlaneNodes,
+                workers: args.workers ?? KIND_CLUSTER_DEFAULTS.workers,
                 portMappings: args.portMappings ?? [],
             },
             { parent: this },

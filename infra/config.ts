@@ -4,6 +4,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as semver from "semver";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { FLUX_DEFAULTS } from "../components/flux-bootstrap";
+import { KIND_CLUSTER_DEFAULTS } from "../components/kind-cluster";
 import { findPlatformSource, PlatformSourceKind, REPO_ROOT } from "./gitops-tree";
 
 /** The config namespace: the project name in Pulumi.yaml. */
@@ -24,16 +26,18 @@ export const FLUX_COMPONENTS = [
     "source-watcher",
 ] as const;
 
-/** Defaults, in one place so the docs in Pulumi.yaml and the code cannot drift apart silently. */
+/** Config defaults; those the components also apply come from the components. Pulumi.yaml documents them. */
 export const DEFAULTS = {
-    kindNodeImage: "kindest/node:v1.35.0",
+    kindNodeImage: KIND_CLUSTER_DEFAULTS.nodeImage,
+    controlPlaneNodes: KIND_CLUSTER_DEFAULTS.controlPlaneNodes,
+    workers: KIND_CLUSTER_DEFAULTS.workers,
     fluxOperatorVersion: "0.58.0",
     fluxVersion: "2.x",
-    fluxRegistry: "ghcr.io/fluxcd",
-    fluxComponents: ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"],
-    syncInterval: "1m",
+    fluxRegistry: FLUX_DEFAULTS.registry,
+    fluxComponents: FLUX_DEFAULTS.components,
+    syncInterval: FLUX_DEFAULTS.syncInterval,
     syncBranch: "main",
-    gitUsername: "git",
+    gitUsername: FLUX_DEFAULTS.username,
     tokenEnvVar: "GITLAB_TOKEN",
 } as const;
 
@@ -86,13 +90,13 @@ const kindCluster = z
             .refine((n) => n % 2 === 1, {
                 message: "must be odd so etcd keeps quorum. Fix: use 1 or 3",
             })
-            .default(1),
+            .default(DEFAULTS.controlPlaneNodes),
         workers: z
             .number()
             .int({ message: "must be a whole number. Fix: e.g. 0 or 2" })
             .min(0, { message: "cannot be negative. Fix: use 0 to run workloads on the control plane" })
             .max(10, { message: "is more than a laptop can run. Fix: use 10 or fewer" })
-            .default(0),
+            .default(DEFAULTS.workers),
         portMappings: z
             .array(portMapping)
             .default([])
