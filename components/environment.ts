@@ -41,8 +41,9 @@ export class Environment extends pulumi.ComponentResource {
             `${name}-kubernetes`,
             {
                 kubeconfig: cluster.kubeconfig,
-                // A kind cluster removed with `kind delete cluster` must not wedge `pulumi destroy`.
-                deleteUnreachable: true,
+                // A sandbox or development cluster removed with `kind delete cluster` must not wedge
+                // `pulumi destroy`; production never drops objects from state because its API is down.
+                deleteUnreachable: args.tier !== "production",
             },
             { parent: this },
         );

@@ -172,6 +172,18 @@ describe("the cadence of each environment", () => {
     });
 });
 
+describe("an unreachable cluster", () => {
+    // Provider inputs reach the mocks as strings.
+    it.each([
+        ["development", "true"],
+        ["staging", "true"],
+        ["production", "false"],
+    ])("%s drops Kubernetes objects from state when its cluster is gone: %s", async (stack, expected) => {
+        const provider = (await shared(stack)).one("pulumi:providers:kubernetes");
+        expect(provider.inputs.deleteUnreachable).toBe(expected);
+    });
+});
+
 describe("config errors stop the program before any resource is declared", () => {
     it("a stack with no token declares nothing and names the fix", async () => {
         const run = await runProgram("development", { withToken: false, allowError: true });
