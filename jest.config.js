@@ -7,4 +7,6 @@ module.exports = {
     "^.+\\.ts$": ["ts-jest", { diagnostics: false }],
   },
   testTimeout: 20000,
+  // Two cores: one worker per core; the default (cores - 1) runs the heavy files one after another.
+  maxWorkers: 2,
 };

@@ -1,11 +1,20 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { EnvironmentConfig } from "../infra/config";
+import type { EksClusterConfig, EnvironmentConfig, KindClusterConfig } from "../infra/config";
 import { FluxBootstrap } from "./flux-bootstrap";
 import { KindCluster } from "./kind-cluster";
 
 /** An environment is exactly its validated stack config; see `infra/config.ts` for every field. */
 export type EnvironmentArgs = EnvironmentConfig;
+
+/** What Flux needs from a cluster, whichever backend made it. */
+interface Cluster {
+    clusterName: pulumi.Output<string>;
+    kubeconfig: pulumi.Output<string>;
+    kubeContext: pulumi.Output<string>;
+    /** Resources that must be ready before workloads can be scheduled (EKS: the node group). */
+    readyFor: pulumi.Resource[];
+}
 
 /**
  * One environment end to end: its cluster, a Kubernetes provider for it, and Flux bootstrapped to sync
@@ -25,17 +34,11 @@ export class Environment extends pulumi.ComponentResource {
         super("gitops-platform:index:Environment", name, {}, opts);
 
         // Production's cluster and Flux install are protected: `pulumi destroy` stops before touching them.
-        const cluster = new KindCluster(
-            `${name}-cluster`,
-            {
-                clusterName: args.cluster.name,
-                nodeImage: args.cluster.nodeImage,
-                controlPlaneNodes: args.cluster.controlPlaneNodes,
-                workers: args.cluster.workers,
-                portMappings: args.cluster.portMappings,
-            },
-            { parent: this, protect: args.protect },
-        );
+        const clusterOpts = { parent: this, protect: args.protect };
+        const cluster =
+            args.cluster.backend === "kind"
+                ? kindCluster(`${name}-cluster`, args.cluster, clusterOpts)
+                : eksCluster(`${name}-cluster`, args.cluster, args, clusterOpts);
 
         const provider = new k8s.Provider(
             `${name}-kubernetes`,
@@ -45,7 +48,7 @@ export class Environment extends pulumi.ComponentResource {
                 // `pulumi destroy`; production never drops objects from state because its API is down.
                 deleteUnreachable: args.tier !== "production",
             },
-            { parent: this },
+            { parent: this, dependsOn: cluster.readyFor },
         );
 
         const flux = new FluxBootstrap(
@@ -55,7 +58,7 @@ export class Environment extends pulumi.ComponentResource {
                 version: args.flux.version,
                 registry: args.flux.registry,
                 components: args.flux.components,
-                clusterType: "kubernetes",
+                clusterType: args.cluster.backend === "eks" ? "aws" : "kubernetes",
                 sync: { ...args.sync, interval: args.flux.syncInterval },
                 token: args.token,
                 platformRepository: args.platformRepository,
@@ -65,7 +68,7 @@ export class Environment extends pulumi.ComponentResource {
 
         this.clusterName = cluster.clusterName;
         this.kubeconfig = cluster.kubeconfig;
-        this.kubeContext = cluster.context;
+        this.kubeContext = cluster.kubeContext;
         this.sync = { url: args.sync.url, ref: flux.syncRef, path: flux.syncPath };
         this.platformSourceKind = args.platformSourceKind;
         this.registerOutputs({
@@ -76,4 +79,47 @@ export class Environment extends pulumi.ComponentResource {
             platformSourceKind: this.platformSourceKind,
         });
     }
+}
+
+function kindCluster(name: string, config: KindClusterConfig, opts: pulumi.ComponentResourceOptions): Cluster {
+    const cluster = new KindCluster(
+        name,
+        {
+            clusterName: config.name,
+            nodeImage: config.nodeImage,
+            controlPlaneNodes: config.controlPlaneNodes,
+            workers: config.workers,
+            portMappings: config.portMappings,
+        },
+        opts,
+    );
+    // `kind create cluster --wait` returns once the nodes are ready.
+    return { ...pick(cluster), readyFor: [] };
+}
+
+function eksCluster(name: string, config: EksClusterConfig, env: EnvironmentArgs, opts: pulumi.ComponentResourceOptions): Cluster {
+    // Loaded only here: the AWS SDKs take seconds to load, and kind stacks never need them.
+    const { EksCluster } = require("./eks-cluster") as typeof import("./eks-cluster");
+    const cluster = new EksCluster(
+        name,
+        {
+            clusterName: config.name,
+            region: config.region,
+            kubernetesVersion: config.kubernetesVersion,
+            zones: config.zones,
+            vpcCidr: config.vpcCidr,
+            natGateways: config.natGateways,
+            nodeGroup: config.nodeGroup,
+            adminRoleArns: config.adminRoleArns,
+            publicAccessCidrs: config.publicAccessCidrs,
+            tags: { ...config.tags, environment: env.environment, "managed-by": "pulumi/gitops-platform" },
+            deletionProtection: env.tier === "production",
+        },
+        opts,
+    );
+    return { ...pick(cluster), readyFor: cluster.readyFor };
+}
+
+function pick(c: Omit<Cluster, "readyFor">): Omit<Cluster, "readyFor"> {
+    return { clusterName: c.clusterName, kubeconfig: c.kubeconfig, kubeContext: c.kubeContext };
 }

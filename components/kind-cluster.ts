@@ -30,7 +30,7 @@ export class KindCluster extends pulumi.ComponentResource {
     /** Admin kubeconfig (secret). */
     readonly kubeconfig: pulumi.Output<string>;
     /** The kubectl context kind adds to ~/.kube/config. */
-    readonly context: pulumi.Output<string>;
+    readonly kubeContext: pulumi.Output<string>;
 
     constructor(name: string, args: KindClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gitops-platform:index:KindCluster", name, {}, opts);
@@ -49,7 +49,7 @@ export class KindCluster extends pulumi.ComponentResource {
 
         this.clusterName = cluster.name;
         this.kubeconfig = pulumi.secret(cluster.kubeconfig);
-        this.context = cluster.context;
-        this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig, context: this.context });
+        this.kubeContext = cluster.context;
+        this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig, kubeContext: this.kubeContext });
     }
 }

@@ -157,7 +157,7 @@ describe("bad stack config is refused before any resource exists", () => {
         [
             "an unknown cluster backend",
             withKey(development(), "cluster.backend", "minikube"),
-            "gitops-platform:cluster.backend: has an unknown backend. Fix: set cluster.backend to 'kind'",
+            "gitops-platform:cluster.backend: has an unknown backend. Fix: set cluster.backend to 'kind' or 'eks'",
         ],
         [
             "a missing environment",
@@ -318,6 +318,163 @@ describe("bad stack config is refused before any resource exists", () => {
     it("accepts a token stored encrypted in the stack file", () => {
         const stackFileText = "config:\n  gitops-platform:token:\n    secure: AAABAJ1x\n";
         expect(() => parse(development(), "dev", { stackFileText })).not.toThrow();
+    });
+});
+
+/** A valid EKS production stack. */
+function eksProduction(): Record<string, unknown> {
+    return {
+        ...production(),
+        cluster: {
+            backend: "eks",
+            region: "eu-west-1",
+            kubernetesVersion: "1.35",
+            zones: ["a", "b", "c"],
+            natGateways: "perZone",
+            nodeGroup: { minSize: 3, desiredSize: 3, maxSize: 6 },
+            adminRoleArns: ["arn:aws:iam::123456789012:role/platform-admin"],
+            publicAccessCidrs: ["203.0.113.0/24"],
+        },
+    };
+}
+
+function eksDevelopment(): Record<string, unknown> {
+    const cluster = { ...(eksProduction().cluster as Record<string, unknown>), natGateways: "single", nodeGroup: {} };
+    return { ...development(), cluster };
+}
+
+describe("EKS stack config", () => {
+    it("fills in the EKS defaults and turns zone suffixes into zone names", () => {
+        const config = parse(eksDevelopment());
+        expect(config.cluster).toEqual({
+            backend: "eks",
+            name: "development",
+            region: "eu-west-1",
+            kubernetesVersion: "1.35",
+            zones: ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+            vpcCidr: "10.0.0.0/16",
+            natGateways: "single",
+            nodeGroup: { instanceTypes: ["t3.medium"], minSize: 1, desiredSize: 2, maxSize: 3, diskSize: 50 },
+            adminRoleArns: ["arn:aws:iam::123456789012:role/platform-admin"],
+            publicAccessCidrs: ["203.0.113.0/24"],
+            tags: {},
+        });
+    });
+
+    it("accepts a production EKS cluster that meets the production rules", () => {
+        expect(parse(eksProduction(), "production").cluster).toMatchObject({ natGateways: "perZone" });
+    });
+
+    const dev: [string, Record<string, unknown>, string][] = [
+        [
+            "a node group whose minimum is above its maximum",
+            withKey(eksDevelopment(), "cluster.nodeGroup", { minSize: 4, desiredSize: 4, maxSize: 3 }),
+            "gitops-platform:cluster.nodeGroup: minSize 4 is above maxSize 3. Fix: make minSize ≤ desiredSize ≤ maxSize",
+        ],
+        [
+            "a desired size outside the node group's range",
+            withKey(eksDevelopment(), "cluster.nodeGroup", { minSize: 1, desiredSize: 5, maxSize: 3 }),
+            "gitops-platform:cluster.nodeGroup: desiredSize 5 is outside 1..3. Fix: make minSize ≤ desiredSize ≤ maxSize",
+        ],
+        [
+            "a region that is not a region code",
+            withKey(eksDevelopment(), "cluster.region", "Ireland"),
+            "gitops-platform:cluster.region: is not an AWS region. Fix: use a region code such as 'eu-west-1' or 'us-east-2'",
+        ],
+        [
+            "a Kubernetes version EKS does not support",
+            withKey(eksDevelopment(), "cluster.kubernetesVersion", "1.25"),
+            "gitops-platform:cluster.kubernetesVersion: is not a Kubernetes version EKS supports. Fix: use one of 1.32, 1.33, 1.34, 1.35, 1.36",
+        ],
+        [
+            "no admin role",
+            withKey(eksDevelopment(), "cluster.adminRoleArns", []),
+            "gitops-platform:cluster.adminRoleArns: is empty, so nobody could administer the cluster. Fix: list at least one admin role ARN",
+        ],
+        [
+            "an admin that is a user, not a role",
+            withKey(eksDevelopment(), "cluster.adminRoleArns", ["arn:aws:iam::123456789012:user/alice"]),
+            "gitops-platform:cluster.adminRoleArns.0: is not an IAM role ARN. Fix: e.g. 'arn:aws:iam::123456789012:role/platform-admin'",
+        ],
+        [
+            "no public access CIDRs",
+            withKey(eksDevelopment(), "cluster.publicAccessCidrs", []),
+            "gitops-platform:cluster.publicAccessCidrs: is empty, so `pulumi up` could not reach the API to install Flux. Fix: list your VPN or CI egress CIDRs",
+        ],
+        [
+            "a CIDR with host bits set",
+            withKey(eksDevelopment(), "cluster.publicAccessCidrs", ["203.0.113.7/24"]),
+            "gitops-platform:cluster.publicAccessCidrs.0: '203.0.113.7/24' has host bits set. Fix: use '203.0.113.0/24'",
+        ],
+        [
+            "something that is not a CIDR",
+            withKey(eksDevelopment(), "cluster.publicAccessCidrs", ["10.0.0.0/33"]),
+            "gitops-platform:cluster.publicAccessCidrs.0: '10.0.0.0/33' is not an IPv4 CIDR block. Fix: e.g. '203.0.113.0/24'",
+        ],
+        [
+            "a VPC that is not a /16",
+            withKey(eksDevelopment(), "cluster.vpcCidr", "10.0.0.0/20"),
+            "gitops-platform:cluster.vpcCidr: must be a /16: the subnet layout carves six /19 private and six /22 public subnets from it. Fix: e.g. '10.20.0.0/16'",
+        ],
+        [
+            "a single availability zone",
+            withKey(eksDevelopment(), "cluster.zones", ["a"]),
+            "gitops-platform:cluster.zones: needs at least two availability zones; EKS requires subnets in two. Fix: e.g. ['a', 'b']",
+        ],
+        [
+            "a zone of another region",
+            withKey(eksDevelopment(), "cluster.zones", ["a", "us-east-1b"]),
+            "gitops-platform:cluster.zones.1: 'us-east-1b' is not in eu-west-1. Fix: give the zone suffix, e.g. 'a', or a zone of eu-west-1",
+        ],
+        [
+            "an instance type that is not one",
+            withKey(eksDevelopment(), "cluster.nodeGroup", { instanceTypes: ["big"] }),
+            "gitops-platform:cluster.nodeGroup.instanceTypes.0: is not an EC2 instance type. Fix: e.g. 't3.medium'",
+        ],
+        [
+            "a tag with the reserved aws: prefix",
+            withKey(eksDevelopment(), "cluster.tags", { "aws:owner": "me" }),
+            "gitops-platform:cluster.tags: uses the reserved 'aws:' prefix. Fix: rename the tag",
+        ],
+        [
+            "an attempt to switch encryption off",
+            withKey(eksDevelopment(), "cluster.encryption", false),
+            "gitops-platform:cluster.encryption: is not a known key. Fix: check the spelling against Pulumi.yaml, or remove it",
+        ],
+        [
+            "an attempt to give nodes public IPs",
+            withKey(eksDevelopment(), "cluster.nodeAssociatePublicIpAddress", true),
+            "gitops-platform:cluster.nodeAssociatePublicIpAddress: is not a known key. Fix: check the spelling against Pulumi.yaml, or remove it",
+        ],
+    ];
+    it.each(dev)("refuses %s", (_what, values, expected) => {
+        expect(problems(values)).toEqual([expected]);
+    });
+
+    const prod: [string, Record<string, unknown>, string][] = [
+        [
+            "a production API endpoint open to the whole internet",
+            withKey(eksProduction(), "cluster.publicAccessCidrs", ["203.0.113.0/24", "0.0.0.0/0"]),
+            "gitops-platform:cluster.publicAccessCidrs.1: '0.0.0.0/0' opens the production API endpoint to the whole internet. Fix: list your VPN or CI egress CIDRs",
+        ],
+        [
+            "production behind a single NAT gateway",
+            withKey(eksProduction(), "cluster.natGateways", "single"),
+            "gitops-platform:cluster.natGateways: is 'single', so one zone failing cuts every node off. Fix: use 'perZone' in production",
+        ],
+        [
+            "production on one node",
+            withKey(eksProduction(), "cluster.nodeGroup", { minSize: 1, desiredSize: 1, maxSize: 1 }),
+            "gitops-platform:cluster.nodeGroup.minSize: is below 2, so production rides on a single node. Fix: use 2 or more",
+        ],
+        [
+            "unprotected production on EKS",
+            { ...eksProduction(), protect: false },
+            "gitops-platform:protect: must be true in production so 'pulumi destroy' cannot remove the cluster or Flux. Fix: 'pulumi config set protect true -s production'",
+        ],
+    ];
+    it.each(prod)("refuses %s", (_what, values, expected) => {
+        expect(problems(values, "production")).toEqual([expected]);
     });
 });
 

@@ -106,11 +106,86 @@ const kindCluster = z
     })
     .strict();
 
-/** One backend today; EKS joins this union. */
-const clusterSchema = z.discriminatedUnion("backend", [kindCluster], {
+/** EKS minor versions this program accepts: those in AWS standard support. Extend as EKS adds them. */
+export const EKS_VERSIONS = ["1.32", "1.33", "1.34", "1.35", "1.36"] as const;
+
+const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+const IAM_ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/[\w+=,.@\/-]+$/;
+const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
+
+const cidr = z.string().superRefine((value, ctx) => {
+    const problem = cidrProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+const eksCluster = z
+    .object({
+        backend: z.literal("eks"),
+        name: dnsLabel("cluster name", 100).optional(),
+        region: z.string({ message: "is required. Fix: set the AWS region, e.g. 'eu-west-1'" }).regex(AWS_REGION, {
+            message: "is not an AWS region. Fix: use a region code such as 'eu-west-1' or 'us-east-2'",
+        }),
+        kubernetesVersion: z.enum(EKS_VERSIONS, {
+            message: `is not a Kubernetes version EKS supports. Fix: use one of ${EKS_VERSIONS.join(", ")}`,
+        }),
+        zones: z
+            .array(z.string())
+            .min(2, { message: "needs at least two availability zones; EKS requires subnets in two. Fix: e.g. ['a', 'b']" })
+            .max(6)
+            .default(["a", "b"])
+            .refine((zs) => new Set(zs).size === zs.length, { message: "lists a zone twice. Fix: remove the duplicate" }),
+        vpcCidr: cidr
+            .refine((c) => c.endsWith("/16"), {
+                message: "must be a /16: the subnet layout carves six /19 private and six /22 public subnets from it. Fix: e.g. '10.20.0.0/16'",
+            })
+            .default("10.0.0.0/16"),
+        natGateways: z.enum(["perZone", "single"]).default("single"),
+        nodeGroup: z
+            .object({
+                instanceTypes: z
+                    .array(z.string().regex(INSTANCE_TYPE, { message: "is not an EC2 instance type. Fix: e.g. 't3.medium'" }))
+                    .min(1)
+                    .default(["t3.medium"]),
+                minSize: z.number().int().min(1, { message: "must be at least 1, or Flux cannot schedule. Fix: use 1 or more" }).default(1),
+                desiredSize: z.number().int().default(2),
+                maxSize: z.number().int().default(3),
+                diskSize: z.number().int().min(20).max(1000).default(50),
+            })
+            .strict()
+            .prefault({})
+            .superRefine((g, ctx) => {
+                if (g.minSize > g.maxSize) {
+                    ctx.addIssue({ code: "custom", message: `minSize ${g.minSize} is above maxSize ${g.maxSize}. Fix: make minSize ≤ desiredSize ≤ maxSize` });
+                } else if (g.desiredSize < g.minSize || g.desiredSize > g.maxSize) {
+                    ctx.addIssue({
+                        code: "custom",
+                        message: `desiredSize ${g.desiredSize} is outside ${g.minSize}..${g.maxSize}. Fix: make minSize ≤ desiredSize ≤ maxSize`,
+                    });
+                }
+            }),
+        adminRoleArns: z
+            .array(z.string().regex(IAM_ROLE_ARN, { message: "is not an IAM role ARN. Fix: e.g. 'arn:aws:iam::123456789012:role/platform-admin'" }), {
+                message: "is required: with API authentication only listed roles can reach the cluster. Fix: list your admin role ARNs",
+            })
+            .min(1, { message: "is empty, so nobody could administer the cluster. Fix: list at least one admin role ARN" }),
+        publicAccessCidrs: z
+            .array(cidr, {
+                message: "is required: the API endpoint is reachable only from these ranges. Fix: list your VPN or CI egress CIDRs",
+            })
+            .min(1, { message: "is empty, so `pulumi up` could not reach the API to install Flux. Fix: list your VPN or CI egress CIDRs" }),
+        tags: z
+            .record(z.string(), z.string())
+            .default({})
+            .refine((t) => Object.keys(t).every((k) => !k.toLowerCase().startsWith("aws:")), {
+                message: "uses the reserved 'aws:' prefix. Fix: rename the tag",
+            }),
+    })
+    .strict();
+
+const clusterSchema = z.discriminatedUnion("backend", [kindCluster, eksCluster], {
     error: (issue) =>
         isObject(issue.input)
-            ? "has an unknown backend. Fix: set cluster.backend to 'kind'"
+            ? "has an unknown backend. Fix: set cluster.backend to 'kind' or 'eks'"
             : "must be an object. Fix: e.g. '{ backend: kind, workers: 1 }'",
 });
 
@@ -200,7 +275,9 @@ type StackConfig = z.infer<typeof stackSchema>;
 // --- the typed result ---------------------------------------------------------------------------
 
 export type KindClusterConfig = z.infer<typeof kindCluster> & { name: string };
-export type ClusterConfig = KindClusterConfig;
+/** EKS settings; `zones` are full zone names (the region plus the suffix given in config). */
+export type EksClusterConfig = z.infer<typeof eksCluster> & { name: string };
+export type ClusterConfig = KindClusterConfig | EksClusterConfig;
 export type FluxConfig = z.infer<typeof fluxSchema>;
 export type PlatformRepositoryConfig = z.infer<typeof platformRepositorySchema>;
 
@@ -310,6 +387,7 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
     const sync = checkSync(config, report, repoRoot);
     const platformSource = sync ? checkPlatformSource(config, sync.path, report, repoRoot) : undefined;
     checkProduction(config, tier, report, ctx.stack);
+    checkEks(config, tier, report);
 
     const tokenValue = config.token ?? ctx.env?.[DEFAULTS.tokenEnvVar];
     if (!tokenValue) {
@@ -328,7 +406,7 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
         stackFile,
         environment: config.environment,
         tier,
-        cluster: { ...config.cluster, name: config.cluster.name ?? config.environment },
+        cluster: clusterConfig(config),
         flux: config.flux,
         sync,
         platformRepository: config.platformRepository,
@@ -339,6 +417,37 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
 }
 
 type Report = (key: string, message: string) => void;
+
+function clusterConfig(config: StackConfig): ClusterConfig {
+    const name = config.cluster.name ?? config.environment;
+    if (config.cluster.backend === "kind") return { ...config.cluster, name };
+    const region = config.cluster.region;
+    return { ...config.cluster, name, zones: config.cluster.zones.map((z) => (z.length <= 2 ? `${region}${z}` : z)) };
+}
+
+function checkEks(config: StackConfig, tier: Tier, report: Report): void {
+    const cluster = config.cluster;
+    if (cluster.backend !== "eks") return;
+    cluster.zones.forEach((zone, i) => {
+        if (zone.length > 2 && !zone.startsWith(cluster.region)) {
+            report(`cluster.zones.${i}`, `'${zone}' is not in ${cluster.region}. Fix: give the zone suffix, e.g. 'a', or a zone of ${cluster.region}`);
+        } else if (!/^([a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d)?[a-z]$/.test(zone)) {
+            report(`cluster.zones.${i}`, `'${zone}' is not an availability zone. Fix: e.g. 'a' or '${cluster.region}a'`);
+        }
+    });
+    if (tier !== "production") return;
+    if (cluster.natGateways !== "perZone") {
+        report("cluster.natGateways", "is 'single', so one zone failing cuts every node off. Fix: use 'perZone' in production");
+    }
+    cluster.publicAccessCidrs.forEach((c, i) => {
+        if (c.endsWith("/0")) {
+            report(`cluster.publicAccessCidrs.${i}`, `'${c}' opens the production API endpoint to the whole internet. Fix: list your VPN or CI egress CIDRs`);
+        }
+    });
+    if (cluster.nodeGroup.minSize < 2) {
+        report("cluster.nodeGroup.minSize", "is below 2, so production rides on a single node. Fix: use 2 or more");
+    }
+}
 
 function checkSync(config: StackConfig, report: Report, repoRoot: string): SyncConfig | undefined {
     let ok = true;
@@ -470,6 +579,24 @@ export function gitBranchProblem(branch: string): string | undefined {
     }
     if (/^[-/.]|[/.]$|\.lock$|\/\./.test(branch) || branch === "@") {
         return `'${branch}' starts or ends in a way Git forbids. ${fix}`;
+    }
+    return undefined;
+}
+
+/** Why a string is not an IPv4 CIDR block with its host bits clear, or undefined. */
+export function cidrProblem(value: string): string | undefined {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
+    const octets = m ? m.slice(1, 5).map(Number) : [];
+    const prefix = m ? Number(m[5]) : -1;
+    if (!m || octets.some((o) => o > 255) || prefix > 32) {
+        return `'${value}' is not an IPv4 CIDR block. Fix: e.g. '203.0.113.0/24'`;
+    }
+    const address = octets.reduce((a, o) => a * 256 + o, 0);
+    const size = 2 ** (32 - prefix);
+    if (address % size !== 0) {
+        const network = address - (address % size);
+        const text = [24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join(".");
+        return `'${value}' has host bits set. Fix: use '${text}/${prefix}'`;
     }
     return undefined;
 }

@@ -22,7 +22,13 @@ function isProtected(r: Recorded): boolean {
     return (r.resource as unknown as { __protect?: boolean }).__protect === true;
 }
 
-async function buildEnvironment(stack: string) {
+const built = new Map<string, ReturnType<typeof build>>();
+function buildEnvironment(stack: string): ReturnType<typeof build> {
+    if (!built.has(stack)) built.set(stack, build(stack));
+    return built.get(stack)!;
+}
+
+async function build(stack: string) {
     const recorded: Recorded[] = [];
     const run = await runMocked(stack, {}, (load) => {
         const { parseConfig } = load("../../infra/config") as { parseConfig: typeof parseConfigType };
@@ -110,5 +116,29 @@ describe("production protects the cluster and the Flux install", () => {
             "kubernetes:helm.sh/v3:Release production-flux-operator",
             "kubernetes:fluxcd.controlplane.io/v1:FluxInstance production-flux-instance",
         ]);
+    });
+});
+
+describe("on EKS", () => {
+    it("the Kubernetes provider waits for the node group, so the operator's pods can schedule", async () => {
+        const env = await buildEnvironment("aws-development");
+        expect(await env.waitsFor("development-kubernetes")).toEqual(["development-cluster-nodes"]);
+    });
+
+    it("production protects the Secrets encryption key and the network along with the cluster", async () => {
+        const env = await buildEnvironment("aws-production");
+        const isProtectedType = (type: string) => env.recorded.filter((r) => r.type === type).every(isProtected);
+        expect(isProtectedType("aws:kms/key:Key")).toBe(true);
+        expect(isProtectedType("aws:ec2/vpc:Vpc")).toBe(true);
+        expect(isProtectedType("eks:index:Cluster")).toBe(true);
+        expect(env.recorded.filter((r) => !isProtected(r)).map((r) => r.type)).toEqual([
+            "gitops-platform:index:Environment",
+            "pulumi:providers:kubernetes",
+        ]);
+    });
+
+    it("development on EKS protects nothing", async () => {
+        const env = await buildEnvironment("aws-development");
+        expect(env.recorded.filter(isProtected)).toEqual([]);
     });
 });

@@ -1,11 +1,15 @@
+import type * as pulumiType from "@pulumi/pulumi";
 import {
     DeclaredResource,
+    FAKE_EKS,
     field,
     FAKE_KUBECONFIG,
     isSecretInput,
     MockedRun,
     runProgram,
     shippedStacks,
+    stackFacts,
+    stacksOn,
     SECRET_SIG,
     TEST_TOKEN,
     valueOf,
@@ -47,11 +51,19 @@ function shared(stack: string): Promise<MockedRun<Record<string, unknown>>> {
     return runs.get(stack)!;
 }
 
-it("ships one stack per environment", () => {
-    expect(shippedStacks()).toEqual(["development", "production", "staging"]);
+it("ships one stack per environment on kind, and an AWS twin of each", () => {
+    expect(shippedStacks()).toEqual(["aws-development", "aws-production", "aws-staging", "development", "production", "staging"]);
+    expect(shippedStacks().map((s) => [s, stackFacts(s).environment])).toEqual([
+        ["aws-development", "development"],
+        ["aws-production", "production"],
+        ["aws-staging", "staging"],
+        ["development", "development"],
+        ["production", "production"],
+        ["staging", "staging"],
+    ]);
 });
 
-describe.each(shippedStacks())("the %s stack", (stack) => {
+describe.each(stacksOn("kind"))("the %s stack on kind", (stack) => {
     let run: MockedRun<Record<string, unknown>>;
     beforeAll(async () => {
         run = await shared(stack);
@@ -59,6 +71,24 @@ describe.each(shippedStacks())("the %s stack", (stack) => {
 
     it("declares a kind cluster named after the environment", () => {
         expect(run.one("pulumi-nodejs:dynamic/kind:Cluster").inputs).toMatchObject({ name: stack, nodeImage: "kindest/node:v1.35.0" });
+    });
+
+    it("exports the kind kubeconfig as a secret", async () => {
+        const kubeconfig = run.result.kubeconfig as import("@pulumi/pulumi").Output<string>;
+        expect(await run.pulumi.isSecret(kubeconfig)).toBe(true);
+        expect(await valueOf(kubeconfig)).toBe(FAKE_KUBECONFIG);
+    });
+
+    it("never loads the AWS packages", () => {
+        expect(run.loaded).toEqual([]);
+    });
+});
+
+describe.each(shippedStacks())("the %s stack", (stack) => {
+    const env = stackFacts(stack).environment;
+    let run: MockedRun<Record<string, unknown>>;
+    beforeAll(async () => {
+        run = await shared(stack);
     });
 
     it("installs the flux-operator chart from its OCI repository into flux-system", () => {
@@ -71,14 +101,14 @@ describe.each(shippedStacks())("the %s stack", (stack) => {
         });
     });
 
-    it(`syncs clusters/${stack} from the main branch through the FluxInstance`, () => {
+    it(`syncs clusters/${env} from the main branch through the FluxInstance`, () => {
         const instance = run.one(FLUX_INSTANCE).inputs;
         expect(instance.metadata).toEqual({ name: "flux", namespace: "flux-system" });
         expect(field(instance, "spec.sync")).toEqual({
             kind: "GitRepository",
             url: "https://gitlab.com/gitops-platform/gitops-platform.git",
             ref: "refs/heads/main",
-            path: `clusters/${stack}`,
+            path: `clusters/${env}`,
             pullSecret: "flux-system",
             interval: "1m",
         });
@@ -102,9 +132,7 @@ describe.each(shippedStacks())("the %s stack", (stack) => {
 
     it("exports the kubeconfig as a secret and no output carries the token in the clear", async () => {
         const { pulumi } = run;
-        const kubeconfig = run.result.kubeconfig as import("@pulumi/pulumi").Output<string>;
-        expect(await pulumi.isSecret(kubeconfig)).toBe(true);
-        expect(await valueOf(kubeconfig)).toBe(FAKE_KUBECONFIG);
+        expect(await pulumi.isSecret(run.result.kubeconfig as import("@pulumi/pulumi").Output<string>)).toBe(true);
         for (const [name, output] of Object.entries(run.result)) {
             const isOutput = pulumi.Output.isInstance(output);
             const value = isOutput ? await valueOf(output) : output;
@@ -114,13 +142,13 @@ describe.each(shippedStacks())("the %s stack", (stack) => {
     });
 
     it("exports the sync source, ref and path", async () => {
-        expect(await valueOf(run.result.clusterName as import("@pulumi/pulumi").Output<string>)).toBe(stack);
+        expect(await valueOf(run.result.clusterName as import("@pulumi/pulumi").Output<string>)).toMatch(new RegExp(`^(gitops-)?${env}$`));
         expect(run.result.sync).toEqual({
             url: "https://gitlab.com/gitops-platform/gitops-platform.git",
             ref: "refs/heads/main",
-            path: `clusters/${stack}`,
+            path: `clusters/${env}`,
         });
-        expect(run.result.environmentName).toBe(stack);
+        expect(run.result.environmentName).toBe(env);
     });
 
     it("declares a FluxInstance the upstream CRD schema accepts, with no field the API server would drop", () => {
@@ -130,10 +158,6 @@ describe.each(shippedStacks())("the %s stack", (stack) => {
         }
         const instance = run.one(FLUX_INSTANCE).inputs;
         expect(validate(instance) ? [] : validate.errors).toEqual([]);
-    });
-
-    it("never loads the AWS packages on a kind stack", () => {
-        expect(run.loaded).toEqual([]);
     });
 });
 
@@ -191,5 +215,152 @@ describe("config errors stop the program before any resource is declared", () =>
         expect(String(run.error)).toContain(
             "stacks/Pulumi.development.yaml has 1 config problem:\n  - gitops-platform:token: is not set, and neither is GITLAB_TOKEN.",
         );
+    });
+});
+
+// --- EKS ---------------------------------------------------------------------------------------
+
+const byName = (rs: DeclaredResource[]) => rs.map((r) => r.name).sort();
+
+describe.each(stacksOn("eks"))("the %s stack on EKS", (stack) => {
+    const env = stackFacts(stack).environment;
+    let run: MockedRun<Record<string, unknown>>;
+    let cluster: Record<string, unknown>;
+    beforeAll(async () => {
+        run = await shared(stack);
+        cluster = run.one("eks:index:Cluster").inputs;
+    });
+
+    it("keeps the API endpoint private, plus an allow-list of CIDRs", () => {
+        expect(cluster).toMatchObject({ endpointPrivateAccess: true, endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24"] });
+    });
+
+    it("authenticates through the EKS API with an admin access entry per configured role", () => {
+        expect(cluster.authenticationMode).toBe("API");
+        expect(cluster.accessEntries).toEqual({
+            "admin-0": {
+                principalArn: "arn:aws:iam::123456789012:role/platform-admin",
+                accessPolicies: {
+                    clusterAdmin: {
+                        policyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                        accessScope: { type: "cluster" },
+                    },
+                },
+            },
+        });
+    });
+
+    it("encrypts Secrets with its own rotating KMS key", () => {
+        const key = run.one("aws:kms/key:Key");
+        expect(key.inputs).toMatchObject({ enableKeyRotation: true, deletionWindowInDays: 30 });
+        expect(cluster.encryptionConfigKeyArn).toBe(`arn:aws:mock:eu-west-1:123456789012:${key.name}`);
+    });
+
+    it("gives nodes no public IPs and puts them in private subnets only", () => {
+        expect(cluster).toMatchObject({ nodeAssociatePublicIpAddress: false, skipDefaultNodeGroup: true });
+        const subnets = run.byType("aws:ec2/subnet:Subnet");
+        expect(subnets.map((s) => s.inputs.mapPublicIpOnLaunch)).toEqual(subnets.map(() => false));
+        const privateIds = subnets.filter((s) => s.name.includes("-private-")).map((s) => `${s.name}-id`);
+        expect(run.one("eks:index:ManagedNodeGroup").inputs.subnetIds).toEqual(privateIds);
+        expect(cluster.privateSubnetIds).toEqual(privateIds);
+    });
+
+    it("tags every AWS resource through the provider's default tags", () => {
+        const provider = run.one("pulumi:providers:aws").inputs;
+        expect(provider.region).toBe("eu-west-1");
+        expect(JSON.parse(String(provider.defaultTags))).toEqual({
+            tags: { team: "platform", "cost-center": `platform-${env}`, environment: env, "managed-by": "pulumi/gitops-platform" },
+        });
+    });
+
+    it("writes a kubeconfig that asks `aws eks get-token` and embeds no credential", async () => {
+        const output = run.result.kubeconfig as pulumiType.Output<string>;
+        expect(await run.pulumi.isSecret(output)).toBe(true);
+        const kubeconfig = JSON.parse(await valueOf(output));
+        expect(kubeconfig.clusters).toEqual([
+            { name: `gitops-${env}`, cluster: { server: FAKE_EKS.endpoint, "certificate-authority-data": FAKE_EKS.certificateAuthority } },
+        ]);
+        expect(kubeconfig.users).toEqual([
+            {
+                name: `gitops-${env}`,
+                user: {
+                    exec: {
+                        apiVersion: "client.authentication.k8s.io/v1beta1",
+                        command: "aws",
+                        args: ["eks", "get-token", "--cluster-name", `gitops-${env}`, "--region", "eu-west-1", "--output", "json"],
+                        interactiveMode: "Never",
+                    },
+                },
+            },
+        ]);
+    });
+
+    it("tells Flux it runs on AWS", () => {
+        expect(field(run.one("kubernetes:fluxcd.controlplane.io/v1:FluxInstance").inputs, "spec.cluster.type")).toBe("aws");
+    });
+
+    it("loads the AWS packages, which kind stacks never do", () => {
+        expect(run.loaded.sort()).toEqual(["@pulumi/aws", "@pulumi/eks"]);
+    });
+});
+
+describe("size follows the environment", () => {
+    it("production spreads over three zones with a NAT gateway in each", async () => {
+        const run = await shared("aws-production");
+        expect(byName(run.byType("aws:ec2/natGateway:NatGateway"))).toEqual([
+            "production-cluster-network-nat-eu-west-1a",
+            "production-cluster-network-nat-eu-west-1b",
+            "production-cluster-network-nat-eu-west-1c",
+        ]);
+        expect(run.one("eks:index:ManagedNodeGroup").inputs.scalingConfig).toEqual({ minSize: 3, desiredSize: 3, maxSize: 6 });
+        expect(run.one("eks:index:Cluster").inputs.deletionProtection).toBe(true);
+    });
+
+    it.each(["aws-development", "aws-staging"])("%s shares one NAT gateway across two zones", async (stack) => {
+        const run = await shared(stack);
+        expect(run.byType("aws:ec2/natGateway:NatGateway")).toHaveLength(1);
+        expect(run.byType("aws:ec2/subnet:Subnet")).toHaveLength(4);
+        expect(run.one("eks:index:Cluster").inputs.deletionProtection).toBe(false);
+    });
+
+    it("every private subnet routes out through a NAT gateway in production's own zone", async () => {
+        const run = await shared("aws-production");
+        const routes = run.byType("aws:ec2/routeTable:RouteTable").filter((r) => r.name.includes("-private-"));
+        expect(routes.map((r) => [r.name, field(r.inputs, "routes")])).toEqual(
+            ["a", "b", "c"].map((z) => [
+                `production-cluster-network-private-eu-west-1${z}`,
+                [{ cidrBlock: "0.0.0.0/0", natGatewayId: `production-cluster-network-nat-eu-west-1${z}-id` }],
+            ]),
+        );
+    });
+});
+
+describe("the backend changes only the cluster", () => {
+    const kubernetesObjects = (run: MockedRun<unknown>) =>
+        run.resources
+            .filter((r) => r.type.startsWith("kubernetes:"))
+            .map((r) => ({ type: r.type, name: r.name, inputs: r.inputs }))
+            .sort((a, b) => a.name.localeCompare(b.name));
+
+    it.each(["development", "staging", "production"])("%s declares the same Flux and secrets on kind and on EKS", async (env) => {
+        const kind = kubernetesObjects(await shared(env));
+        const aws = kubernetesObjects(await shared(`aws-${env}`));
+        const awsWithKindClusterType = aws.map((r) =>
+            r.type.endsWith(":FluxInstance") ? { ...r, inputs: withClusterType(r.inputs, "kubernetes") } : r,
+        );
+        expect(awsWithKindClusterType).toEqual(kind);
+    });
+});
+
+function withClusterType(inputs: Record<string, unknown>, type: string): Record<string, unknown> {
+    const spec = inputs.spec as Record<string, Record<string, unknown>>;
+    return { ...inputs, spec: { ...spec, cluster: { ...spec.cluster, type } } };
+}
+
+describe("a preview of a brand-new EKS stack", () => {
+    it("completes and declares Flux although the cluster does not exist yet", async () => {
+        const run = await runProgram("aws-staging", { preview: true });
+        expect(run.one("kubernetes:fluxcd.controlplane.io/v1:FluxInstance").inputs).toMatchObject({ kind: "FluxInstance" });
+        expect(run.one("kubernetes:helm.sh/v3:Release").inputs).toMatchObject({ name: "flux-operator" });
     });
 });

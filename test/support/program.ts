@@ -29,6 +29,26 @@ export function shippedStacks(): string[] {
         .sort();
 }
 
+/** The environment and cluster backend a shipped stack declares. */
+export function stackFacts(stack: string): { environment: string; backend: string } {
+    const config = stackConfig(stack);
+    return {
+        environment: config[`${PROJECT}:environment`],
+        backend: (JSON.parse(config[`${PROJECT}:cluster`]) as { backend: string }).backend,
+    };
+}
+
+/** Shipped stacks on one backend. */
+export function stacksOn(backend: "kind" | "eks"): string[] {
+    return shippedStacks().filter((s) => stackFacts(s).backend === backend);
+}
+
+/** What the AWS API would say about a cluster that exists; only `aws.eks.getCluster` is asked. */
+export const FAKE_EKS = {
+    endpoint: "https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com",
+    certificateAuthority: "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",
+};
+
 /**
  * A stack file's config as the Pulumi CLI hands it to the program (PULUMI_CONFIG): every value a
  * string, objects and arrays JSON-encoded, booleans and numbers as their text.
@@ -104,13 +124,20 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
                     newResource: (args) => {
                         resources.push({ type: args.type, name: args.name, inputs: args.inputs });
                         const state = { ...args.inputs };
+                        // AWS assigns ARNs; resources that take one (the KMS key) must see a value.
+                        if (args.type.startsWith("aws:") && state.arn === undefined) {
+                            state.arn = `arn:aws:mock:eu-west-1:123456789012:${args.name}`;
+                        }
                         if (args.type === "pulumi-nodejs:dynamic/kind:Cluster") {
                             state.kubeconfig = FAKE_KUBECONFIG;
                             state.context = `kind-${args.inputs.name}`;
                         }
                         return { id: `${args.name}-id`, state };
                     },
-                    call: (args) => args.inputs,
+                    call: (args) =>
+                        args.token === "aws:eks/getCluster:getCluster"
+                            ? { ...args.inputs, endpoint: FAKE_EKS.endpoint, certificateAuthorities: [{ data: FAKE_EKS.certificateAuthority }] }
+                            : args.inputs,
                 },
                 PROJECT,
                 stack,

@@ -1,0 +1,191 @@
+import * as aws from "@pulumi/aws";
+import * as eks from "@pulumi/eks";
+import * as pulumi from "@pulumi/pulumi";
+import { EksNetwork } from "./eks-network";
+
+export interface EksNodeGroup {
+    /** EC2 instance types, cheapest fit first. */
+    instanceTypes: string[];
+    minSize: number;
+    desiredSize: number;
+    maxSize: number;
+    /** Root volume size in GiB. @default 50 */
+    diskSize?: number;
+}
+
+export interface EksClusterArgs {
+    clusterName: string;
+    region: string;
+    /** EKS Kubernetes minor version, e.g. "1.35". */
+    kubernetesVersion: string;
+    /** Full availability zone names; one private and one public subnet in each. */
+    zones: string[];
+    /** VPC block, a /16. @default "10.0.0.0/16" */
+    vpcCidr?: string;
+    /** NAT layout: "perZone" survives a zone outage. @default "single" */
+    natGateways?: "perZone" | "single";
+    nodeGroup: EksNodeGroup;
+    /** IAM roles granted cluster admin through EKS access entries (the only way in: auth mode is API). */
+    adminRoleArns: string[];
+    /** Ranges that may reach the public API endpoint; the private endpoint is always on. */
+    publicAccessCidrs: string[];
+    /** Tags for every AWS resource, applied as the AWS provider's default tags. @default {} */
+    tags?: Record<string, string>;
+    /** EKS deletion protection on the cluster itself. @default false */
+    deletionProtection?: boolean;
+}
+
+/** The ARN partition of a region: `aws`, `aws-cn` or `aws-us-gov`. */
+export function partitionOf(region: string): string {
+    if (region.startsWith("cn-")) return "aws-cn";
+    if (region.includes("-gov-")) return "aws-us-gov";
+    return "aws";
+}
+
+/**
+ * A kubeconfig that holds no credential: kubectl and the Kubernetes provider run
+ * `aws eks get-token` for a short-lived token of whoever runs them.
+ */
+export function eksKubeconfig(clusterName: string, region: string, endpoint: string, certificateAuthority: string): string {
+    return JSON.stringify(
+        {
+            apiVersion: "v1",
+            kind: "Config",
+            clusters: [{ name: clusterName, cluster: { server: endpoint, "certificate-authority-data": certificateAuthority } }],
+            contexts: [{ name: clusterName, context: { cluster: clusterName, user: clusterName } }],
+            "current-context": clusterName,
+            users: [
+                {
+                    name: clusterName,
+                    user: {
+                        exec: {
+                            apiVersion: "client.authentication.k8s.io/v1beta1",
+                            command: "aws",
+                            args: ["eks", "get-token", "--cluster-name", clusterName, "--region", region, "--output", "json"],
+                            interactiveMode: "Never",
+                        },
+                    },
+                },
+            ],
+        },
+        null,
+        2,
+    );
+}
+
+const NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"];
+
+/**
+ * An EKS cluster that is secure without asking: private nodes with no public IPs, the API endpoint
+ * private plus a CIDR allow-list, API authentication with access entries only, Secrets encrypted with
+ * its own rotating KMS key, and every AWS resource tagged.
+ */
+export class EksCluster extends pulumi.ComponentResource {
+    readonly clusterName: pulumi.Output<string>;
+    /** Kubeconfig using the `aws eks get-token` exec plugin (secret all the same). */
+    readonly kubeconfig: pulumi.Output<string>;
+    readonly kubeContext: pulumi.Output<string>;
+    /** What must exist before anything is scheduled: the managed node group. */
+    readonly readyFor: pulumi.Resource[];
+
+    constructor(name: string, args: EksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gitops-platform:index:EksCluster", name, {}, opts);
+        const partition = partitionOf(args.region);
+
+        const provider = new aws.Provider(
+            `${name}-aws`,
+            { region: args.region as aws.Region, defaultTags: { tags: args.tags ?? {} } },
+            { parent: this },
+        );
+        const inAws = { parent: this, provider };
+
+        const network = new EksNetwork(
+            `${name}-network`,
+            { cidr: args.vpcCidr ?? "10.0.0.0/16", zones: args.zones, natGateways: args.natGateways },
+            { parent: this, providers: { aws: provider } },
+        );
+
+        const secretsKey = new aws.kms.Key(
+            `${name}-secrets`,
+            { description: `Envelope encryption of Kubernetes Secrets in EKS cluster ${args.clusterName}`, enableKeyRotation: true, deletionWindowInDays: 30 },
+            inAws,
+        );
+
+        const cluster = new eks.Cluster(
+            name,
+            {
+                name: args.clusterName,
+                version: args.kubernetesVersion,
+                vpcId: network.vpcId,
+                privateSubnetIds: network.privateSubnetIds,
+                publicSubnetIds: network.publicSubnetIds,
+                nodeAssociatePublicIpAddress: false,
+                skipDefaultNodeGroup: true,
+                endpointPrivateAccess: true,
+                endpointPublicAccess: true,
+                publicAccessCidrs: args.publicAccessCidrs,
+                authenticationMode: eks.AuthenticationMode.Api,
+                accessEntries: Object.fromEntries(
+                    args.adminRoleArns.map((principalArn, i) => [
+                        `admin-${i}`,
+                        {
+                            principalArn,
+                            accessPolicies: {
+                                clusterAdmin: {
+                                    policyArn: `arn:${partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy`,
+                                    accessScope: { type: "cluster" },
+                                },
+                            },
+                        },
+                    ]),
+                ),
+                encryptionConfigKeyArn: secretsKey.arn,
+                enabledClusterLogTypes: ["api", "audit", "authenticator"],
+                createOidcProvider: true,
+                deletionProtection: args.deletionProtection ?? false,
+                tags: args.tags ?? {},
+            },
+            { parent: this, providers: { aws: provider } },
+        );
+
+        const nodeRole = new aws.iam.Role(
+            `${name}-nodes`,
+            {
+                assumeRolePolicy: JSON.stringify({
+                    Version: "2012-10-17",
+                    Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+                }),
+            },
+            inAws,
+        );
+        const attachments = NODE_POLICIES.map(
+            (policy) =>
+                new aws.iam.RolePolicyAttachment(`${name}-nodes-${policy}`, { role: nodeRole.name, policyArn: `arn:${partition}:iam::aws:policy/${policy}` }, inAws),
+        );
+
+        const nodeGroup = new eks.ManagedNodeGroup(
+            `${name}-nodes`,
+            {
+                cluster,
+                nodeRole,
+                instanceTypes: args.nodeGroup.instanceTypes,
+                scalingConfig: { minSize: args.nodeGroup.minSize, desiredSize: args.nodeGroup.desiredSize, maxSize: args.nodeGroup.maxSize },
+                subnetIds: network.privateSubnetIds,
+                diskSize: args.nodeGroup.diskSize ?? 50,
+            },
+            { parent: this, providers: { aws: provider }, dependsOn: attachments },
+        );
+
+        // Read the endpoint back once the cluster exists; in a preview of a new stack this stays unknown
+        // instead of failing, and the Kubernetes resources preview as "to create".
+        const described = aws.eks.getClusterOutput({ name: args.clusterName }, { parent: this, provider, dependsOn: [cluster] });
+
+        this.clusterName = pulumi.output(args.clusterName);
+        this.kubeconfig = pulumi.secret(
+            described.apply((c) => eksKubeconfig(args.clusterName, args.region, c.endpoint, c.certificateAuthorities[0]?.data ?? "")),
+        );
+        this.kubeContext = pulumi.output(args.clusterName);
+        this.readyFor = [nodeGroup];
+        this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig, kubeContext: this.kubeContext });
+    }
+}
