@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { EksClusterConfig, EnvironmentConfig, KindClusterConfig } from "../infra/config";
 import { FluxBootstrap } from "./flux-bootstrap";
+import { FluxTeardown } from "./flux-teardown";
 import { KindCluster } from "./kind-cluster";
 
 /** An environment is exactly its validated stack config; see `infra/config.ts` for every field. */
@@ -65,6 +66,10 @@ export class Environment extends pulumi.ComponentResource {
             },
             { parent: this, provider, protect: args.protect },
         );
+
+        // Depends on the whole Flux install, so `pulumi destroy` runs it first: it deletes what Flux synced,
+        // in finaliser-safe order, while Flux is still there to finalise it.
+        new FluxTeardown(`${name}-teardown`, { kubeconfig: cluster.kubeconfig }, { parent: this, dependsOn: [flux], protect: args.protect });
 
         this.clusterName = cluster.clusterName;
         this.kubeconfig = cluster.kubeconfig;

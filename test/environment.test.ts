@@ -94,7 +94,13 @@ describe("Flux is bootstrapped in dependency order", () => {
             "kubernetes:core/v1:Secret development-flux-platform-repository",
             "kubernetes:helm.sh/v3:Release development-flux-operator",
             "kubernetes:fluxcd.controlplane.io/v1:FluxInstance development-flux-instance",
+            "gitops-platform:index:FluxTeardown development-teardown",
+            "pulumi-nodejs:dynamic/flux:Teardown development-teardown",
         ]);
+    });
+
+    it("the teardown depends on the whole Flux install, so pulumi destroy runs it before Flux goes", async () => {
+        expect(await env.waitsFor("development-teardown")).toEqual(["development-flux"]);
     });
 
     it("development protects nothing, so a sandbox-style teardown is one command", () => {
@@ -103,7 +109,7 @@ describe("Flux is bootstrapped in dependency order", () => {
 });
 
 describe("production protects the cluster and the Flux install", () => {
-    it("protects the cluster and everything Flux runs on, and nothing else", async () => {
+    it("protects the cluster, everything Flux runs on and the teardown, and nothing else", async () => {
         const env = await buildEnvironment("production");
         expect(env.recorded.filter(isProtected).map((r) => `${r.type} ${r.name}`)).toEqual([
             "gitops-platform:index:KindCluster production-cluster",
@@ -115,6 +121,8 @@ describe("production protects the cluster and the Flux install", () => {
             "kubernetes:core/v1:Secret production-flux-platform-repository",
             "kubernetes:helm.sh/v3:Release production-flux-operator",
             "kubernetes:fluxcd.controlplane.io/v1:FluxInstance production-flux-instance",
+            "gitops-platform:index:FluxTeardown production-teardown",
+            "pulumi-nodejs:dynamic/flux:Teardown production-teardown",
         ]);
     });
 });

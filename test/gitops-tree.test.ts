@@ -52,6 +52,19 @@ it.each([...ENVIRONMENTS.map((e) => `clusters/${e}`), "platform/services", "plat
     },
 );
 
+it("labels what provides CRDs and controllers, so a teardown removes it last", () => {
+    const labelled = [...ENVIRONMENTS.map((e) => `clusters/${e}`), "platform/services"]
+        .flatMap((dir) => yamlFiles(path.join(REPO_ROOT, dir)).flatMap(readManifests))
+        .filter((m) => m.metadata?.labels?.["gitops-platform.io/teardown"] === "provider")
+        .map((m) => `${m.kind} ${m.metadata?.name}`);
+    expect(labelled.sort()).toEqual([
+        "HelmRelease cert-manager",
+        "Kustomization platform-services",
+        "Kustomization platform-services",
+        "Kustomization platform-services",
+    ]);
+});
+
 describe("each environment has its own cadence", () => {
     it("development tracks the main branch of the repository", () => {
         const source = findPlatformSource(REPO_ROOT, "clusters/development");

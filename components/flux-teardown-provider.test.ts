@@ -1,0 +1,228 @@
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import { AddressInfo } from "net";
+import * as path from "path";
+import * as ts from "typescript";
+import { describeRef, FluxObject, isUnreachable, planTeardown, TEARDOWN_LABEL } from "./flux-teardown-provider";
+
+const ks = (namespace: string, name: string, extra: Partial<FluxObject> = {}): FluxObject => ({
+    kind: "Kustomization",
+    metadata: { namespace, name, ...extra.metadata },
+    spec: extra.spec,
+});
+const hr = (namespace: string, name: string, extra: Partial<FluxObject> = {}): FluxObject => ({
+    kind: "HelmRelease",
+    metadata: { namespace, name, ...extra.metadata },
+    spec: extra.spec,
+});
+const provider = { labels: { [TEARDOWN_LABEL]: "provider" } };
+
+/** What a cluster synced from clusters/development holds, plus one application team's objects. */
+const developmentCluster: FluxObject[] = [
+    ks("flux-system", "flux-system"),
+    ks("flux-system", "platform-services", { metadata: { namespace: "flux-system", name: "platform-services", ...provider } }),
+    ks("flux-system", "platform-service-configs", { spec: { dependsOn: [{ name: "platform-services" }] } }),
+    ks("flux-system", "platform-configs", { spec: { dependsOn: [{ name: "platform-service-configs" }] } }),
+    hr("cert-manager", "cert-manager", { metadata: { namespace: "cert-manager", name: "cert-manager", ...provider } }),
+    hr("podinfo", "podinfo"),
+    ks("apps", "shop", { spec: { dependsOn: [{ name: "platform-configs", namespace: "flux-system" }] } }),
+    hr("apps", "shop-db"),
+    hr("apps", "shop-api", { spec: { dependsOn: [{ name: "shop-db" }] } }),
+];
+
+describe("the teardown order", () => {
+    it("deletes consumers from the top of their dependsOn chains down, then the providers, and never the root sync", () => {
+        expect(planTeardown(developmentCluster).map((phase) => phase.map(describeRef))).toEqual([
+            ["Kustomization apps/shop"],
+            ["Kustomization flux-system/platform-configs"],
+            ["HelmRelease apps/shop-api", "Kustomization flux-system/platform-service-configs"],
+            ["HelmRelease apps/shop-db", "HelmRelease podinfo/podinfo"],
+            ["HelmRelease cert-manager/cert-manager", "Kustomization flux-system/platform-services"],
+        ]);
+    });
+
+    it("treats the objects of a freshly bootstrapped cluster as nothing to do", () => {
+        expect(planTeardown([ks("flux-system", "flux-system")])).toEqual([]);
+    });
+
+    it("ignores a dependsOn on an object that does not exist", () => {
+        expect(planTeardown([hr("apps", "a", { spec: { dependsOn: [{ name: "gone" }] } })]).map((p) => p.map(describeRef))).toEqual([
+            ["HelmRelease apps/a"],
+        ]);
+    });
+
+    it("survives a dependsOn cycle instead of recursing forever", () => {
+        const cycle = [ks("x", "a", { spec: { dependsOn: [{ name: "b" }] } }), ks("x", "b", { spec: { dependsOn: [{ name: "a" }] } })];
+        expect(planTeardown(cycle).flat().map(describeRef).sort()).toEqual(["Kustomization x/a", "Kustomization x/b"]);
+    });
+
+    it("recognises an unreachable API server", () => {
+        expect(isUnreachable(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6443"), { code: "ECONNREFUSED" }))).toBe(true);
+        expect(isUnreachable(new Error("HTTP-Code: 403 Forbidden"))).toBe(false);
+    });
+});
+
+// The executor, with the real @kubernetes/client-node, against a local server speaking the calls it
+// makes. client-node is an ES module that jest cannot load, so the executor runs in a plain Node child.
+
+interface Request {
+    method: string;
+    path: string;
+    query?: string;
+    contentType?: string;
+    body?: unknown;
+}
+
+/** A fake API server holding Flux objects; a deleted object disappears after `finaliseAfter` reads. */
+function fakeApiServer(objects: FluxObject[], finaliseAfter: number | "never") {
+    const requests: Request[] = [];
+    const live = new Map<string, { object: FluxObject; reads: number; deleting: boolean }>();
+    const plural = { Kustomization: "kustomizations", HelmRelease: "helmreleases" } as const;
+    for (const o of objects) live.set(`${plural[o.kind]}/${o.metadata.namespace}/${o.metadata.name}`, { object: o, reads: 0, deleting: false });
+    const server = http.createServer((req, res) => {
+        let raw = "";
+        req.on("data", (c) => (raw += c));
+        req.on("end", () => {
+            const url = new URL(req.url ?? "/", "http://localhost");
+            requests.push({ method: req.method ?? "", path: url.pathname, query: url.search || undefined, contentType: req.headers["content-type"], body: raw ? JSON.parse(raw) : undefined });
+            const send = (code: number, body: object) => {
+                res.writeHead(code, { "content-type": "application/json" });
+                res.end(JSON.stringify(body));
+            };
+            const list = /^\/apis\/[^/]+\/[^/]+\/(kustomizations|helmreleases)$/.exec(url.pathname);
+            if (list && req.method === "GET") {
+                return send(200, { items: [...live.entries()].filter(([k]) => k.startsWith(list[1])).map(([, v]) => v.object) });
+            }
+            const one = /^\/apis\/[^/]+\/[^/]+\/namespaces\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+            if (!one) return send(404, { kind: "Status", code: 404 });
+            if (one[2] === "fluxinstances") return send(200, { kind: "FluxInstance" });
+            const entry = live.get(`${one[2]}/${one[1]}/${one[3]}`);
+            if (!entry) return send(404, { kind: "Status", code: 404, reason: "NotFound" });
+            if (req.method === "DELETE") entry.deleting = true;
+            if (req.method === "GET" && entry.deleting && finaliseAfter !== "never" && ++entry.reads >= finaliseAfter) {
+                live.delete(`${one[2]}/${one[1]}/${one[3]}`);
+                return send(404, { kind: "Status", code: 404, reason: "NotFound" });
+            }
+            return send(200, entry.object);
+        });
+    });
+    return { server, requests, live };
+}
+
+const CACHE = path.resolve(__dirname, "..", "node_modules", ".cache", "gitops-platform");
+
+/** The provider file compiled to CommonJS where Node resolves its packages from the project. */
+function compiledExecutor(): string {
+    const source = fs.readFileSync(path.join(__dirname, "flux-teardown-provider.ts"), "utf8");
+    const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
+    fs.mkdirSync(CACHE, { recursive: true });
+    const file = path.join(CACHE, "flux-teardown-provider.js");
+    fs.writeFileSync(file, js.outputText);
+    return file;
+}
+
+function runExecutorInNode(port: number, timeoutMs: number): Promise<{ phases?: string[][]; error?: string }> {
+    const kubeconfig = [
+        "apiVersion: v1",
+        "kind: Config",
+        // client-node accepts a plain-HTTP server only with TLS verification off, which is all a local fake needs.
+        `clusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]`,
+        "users: [{name: fake, user: {token: not-a-real-token}}]",
+        "contexts: [{name: fake, context: {cluster: fake, user: fake}}]",
+        "current-context: fake",
+    ].join("\n");
+    const driver = `
+        const t = require(${JSON.stringify(compiledExecutor())});
+        t.clientNodeApi(process.env.KUBECONFIG_TEXT)
+            .then((api) => t.runTeardown(api, { timeoutMs: ${timeoutMs}, pollMs: 10 }))
+            .then((phases) => console.log(JSON.stringify({ phases: phases.map((p) => p.map(t.describeRef)) })))
+            .catch((e) => console.log(JSON.stringify({ error: e.message })));`;
+    return new Promise((resolve, reject) => {
+        execFile(process.execPath, ["-e", driver], { env: { ...process.env, KUBECONFIG_TEXT: kubeconfig }, timeout: 20000 }, (err, stdout, stderr) => {
+            if (err) return reject(new Error(`${err.message}\n${stderr}`));
+            resolve(JSON.parse(stdout.trim().split("\n").pop()!));
+        });
+    });
+}
+
+async function listen(server: http.Server): Promise<number> {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return (server.address() as AddressInfo).port;
+}
+
+describe("the teardown executor against a Kubernetes API", () => {
+    it("stops Flux re-applying, then deletes phase by phase, waiting for each to be gone", async () => {
+        const api = fakeApiServer(developmentCluster, 2);
+        const port = await listen(api.server);
+        try {
+            const result = await runExecutorInNode(port, 5000);
+            expect(result.error).toBeUndefined();
+            const writes = api.requests.filter((r) => r.method !== "GET");
+            expect(writes.slice(0, 2)).toEqual([
+                {
+                    method: "PATCH",
+                    path: "/apis/fluxcd.controlplane.io/v1/namespaces/flux-system/fluxinstances/flux",
+                    contentType: "application/merge-patch+json",
+                    body: { metadata: { annotations: { "fluxcd.controlplane.io/reconcile": "disabled" } } },
+                },
+                {
+                    method: "PATCH",
+                    path: "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/flux-system",
+                    contentType: "application/merge-patch+json",
+                    body: { spec: { suspend: true } },
+                },
+            ]);
+            const deletes = writes.slice(2).map((r) => r.path.replace(/^\/apis\/[^/]+\/[^/]+\/namespaces\//, ""));
+            expect(deletes).toEqual([
+                "apps/kustomizations/shop",
+                "flux-system/kustomizations/platform-configs",
+                "apps/helmreleases/shop-api",
+                "flux-system/kustomizations/platform-service-configs",
+                "apps/helmreleases/shop-db",
+                "podinfo/helmreleases/podinfo",
+                "cert-manager/helmreleases/cert-manager",
+                "flux-system/kustomizations/platform-services",
+            ]);
+            expect(new Set(writes.slice(2).map((r) => `${r.method} ${r.query}`))).toEqual(new Set(["DELETE ?propagationPolicy=Foreground"]));
+            // No phase starts before the one before it is gone.
+            const lastGetOf = (p: string) => api.requests.map((r) => r.method + r.path).lastIndexOf(`GET${p}`);
+            const deleteAt = (suffix: string) => api.requests.findIndex((r) => r.method === "DELETE" && r.path.endsWith(suffix));
+            expect(lastGetOf("/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/apps/kustomizations/shop")).toBeLessThan(deleteAt("/platform-configs"));
+            expect(lastGetOf("/apis/helm.toolkit.fluxcd.io/v2/namespaces/podinfo/helmreleases/podinfo")).toBeLessThan(deleteAt("/cert-manager"));
+            expect([...api.live.keys()]).toEqual(["kustomizations/flux-system/flux-system"]);
+        } finally {
+            api.server.close();
+        }
+    });
+
+    it("gives up after its timeout and names what is stuck, deleting nothing further", async () => {
+        const api = fakeApiServer([ks("flux-system", "flux-system"), hr("podinfo", "podinfo"), hr("cert-manager", "cert-manager", { metadata: { namespace: "cert-manager", name: "cert-manager", ...provider } })], "never");
+        const port = await listen(api.server);
+        try {
+            const result = await runExecutorInNode(port, 300);
+            expect(result.error).toBe(
+                "Flux teardown gave up after 0s; still deleting: HelmRelease podinfo/podinfo. Their finalisers are waiting on something: " +
+                    "look with `kubectl -n podinfo describe helmrelease podinfo`, fix it, and run `pulumi destroy` again. The cluster is left as it was, so nothing leaks.",
+            );
+            expect(api.requests.filter((r) => r.method === "DELETE").map((r) => r.path)).toEqual([
+                "/apis/helm.toolkit.fluxcd.io/v2/namespaces/podinfo/helmreleases/podinfo",
+            ]);
+        } finally {
+            api.server.close();
+        }
+    });
+
+    it("finds nothing to do on a cluster where Flux never installed its CRDs", async () => {
+        const server = http.createServer((_req, res) => {
+            res.writeHead(404, { "content-type": "application/json" });
+            res.end(JSON.stringify({ kind: "Status", code: 404 }));
+        });
+        const port = await listen(server);
+        try {
+            expect(await runExecutorInNode(port, 1000)).toEqual({ phases: [] });
+        } finally {
+            server.close();
+        }
+    });
+});

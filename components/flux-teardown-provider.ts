@@ -1,0 +1,237 @@
+import * as pulumi from "@pulumi/pulumi";
+
+// The finaliser-safe teardown that runs inside `pulumi destroy`, before Flux and the cluster go.
+// Flux objects with finalisers (HelmReleases, pruning Kustomizations) must be deleted while their
+// controllers still run, consumers of custom resources before the controllers that serve them, or the
+// external resources they own (load balancers, volumes) are left behind. Like the kind provider, this
+// file is self-contained: Pulumi serialises the provider with everything it references.
+
+/** Marks a HelmRelease or Kustomization that provides CRDs or controllers other objects use. */
+export const TEARDOWN_LABEL = "gitops-platform.io/teardown";
+/** The label value that defers deletion to the last phases. Anything else, or no label, is a consumer. */
+export const PROVIDER = "provider";
+
+export type FluxKind = "Kustomization" | "HelmRelease" | "FluxInstance";
+
+export interface FluxRef {
+    kind: FluxKind;
+    namespace: string;
+    name: string;
+}
+
+/** The fields of a listed Kustomization or HelmRelease the plan needs. */
+export interface FluxObject {
+    kind: "Kustomization" | "HelmRelease";
+    metadata: { name: string; namespace: string; labels?: Record<string, string> };
+    spec?: { dependsOn?: { name: string; namespace?: string }[] };
+}
+
+export const FLUX_API: Record<FluxKind, { group: string; version: string; plural: string }> = {
+    Kustomization: { group: "kustomize.toolkit.fluxcd.io", version: "v1", plural: "kustomizations" },
+    HelmRelease: { group: "helm.toolkit.fluxcd.io", version: "v2", plural: "helmreleases" },
+    FluxInstance: { group: "fluxcd.controlplane.io", version: "v1", plural: "fluxinstances" },
+};
+
+/** The root sync the FluxInstance creates (`spec.sync.name` defaults to its namespace). */
+export const ROOT_SYNC: FluxRef = { kind: "Kustomization", namespace: "flux-system", name: "flux-system" };
+export const FLUX_INSTANCE: FluxRef = { kind: "FluxInstance", namespace: "flux-system", name: "flux" };
+
+export function describeRef(r: FluxRef): string {
+    return `${r.kind} ${r.namespace}/${r.name}`;
+}
+
+/**
+ * The order to delete Flux objects in: phases that run one after the other, each deleted together and
+ * waited for. Consumers go before providers; within each, an object goes before anything it
+ * `dependsOn`. The root sync is left alone: it is suspended, and Flux goes with the FluxInstance.
+ */
+export function planTeardown(objects: FluxObject[]): FluxRef[][] {
+    const key = (kind: string, namespace: string, name: string) => `${kind}/${namespace}/${name}`;
+    const byKey = new Map<string, FluxObject>();
+    for (const o of objects) {
+        if (o.kind === ROOT_SYNC.kind && o.metadata.namespace === ROOT_SYNC.namespace && o.metadata.name === ROOT_SYNC.name) continue;
+        byKey.set(key(o.kind, o.metadata.namespace, o.metadata.name), o);
+    }
+    // An object's level is the length of the longest dependsOn chain below it: deleting from the
+    // highest level down removes dependents before what they depend on.
+    const levels = new Map<string, number>();
+    const levelOf = (k: string, seen: Set<string>): number => {
+        const known = levels.get(k);
+        if (known !== undefined) return known;
+        if (seen.has(k)) return 0; // a dependsOn cycle: Flux would never have reconciled it either
+        seen.add(k);
+        const o = byKey.get(k)!;
+        let level = 0;
+        for (const d of o.spec?.dependsOn ?? []) {
+            const dk = key(o.kind, d.namespace ?? o.metadata.namespace, d.name);
+            if (byKey.has(dk)) level = Math.max(level, levelOf(dk, seen) + 1);
+        }
+        levels.set(k, level);
+        return level;
+    };
+    for (const k of byKey.keys()) levelOf(k, new Set());
+
+    const phases = new Map<string, FluxRef[]>();
+    for (const [k, o] of byKey) {
+        const provider = o.metadata.labels?.[TEARDOWN_LABEL] === PROVIDER;
+        // Sort key: consumers (0) before providers (1), higher levels first.
+        const phase = `${provider ? 1 : 0}:${String(1000 - levels.get(k)!).padStart(4, "0")}`;
+        const refs = phases.get(phase) ?? [];
+        refs.push({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name });
+        phases.set(phase, refs);
+    }
+    return [...phases.keys()]
+        .sort()
+        .map((p) => phases.get(p)!.sort((a, b) => describeRef(a).localeCompare(describeRef(b))));
+}
+
+/** The few Kubernetes API calls the teardown makes. */
+export interface TeardownApi {
+    /** Every object of a kind in all namespaces; none when its CRD is not installed. */
+    list(kind: "Kustomization" | "HelmRelease"): Promise<FluxObject[]>;
+    /** JSON merge patch; false when the object does not exist. */
+    patch(ref: FluxRef, body: object): Promise<boolean>;
+    /** Deletes with foreground propagation; already gone counts as done. */
+    remove(ref: FluxRef): Promise<void>;
+    exists(ref: FluxRef): Promise<boolean>;
+}
+
+export interface TeardownOptions {
+    /** Give up after this long, naming what is still there. */
+    timeoutMs: number;
+    /** How often to look whether deleted objects are gone. */
+    pollMs: number;
+    log?: (line: string) => void;
+}
+
+/** Error a teardown stops with when objects outlive the timeout. */
+export class TeardownStuckError extends Error {
+    constructor(
+        readonly stuck: FluxRef[],
+        timeoutMs: number,
+    ) {
+        super(
+            `Flux teardown gave up after ${Math.round(timeoutMs / 1000)}s; still deleting: ${stuck.map(describeRef).join(", ")}. ` +
+                `Their finalisers are waiting on something: look with \`kubectl -n ${stuck[0].namespace} describe ${stuck[0].kind.toLowerCase()} ${stuck[0].name}\`, ` +
+                "fix it, and run `pulumi destroy` again. The cluster is left as it was, so nothing leaks.",
+        );
+        this.name = "TeardownStuckError";
+    }
+}
+
+/** Runs the story's teardown: stop re-applying, delete consumers, then providers, waiting for each phase. */
+export async function runTeardown(api: TeardownApi, options: TeardownOptions): Promise<FluxRef[][]> {
+    const log = options.log ?? (() => undefined);
+    const deadline = Date.now() + options.timeoutMs;
+
+    // Nothing may re-create what is about to be deleted: neither the operator nor the root sync.
+    await api.patch(FLUX_INSTANCE, { metadata: { annotations: { "fluxcd.controlplane.io/reconcile": "disabled" } } });
+    if (await api.patch(ROOT_SYNC, { spec: { suspend: true } })) log(`suspended ${describeRef(ROOT_SYNC)}`);
+
+    const objects = [...(await api.list("HelmRelease")), ...(await api.list("Kustomization"))];
+    const phases = planTeardown(objects);
+    for (const phase of phases) {
+        log(`deleting ${phase.map(describeRef).join(", ")}`);
+        await Promise.all(phase.map((r) => api.remove(r)));
+        let remaining = phase;
+        for (;;) {
+            const present = await Promise.all(remaining.map((r) => api.exists(r)));
+            remaining = remaining.filter((_, i) => present[i]);
+            if (remaining.length === 0) break;
+            if (Date.now() + options.pollMs > deadline) throw new TeardownStuckError(remaining, options.timeoutMs);
+            await new Promise((resolve) => setTimeout(resolve, options.pollMs));
+        }
+    }
+    return phases;
+}
+
+/** True for errors that mean the API server cannot be reached at all (e.g. the cluster is gone). */
+export function isUnreachable(error: unknown): boolean {
+    const text = `${(error as { code?: string })?.code ?? ""} ${(error as Error)?.message ?? ""} ${String((error as { cause?: unknown })?.cause ?? "")}`;
+    return /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|getaddrinfo|socket hang up/.test(text);
+}
+
+/** The TeardownApi over @kubernetes/client-node, for a kubeconfig. */
+export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
+    // client-node is an ES module: import it dynamically (a CommonJS `require` fails on older Node 20s).
+    const importEsm = new Function("specifier", "return import(specifier)") as (s: string) => Promise<typeof import("@kubernetes/client-node")>;
+    const k8s = await importEsm("@kubernetes/client-node");
+    const config = new k8s.KubeConfig();
+    config.loadFromString(kubeconfig);
+    const api = config.makeApiClient(k8s.CustomObjectsApi);
+    const status = (e: unknown) => (e as { code?: number }).code;
+    const at = (r: FluxRef) => ({ ...FLUX_API[r.kind], namespace: r.namespace, name: r.name });
+    return {
+        async list(kind) {
+            try {
+                const result = (await api.listClusterCustomObject(FLUX_API[kind])) as { items?: FluxObject[] };
+                return (result.items ?? []).map((o) => ({ ...o, kind }));
+            } catch (e) {
+                if (status(e) === 404) return []; // the CRD is not installed: Flux never got this far
+                throw e;
+            }
+        },
+        async patch(ref, body) {
+            try {
+                await api.patchNamespacedCustomObject({ ...at(ref), body }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
+                return true;
+            } catch (e) {
+                if (status(e) === 404) return false;
+                throw e;
+            }
+        },
+        async remove(ref) {
+            try {
+                await api.deleteNamespacedCustomObject({ ...at(ref), propagationPolicy: "Foreground" });
+            } catch (e) {
+                if (status(e) !== 404) throw e;
+            }
+        },
+        async exists(ref) {
+            try {
+                await api.getNamespacedCustomObject(at(ref));
+                return true;
+            } catch (e) {
+                if (status(e) === 404) return false;
+                throw e;
+            }
+        },
+    };
+}
+
+export interface FluxTeardownInputs {
+    kubeconfig: string;
+    timeoutSeconds: number;
+}
+
+export class FluxTeardownProvider implements pulumi.dynamic.ResourceProvider<FluxTeardownInputs, FluxTeardownInputs> {
+    async create(inputs: FluxTeardownInputs): Promise<pulumi.dynamic.CreateResult<FluxTeardownInputs>> {
+        // Nothing to do on the way up: this resource exists for its delete.
+        return { id: "flux-teardown", outs: inputs };
+    }
+
+    async diff(_id: string, olds: FluxTeardownInputs, news: FluxTeardownInputs): Promise<pulumi.dynamic.DiffResult> {
+        return { changes: olds.kubeconfig !== news.kubeconfig || olds.timeoutSeconds !== news.timeoutSeconds };
+    }
+
+    async update(_id: string, _olds: FluxTeardownInputs, news: FluxTeardownInputs): Promise<pulumi.dynamic.UpdateResult<FluxTeardownInputs>> {
+        return { outs: news };
+    }
+
+    async delete(_id: string, props: FluxTeardownInputs): Promise<void> {
+        const api = await clientNodeApi(props.kubeconfig);
+        try {
+            await runTeardown(api, { timeoutMs: props.timeoutSeconds * 1000, pollMs: 2000, log: (l) => console.log(`flux teardown: ${l}`) });
+        } catch (e) {
+            // A cluster that is already gone holds nothing to clean up.
+            if (isUnreachable(e)) return;
+            throw e;
+        }
+    }
+}
+
+export class FluxTeardownResource extends pulumi.dynamic.Resource {
+    constructor(name: string, inputs: { [K in keyof FluxTeardownInputs]: pulumi.Input<FluxTeardownInputs[K]> }, opts?: pulumi.CustomResourceOptions) {
+        super(new FluxTeardownProvider(), name, inputs, { ...opts, additionalSecretOutputs: ["kubeconfig"] }, "flux", "Teardown");
+    }
+}

@@ -1,0 +1,26 @@
+import * as pulumi from "@pulumi/pulumi";
+import { FluxTeardownResource } from "./flux-teardown-provider";
+
+export interface FluxTeardownArgs {
+    /** Kubeconfig of the cluster Flux runs in. Secret. */
+    kubeconfig: pulumi.Input<string>;
+    /** How long `pulumi destroy` waits for Flux objects to finalise before it stops, naming them. @default 600 */
+    timeoutSeconds?: number;
+}
+
+/**
+ * Does nothing on `pulumi up`. On `pulumi destroy` it runs first, because it depends on the Flux install:
+ * it stops the operator and the root sync from re-applying, then deletes the synced HelmReleases and
+ * Kustomizations — consumers before the providers labelled `gitops-platform.io/teardown: provider` —
+ * and waits for their finalisers, so load balancers and volumes are released before the cluster goes.
+ */
+export class FluxTeardown extends pulumi.ComponentResource {
+    readonly timeoutSeconds: number;
+
+    constructor(name: string, args: FluxTeardownArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gitops-platform:index:FluxTeardown", name, {}, opts);
+        this.timeoutSeconds = args.timeoutSeconds ?? 600;
+        new FluxTeardownResource(name, { kubeconfig: pulumi.secret(args.kubeconfig), timeoutSeconds: this.timeoutSeconds }, { parent: this });
+        this.registerOutputs({ timeoutSeconds: this.timeoutSeconds });
+    }
+}
