@@ -45,6 +45,8 @@ export const DEFAULTS = {
 // Messages say what is wrong and how to fix it; the key and the stack file are added when reported.
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A sandbox's time to live: minutes, hours or days. */
+export const TTL = /^[1-9][0-9]*(m|h|d)$/;
 const GO_DURATION = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
 const HOSTNAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$/i;
 const REGISTRY = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(\/[a-z0-9._-]+)*$/;
@@ -267,6 +269,14 @@ const stackSchema = z
         platformRepository: platformRepositorySchema,
         token: z.string().min(1).optional(),
         protect: z.boolean().default(false),
+        sandbox: z
+            .object({
+                source: z.string().min(1),
+                createdAt: z.iso.datetime({ message: "must be an ISO 8601 time. Fix: e.g. '2026-11-24T18:00:00Z'" }),
+                ttl: z.string().regex(TTL, { message: "is not a duration. Fix: e.g. '8h' or '3d'" }).optional(),
+            })
+            .strict()
+            .optional(),
     })
     .strict();
 
@@ -306,6 +316,8 @@ export interface EnvironmentConfig {
     /** The Git/registry token; secret from the moment it is read. */
     token: pulumi.Output<string>;
     protect: boolean;
+    /** Set on sandboxes forked by `npm run sandbox -- fork`: where from, when, and for how long. */
+    sandbox?: { source: string; createdAt: string; ttl?: string };
 }
 
 // --- errors -------------------------------------------------------------------------------------
@@ -413,6 +425,7 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
         platformSourceKind: platformSource,
         token: pulumi.secret(tokenValue),
         protect: config.protect,
+        sandbox: config.sandbox,
     };
 }
 
@@ -528,6 +541,9 @@ function checkPlatformSource(
 }
 
 function checkProduction(config: StackConfig, tier: Tier, report: Report, stack: string): void {
+    if (config.sandbox && tier !== "sandbox") {
+        report("sandbox", `marks a sandbox, but '${config.environment}' is a long-lived environment. Fix: remove the sandbox key`);
+    }
     if (tier !== "production") return;
     if (semver.valid(config.flux.version) === null) {
         report(

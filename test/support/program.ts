@@ -53,8 +53,8 @@ export const FAKE_EKS = {
  * A stack file's config as the Pulumi CLI hands it to the program (PULUMI_CONFIG): every value a
  * string, objects and arrays JSON-encoded, booleans and numbers as their text.
  */
-export function stackConfig(stack: string): Record<string, string> {
-    const file = path.join(REPO_ROOT, "stacks", `Pulumi.${stack}.yaml`);
+export function stackConfig(stack: string, root = REPO_ROOT): Record<string, string> {
+    const file = path.join(root, "stacks", `Pulumi.${stack}.yaml`);
     const doc = parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> };
     const config: Record<string, string> = {};
     for (const [key, value] of Object.entries(doc.config ?? {})) {
@@ -73,6 +73,8 @@ export interface RunOptions {
     recordLoads?: string[];
     /** Return a failing program's error in `error` instead of throwing it. @default false */
     allowError?: boolean;
+    /** Where the stack file is. @default the repository */
+    root?: string;
 }
 
 export interface MockedRun<T> {
@@ -98,7 +100,7 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
     let pulumi!: typeof pulumiType;
     let result!: T;
     let error: unknown;
-    const config = { ...stackConfig(stack), ...options.config };
+    const config = { ...stackConfig(stack, options.root), ...options.config };
     const secretKeys: string[] = [];
     if (options.withToken !== false) {
         config[`${PROJECT}:token`] = TEST_TOKEN;

@@ -1,0 +1,373 @@
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parse, parseAllDocuments } from "yaml";
+import { main } from "./cli";
+import { fork, forkOverrides, listSandboxes, promote, pulumiForkCommands, remove, SandboxContext } from "./sandbox";
+import { readStackFile } from "./tree";
+
+const REPO = path.resolve(__dirname, "..", "..");
+const NOW = new Date("2026-11-24T18:00:00.000Z");
+
+interface Call {
+    command: string;
+    args: string[];
+}
+
+/** A throwaway copy of the parts of the repository the commands touch. */
+function tempRepo(): string {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-sandbox-"));
+    for (const dir of ["stacks", "clusters", "platform"]) fs.cpSync(path.join(REPO, dir), path.join(root, dir), { recursive: true });
+    return root;
+}
+
+/**
+ * A context whose commands are answered by `answer`; by default no pulumi CLI exists (ENOENT) and
+ * every other command succeeds.
+ */
+function context(root: string, answer?: (c: Call) => { code: number; stdout?: string; stderr?: string } | "missing") {
+    const calls: Call[] = [];
+    const printed: string[] = [];
+    const ctx: SandboxContext = {
+        root,
+        now: NOW,
+        async run(command, args) {
+            calls.push({ command, args });
+            const a = answer ? answer({ command, args }) : command === "pulumi" ? "missing" : { code: 0 };
+            if (a === "missing") throw Object.assign(new Error(`spawn ${command} ENOENT`), { code: "ENOENT" });
+            return { code: a.code, stdout: a.stdout ?? "", stderr: a.stderr ?? "" };
+        },
+        print: (line) => printed.push(line),
+    };
+    return { ctx, calls, printed };
+}
+
+/** A digest of every file under the root, to prove a refused command changed nothing. */
+function treeDigest(root: string): string {
+    const hash = createHash("sha256");
+    const walk = (dir: string) => {
+        for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+            const full = path.join(dir, e.name);
+            hash.update(path.relative(root, full));
+            if (e.isDirectory()) walk(full);
+            else hash.update(fs.readFileSync(full));
+        }
+    };
+    walk(root);
+    return hash.digest("hex");
+}
+
+const stackConfig = (root: string, stack: string) =>
+    (parse(fs.readFileSync(path.join(root, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> }).config;
+
+const manifests = (root: string, dir: string) =>
+    parseAllDocuments(fs.readFileSync(path.join(root, dir, "platform.yaml"), "utf8")).map((d) => d.toJS() as Record<string, unknown>);
+
+const platformRef = (root: string, dir: string) =>
+    (manifests(root, dir).find((m) => (m.metadata as { name: string }).name === "platform")!.spec as { ref: unknown }).ref;
+
+const clusterEnv = (root: string, dir: string) =>
+    (manifests(root, dir).find((m) => (m.metadata as { name: string }).name === "platform-configs")!.spec as { postBuild: { substitute: { cluster_env: string } } })
+        .postBuild.substitute.cluster_env;
+
+describe("fork", () => {
+    let root: string;
+    beforeEach(() => (root = tempRepo()));
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("a sandbox of development gets its own stack file and cluster folder, tracking its own branch", async () => {
+        const { ctx, printed } = context(root);
+        await fork(ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/sandbox-a", ttl: "3d" });
+
+        expect(stackConfig(root, "sandbox-a")).toEqual({
+            "gitops-platform:environment": "sandbox-a",
+            "gitops-platform:cluster": { backend: "kind", workers: 1, name: "sandbox-a" },
+            "gitops-platform:flux": { version: "2.x" },
+            "gitops-platform:sync": {
+                url: "https://gitlab.com/gitops-platform/gitops-platform.git",
+                branch: "feature/sandbox-a",
+                path: "clusters/sandbox-a",
+            },
+            "gitops-platform:platformRepository": { type: "git", url: "https://gitlab.com/gitops-platform/gitops-platform.git" },
+            "gitops-platform:protect": false,
+            "gitops-platform:sandbox": { source: "development", createdAt: "2026-11-24T18:00:00.000Z", ttl: "3d" },
+        });
+        expect(platformRef(root, "clusters/sandbox-a")).toEqual({ branch: "feature/sandbox-a" });
+        expect(clusterEnv(root, "clusters/sandbox-a")).toBe("sandbox-a");
+        // Everything else in the folder is the source's, object for object.
+        const strip = (ms: Record<string, unknown>[]) => JSON.stringify(ms).replace(/feature\/sandbox-a|sandbox-a/g, "X").replace(/"branch":"main"|development/g, (m) => (m.includes("branch") ? '"branch":"X"' : "X"));
+        expect(strip(manifests(root, "clusters/sandbox-a"))).toBe(strip(manifests(root, "clusters/development")));
+        expect(fs.readdirSync(path.join(root, "clusters/sandbox-a")).sort()).toEqual(fs.readdirSync(path.join(root, "clusters/development")).sort());
+        expect(printed).toContain("  pulumi stack init sandbox-a");
+        expect(fs.readdirSync(root).filter((f) => f.startsWith(".sandbox-staging"))).toEqual([]);
+    });
+
+    it("a performance clone of staging keeps the source's branch and its semver range", async () => {
+        const { ctx } = context(root);
+        await fork(ctx, { sandbox: "perf-1", from: "staging" });
+        expect(stackConfig(root, "perf-1")["gitops-platform:sync"]).toMatchObject({ branch: "main", path: "clusters/perf-1" });
+        expect(platformRef(root, "clusters/perf-1")).toEqual({ semver: "0.0.x" });
+    });
+
+    it("a clone of production is unprotected and keeps the pinned tag", async () => {
+        const { ctx } = context(root);
+        await fork(ctx, { sandbox: "prod-copy", from: "production" });
+        expect(stackConfig(root, "prod-copy")["gitops-platform:protect"]).toBe(false);
+        expect(platformRef(root, "clusters/prod-copy")).toEqual({ tag: "0.0.6" });
+    });
+
+    it("a clone of EKS production drops the production-only NAT layout", async () => {
+        const { ctx } = context(root);
+        await fork(ctx, { sandbox: "aws-prod-copy", from: "aws-production" });
+        expect(stackConfig(root, "aws-prod-copy")["gitops-platform:cluster"]).toMatchObject({ natGateways: "single", name: "aws-prod-copy" });
+        expect(stackConfig(root, "aws-prod-copy")["gitops-platform:protect"]).toBe(false);
+    });
+
+    it("never copies encrypted values: they only decrypt in the stack that wrote them", async () => {
+        const file = path.join(root, "stacks", "Pulumi.development.yaml");
+        fs.writeFileSync(file, fs.readFileSync(file, "utf8") + "  gitops-platform:token:\n    secure: v1:AAAA\nencryptionsalt: v1:BBBB\n");
+        const { ctx, printed } = context(root);
+        await fork(ctx, { sandbox: "sandbox-s", from: "development", branch: "s" });
+        const text = fs.readFileSync(path.join(root, "stacks", "Pulumi.sandbox-s.yaml"), "utf8");
+        expect(text).not.toContain("secure");
+        expect(text).not.toContain("encryptionsalt");
+        expect(printed).toContain("  pulumi config set --secret token <value> --stack sandbox-s");
+    });
+
+    it("with the pulumi CLI, creates the stack by copying the source's config and applies the overrides", async () => {
+        const { ctx, calls } = context(root, () => ({ code: 0 }));
+        await fork(ctx, { sandbox: "sandbox-c", from: "development", branch: "feature/c" });
+        expect(calls.filter((c) => c.command === "pulumi").map((c) => c.args.join(" "))).toEqual([
+            "version",
+            "stack init sandbox-c --copy-config-from development",
+            "config set --path environment sandbox-c --stack sandbox-c",
+            "config set --path cluster.name sandbox-c --stack sandbox-c",
+            "config set --path sync.path clusters/sandbox-c --stack sandbox-c",
+            "config set --path sync.branch feature/c --stack sandbox-c",
+            "config set --path sandbox.source development --stack sandbox-c",
+            "config set --path sandbox.createdAt 2026-11-24T18:00:00.000Z --stack sandbox-c",
+        ]);
+        expect(fs.existsSync(path.join(root, "clusters", "sandbox-c"))).toBe(true);
+    });
+
+    it("turns a protected production source into an unprotected sandbox through the CLI too", () => {
+        const overrides = forkOverrides(readStackFile(root, "aws-production"), { sandbox: "x", from: "aws-production" }, "main", NOW.toISOString());
+        expect(pulumiForkCommands({ sandbox: "x", from: "aws-production" }, overrides).map((c) => c.join(" "))).toContain(
+            "config set --path protect false --stack x",
+        );
+        expect(overrides).toContainEqual({ key: "cluster.natGateways", value: "single" });
+    });
+
+    it("creates the branch first when asked", async () => {
+        const { ctx, calls } = context(root);
+        await fork(ctx, { sandbox: "sandbox-b", from: "development", branch: "feature/b", createBranch: true });
+        expect(calls.filter((c) => c.command === "git").map((c) => c.args)).toEqual([["switch", "-c", "feature/b"]]);
+    });
+
+    it("the forked stack runs under mocks and syncs clusters/<sandbox> on its branch", async () => {
+        const { ctx } = context(root);
+        await fork(ctx, { sandbox: "sandbox-m", from: "development", branch: "feature/m" });
+        const { runForkedStack } = await import("../../test/support/forked-stack");
+        const instance = await runForkedStack(root, "sandbox-m");
+        expect(instance).toMatchObject({ ref: "refs/heads/feature/m", path: "clusters/sandbox-m" });
+    });
+});
+
+describe("fork refuses, and leaves the repository as it was", () => {
+    let root: string;
+    let before: string;
+    beforeEach(() => {
+        root = tempRepo();
+        fs.writeFileSync(
+            path.join(root, "stacks", "Pulumi.old-sandbox.yaml"),
+            fs.readFileSync(path.join(root, "stacks", "Pulumi.development.yaml"), "utf8").replace(
+                "gitops-platform:environment: development",
+                "gitops-platform:environment: old-sandbox\n  gitops-platform:sandbox:\n    source: development\n    createdAt: 2026-11-01T00:00:00Z",
+            ),
+        );
+        fs.cpSync(path.join(root, "clusters", "development"), path.join(root, "clusters", "old-sandbox"), { recursive: true });
+        before = treeDigest(root);
+    });
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    const cases: [string, Parameters<typeof fork>[1], string][] = [
+        ["a name with capitals", { sandbox: "Sandbox_A", from: "development", branch: "b" }, "'Sandbox_A' is not a valid sandbox name: use lowercase letters, digits and '-' (at most 50), e.g. 'sandbox-a'."],
+        ["a name that is too long", { sandbox: "s".repeat(51), from: "development", branch: "b" }, `'${"s".repeat(51)}' is not a valid sandbox name: use lowercase letters, digits and '-' (at most 50), e.g. 'sandbox-a'.`],
+        ["a long-lived environment's name", { sandbox: "staging", from: "development", branch: "b" }, "'staging' is a long-lived environment, not a sandbox name. Pick another name, e.g. 'sandbox-a'."],
+        ["an existing stack's name", { sandbox: "aws-staging", from: "development", branch: "b" }, "A stack named 'aws-staging' already exists (stacks/Pulumi.aws-staging.yaml). Pick another name or delete it first."],
+        ["an existing sandbox's name", { sandbox: "old-sandbox", from: "development", branch: "b" }, "A stack named 'old-sandbox' already exists (stacks/Pulumi.old-sandbox.yaml). Pick another name or delete it first."],
+        ["an unknown source", { sandbox: "s1", from: "nowhere", branch: "b" }, "There is no stack 'nowhere' (no stacks/Pulumi.nowhere.yaml). Stacks: aws-development, aws-production, aws-staging, development, old-sandbox, production, staging."],
+        ["a sandbox as the source", { sandbox: "s1", from: "old-sandbox", branch: "b" }, "'old-sandbox' is itself a sandbox. Fork its source instead, or pass --allow-nested to fork a fork."],
+        ["a platform change without a branch", { sandbox: "s1", from: "development" }, "'development' follows the main branch, so a sandbox of it is a platform change and needs its own branch. Pass --branch <name> (e.g. --branch s1)."],
+        ["a platform change on the source's own branch", { sandbox: "s1", from: "development", branch: "main" }, "'development' follows the main branch, so a sandbox of it is a platform change and needs its own branch. Pass --branch <name> (e.g. --branch s1)."],
+        ["a branch Git would refuse", { sandbox: "s1", from: "development", branch: "my branch" }, "--branch 'my branch' contains white space. Fix: use a branch name like 'main' or 'feature/sandbox-a'"],
+        ["a TTL that is not a duration", { sandbox: "s1", from: "development", branch: "b", ttl: "tomorrow" }, "--ttl 'tomorrow' is not a duration. Use minutes, hours or days, e.g. 8h or 3d."],
+    ];
+
+    it.each(cases)("refuses %s", async (_what, options, message) => {
+        const { ctx } = context(root);
+        await expect(fork(ctx, options)).rejects.toThrow(message);
+        expect(treeDigest(root)).toBe(before);
+    });
+
+    it("refuses a name whose cluster folder exists without a stack", async () => {
+        fs.mkdirSync(path.join(root, "clusters", "orphan"));
+        const digest = treeDigest(root);
+        const { ctx } = context(root);
+        await expect(fork(ctx, { sandbox: "orphan", from: "development", branch: "b" })).rejects.toThrow(
+            "clusters/orphan already exists. Pick another name or remove that folder first.",
+        );
+        expect(treeDigest(root)).toBe(digest);
+    });
+
+    it("undoes everything when the pulumi CLI fails half-way, removing the stack it created", async () => {
+        const { ctx, calls } = context(root, (c) =>
+            c.args[0] === "config" && c.args.includes("sync.branch") ? { code: 1, stderr: "error: backend unavailable" } : { code: 0 },
+        );
+        await expect(fork(ctx, { sandbox: "s1", from: "development", branch: "b" })).rejects.toThrow(
+            "`pulumi config set --path sync.branch b --stack s1` failed (exit 1):\nerror: backend unavailable",
+        );
+        expect(treeDigest(root)).toBe(before);
+        expect(calls.map((c) => c.args.join(" "))).toContain("stack rm --yes --force --stack s1");
+    });
+
+    it("writes nothing when the branch cannot be created", async () => {
+        const { ctx } = context(root, (c) => (c.command === "git" ? { code: 128, stderr: "fatal: a branch named 'b' already exists" } : "missing"));
+        await expect(fork(ctx, { sandbox: "s1", from: "development", branch: "b", createBranch: true })).rejects.toThrow(
+            "`git switch -c b` failed (exit 128):\nfatal: a branch named 'b' already exists",
+        );
+        expect(treeDigest(root)).toBe(before);
+    });
+});
+
+describe("promote", () => {
+    let root: string;
+    beforeEach(async () => {
+        root = tempRepo();
+        await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" });
+    });
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("copies the sandbox's folder over its source's, restoring the source's branch and name, and removes the sandbox", async () => {
+        const sandboxFile = path.join(root, "clusters", "sandbox-a", "platform.yaml");
+        fs.writeFileSync(sandboxFile, fs.readFileSync(sandboxFile, "utf8").replace("retryInterval: 1m", "retryInterval: 2m"));
+        fs.writeFileSync(path.join(root, "clusters", "sandbox-a", "apps.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
+        const { ctx, printed } = context(root);
+        await promote(ctx, "sandbox-a");
+
+        expect(printed.slice(0, 3)).toEqual([
+            "Promoting sandbox-a into clusters/development (development):",
+            "  changed  clusters/development/platform.yaml",
+            "  added    clusters/development/apps.yaml",
+        ]);
+        expect(platformRef(root, "clusters/development")).toEqual({ branch: "main" });
+        expect(clusterEnv(root, "clusters/development")).toBe("development");
+        expect(fs.readFileSync(path.join(root, "clusters/development/platform.yaml"), "utf8")).toContain("retryInterval: 2m");
+        expect(fs.existsSync(path.join(root, "clusters/development/apps.yaml"))).toBe(true);
+        expect(fs.existsSync(path.join(root, "clusters/sandbox-a"))).toBe(false);
+        expect(fs.existsSync(path.join(root, "stacks/Pulumi.sandbox-a.yaml"))).toBe(false);
+    });
+
+    it("an unchanged sandbox promotes to exactly the source it came from", async () => {
+        const before = fs.readFileSync(path.join(root, "clusters/development/platform.yaml"), "utf8");
+        const { ctx, printed } = context(root);
+        await promote(ctx, "sandbox-a");
+        expect(printed[1]).toBe("  no changes");
+        expect(fs.readFileSync(path.join(root, "clusters/development/platform.yaml"), "utf8")).toBe(before);
+    });
+
+    it("a dry run shows the change and writes nothing", async () => {
+        const digest = treeDigest(root);
+        const { ctx, printed } = context(root);
+        await promote(ctx, "sandbox-a", { dryRun: true });
+        expect(printed).toContain("Dry run: nothing was written.");
+        expect(treeDigest(root)).toBe(digest);
+    });
+
+    it("refuses while the sandbox's stack still exists in the Pulumi backend", async () => {
+        const digest = treeDigest(root);
+        const { ctx } = context(root, (c) => (c.args[0] === "stack" ? { code: 0, stdout: JSON.stringify([{ name: "sandbox-a" }]) } : { code: 0 }));
+        await expect(promote(ctx, "sandbox-a")).rejects.toThrow(
+            "The sandbox's stack still exists. Destroy its cluster first, keeping the files to promote: npm run sandbox -- delete sandbox-a --keep-files",
+        );
+        expect(treeDigest(root)).toBe(digest);
+    });
+
+    it.each([
+        ["development", "'development' is not a sandbox (stacks/Pulumi.development.yaml has no sandbox.source), and this command only touches sandboxes."],
+        ["nowhere", "There is no sandbox 'nowhere'. Sandboxes: sandbox-a."],
+    ])("refuses to promote %s", async (name, message) => {
+        const digest = treeDigest(root);
+        await expect(promote(context(root).ctx, name)).rejects.toThrow(message);
+        expect(treeDigest(root)).toBe(digest);
+    });
+});
+
+describe("list and delete", () => {
+    let root: string;
+    beforeEach(async () => {
+        root = tempRepo();
+        await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a", ttl: "8h" });
+        await fork(context(root).ctx, { sandbox: "perf-1", from: "staging" });
+    });
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("lists sandboxes with their source, branch, age and TTL, flagging the expired", () => {
+        expect(listSandboxes({ root, now: new Date("2026-11-25T03:30:00Z") })).toEqual([
+            { name: "perf-1", source: "staging", branch: "main", age: "9h", ttl: "-", expired: false },
+            { name: "sandbox-a", source: "development", branch: "feature/a", age: "9h", ttl: "8h", expired: true },
+        ]);
+    });
+
+    it("delete destroys the stack, removes it, then removes the sandbox's files", async () => {
+        const { ctx, calls } = context(root, () => ({ code: 0 }));
+        await remove(ctx, "sandbox-a");
+        expect(calls.map((c) => `${c.command} ${c.args.join(" ")}`)).toEqual([
+            "pulumi version",
+            "pulumi destroy --yes --skip-preview --stack sandbox-a",
+            "pulumi stack rm --yes --preserve-config --stack sandbox-a",
+        ]);
+        expect(fs.existsSync(path.join(root, "clusters/sandbox-a"))).toBe(false);
+        expect(fs.existsSync(path.join(root, "stacks/Pulumi.sandbox-a.yaml"))).toBe(false);
+    });
+
+    it("delete --keep-files leaves the files to promote", async () => {
+        const { ctx } = context(root, () => ({ code: 0 }));
+        await remove(ctx, "sandbox-a", { keepFiles: true });
+        expect(fs.existsSync(path.join(root, "clusters/sandbox-a"))).toBe(true);
+    });
+
+    it("delete keeps the files when the destroy fails", async () => {
+        const { ctx } = context(root, (c) => (c.args[0] === "destroy" ? { code: 255, stderr: "error: TeardownStuckError" } : { code: 0 }));
+        await expect(remove(ctx, "sandbox-a")).rejects.toThrow("`pulumi destroy --yes --skip-preview --stack sandbox-a` failed (exit 255)");
+        expect(fs.existsSync(path.join(root, "stacks/Pulumi.sandbox-a.yaml"))).toBe(true);
+    });
+
+    it.each(["production", "aws-staging"])("delete refuses %s, which is not a sandbox", async (stack) => {
+        const digest = treeDigest(root);
+        const { ctx, calls } = context(root, () => ({ code: 0 }));
+        await expect(remove(ctx, stack)).rejects.toThrow(`'${stack}' is not a sandbox`);
+        expect(calls).toEqual([]);
+        expect(treeDigest(root)).toBe(digest);
+    });
+
+    it("delete says how to do it by hand without the pulumi CLI", async () => {
+        await expect(remove(context(root).ctx, "sandbox-a")).rejects.toThrow(
+            "The pulumi CLI is not on PATH. Install it, or run by hand: pulumi destroy --stack sandbox-a && pulumi stack rm --preserve-config --stack sandbox-a",
+        );
+    });
+});
+
+describe("the command line", () => {
+    it("prints help and refuses unknown commands and missing arguments", async () => {
+        const { ctx, printed } = context(REPO);
+        expect(await main(["--help"], ctx)).toBe(0);
+        expect(printed[0]).toMatch(/^Usage: npm run sandbox -- <command>/);
+        expect(await main([], ctx)).toBe(2);
+        await expect(main(["explode"], ctx)).rejects.toThrow("Unknown command 'explode'. Commands: fork, list, promote, delete.");
+        await expect(main(["fork", "s1"], ctx)).rejects.toThrow("fork needs --from <stack>, e.g. --from development");
+        await expect(main(["promote"], ctx)).rejects.toThrow("'promote' needs a sandbox name. See npm run sandbox -- --help");
+        await expect(main(["list", "--colour"], ctx)).rejects.toThrow("Unknown option '--colour'");
+    });
+});

@@ -1,0 +1,344 @@
+import * as fs from "fs";
+import * as path from "path";
+import type { Document } from "yaml";
+import { CommandResult } from "../../components/kind-provider";
+import { ENVIRONMENTS, gitBranchProblem, TTL } from "../config";
+import { findPlatformSource } from "../gitops-tree";
+import {
+    configValue,
+    diffTrees,
+    dropSecureValues,
+    listStacks,
+    readStackFile,
+    retargetTree,
+    SandboxError,
+    setConfigValue,
+    staged,
+    stackFile,
+} from "./tree";
+
+export interface SandboxContext {
+    /** The repository root. */
+    root: string;
+    now: Date;
+    /** Runs a command; `stream` shows its output live (long pulumi runs). Rejects with ENOENT when missing. */
+    run(command: string, args: string[], options?: { stream?: boolean }): Promise<CommandResult>;
+    print(line: string): void;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * Settings a throwaway cluster must not inherit from its source, and what they become. `protect` would
+ * make the sandbox undeletable; per-zone NAT gateways only pay off for production's availability.
+ */
+export const PRODUCTION_ONLY: { key: string; sandboxValue: unknown; why: string }[] = [
+    { key: "protect", sandboxValue: false, why: "a sandbox must be deletable in one command" },
+    { key: "cluster.natGateways", sandboxValue: "single", why: "per-zone NAT gateways cost money for availability a sandbox does not need" },
+];
+
+export interface ForkOptions {
+    sandbox: string;
+    from: string;
+    branch?: string;
+    ttl?: string;
+    createBranch?: boolean;
+    allowNested?: boolean;
+}
+
+/** One config change a fork makes: the same list edits the YAML or becomes `pulumi config set` commands. */
+export interface Override {
+    key: string;
+    value: string | boolean;
+}
+
+interface SourceStack {
+    doc: Document;
+    environment: string;
+    branch: string;
+    treePath: string;
+    isSandbox: boolean;
+}
+
+function readSource(root: string, stack: string): SourceStack {
+    const doc = readStackFile(root, stack);
+    const environment = String(configValue(doc, "environment") ?? "");
+    return {
+        doc,
+        environment,
+        branch: String(configValue(doc, "sync.branch") ?? "main"),
+        treePath: String(configValue(doc, "sync.path") ?? `clusters/${environment}`).replace(/^\.\//, ""),
+        isSandbox: configValue(doc, "sandbox") !== undefined || !(ENVIRONMENTS as readonly string[]).includes(environment),
+    };
+}
+
+/** Refusals that need no file written: each names what is wrong and what to do instead. */
+function checkFork(ctx: SandboxContext, o: ForkOptions, source: SourceStack, gitSource: boolean): void {
+    if (!DNS_LABEL.test(o.sandbox) || o.sandbox.length > 50) {
+        throw new SandboxError(`'${o.sandbox}' is not a valid sandbox name: use lowercase letters, digits and '-' (at most 50), e.g. 'sandbox-a'.`);
+    }
+    if ((ENVIRONMENTS as readonly string[]).includes(o.sandbox)) {
+        throw new SandboxError(`'${o.sandbox}' is a long-lived environment, not a sandbox name. Pick another name, e.g. 'sandbox-a'.`);
+    }
+    if (fs.existsSync(stackFile(ctx.root, o.sandbox))) {
+        throw new SandboxError(`A stack named '${o.sandbox}' already exists (stacks/Pulumi.${o.sandbox}.yaml). Pick another name or delete it first.`);
+    }
+    if (fs.existsSync(path.join(ctx.root, "clusters", o.sandbox))) {
+        throw new SandboxError(`clusters/${o.sandbox} already exists. Pick another name or remove that folder first.`);
+    }
+    if (source.isSandbox && !o.allowNested) {
+        throw new SandboxError(`'${o.from}' is itself a sandbox. Fork its source instead, or pass --allow-nested to fork a fork.`);
+    }
+    if (!fs.existsSync(path.join(ctx.root, source.treePath))) {
+        throw new SandboxError(`${source.treePath}, the folder '${o.from}' syncs, does not exist; there is nothing to copy.`);
+    }
+    if (o.branch !== undefined) {
+        const problem = gitBranchProblem(o.branch);
+        if (problem) throw new SandboxError(`--branch ${problem}`);
+    }
+    if (gitSource && (o.branch === undefined || o.branch === source.branch)) {
+        throw new SandboxError(
+            `'${o.from}' follows the ${source.branch} branch, so a sandbox of it is a platform change and needs its own branch. ` +
+                `Pass --branch <name> (e.g. --branch ${o.sandbox}).`,
+        );
+    }
+    if (o.ttl !== undefined && !TTL.test(o.ttl)) {
+        throw new SandboxError(`--ttl '${o.ttl}' is not a duration. Use minutes, hours or days, e.g. 8h or 3d.`);
+    }
+}
+
+/** The config changes that turn a copy of the source's stack config into the sandbox's. */
+export function forkOverrides(source: Document, o: ForkOptions, branch: string, createdAt: string): Override[] {
+    const overrides: Override[] = [
+        { key: "environment", value: o.sandbox },
+        { key: "cluster.name", value: o.sandbox },
+        { key: "sync.path", value: `clusters/${o.sandbox}` },
+        { key: "sync.branch", value: branch },
+    ];
+    for (const p of PRODUCTION_ONLY) {
+        const current = configValue(source, p.key);
+        if (current !== undefined && current !== p.sandboxValue) overrides.push({ key: p.key, value: p.sandboxValue as string | boolean });
+    }
+    overrides.push({ key: "sandbox.source", value: o.from }, { key: "sandbox.createdAt", value: createdAt });
+    if (o.ttl) overrides.push({ key: "sandbox.ttl", value: o.ttl });
+    return overrides;
+}
+
+/** The CLI commands that create the sandbox stack with the source's secrets re-encrypted for it. */
+export function pulumiForkCommands(o: ForkOptions, overrides: Override[]): string[][] {
+    return [
+        ["stack", "init", o.sandbox, "--copy-config-from", o.from],
+        ...overrides.map((ov) => ["config", "set", "--path", ov.key, String(ov.value), "--stack", o.sandbox]),
+    ];
+}
+
+async function pulumiAvailable(ctx: SandboxContext): Promise<boolean> {
+    try {
+        return (await ctx.run("pulumi", ["version"])).code === 0;
+    } catch {
+        return false;
+    }
+}
+
+async function mustSucceed(ctx: SandboxContext, command: string, args: string[], stream = false): Promise<CommandResult> {
+    const result = await ctx.run(command, args, { stream });
+    if (result.code !== 0) {
+        throw new SandboxError(`\`${command} ${args.join(" ")}\` failed (exit ${result.code}):\n${result.stderr.trim() || result.stdout.trim()}`);
+    }
+    return result;
+}
+
+export async function fork(ctx: SandboxContext, o: ForkOptions): Promise<void> {
+    const source = readSource(ctx.root, o.from);
+    const platform = fs.existsSync(path.join(ctx.root, source.treePath)) ? findPlatformSource(ctx.root, source.treePath) : undefined;
+    const gitSource = platform?.kind === "GitRepository";
+    checkFork(ctx, o, source, gitSource);
+    const branch = o.branch ?? source.branch;
+    const createdAt = ctx.now.toISOString();
+    const overrides = forkOverrides(source.doc, o, branch, createdAt);
+    const useCli = await pulumiAvailable(ctx);
+
+    await staged(ctx.root, async (staging) => {
+        // The tree: a copy of the source's folder, retargeted at the sandbox's branch and name.
+        const tree = path.join(staging.dir, "tree");
+        fs.cpSync(path.join(ctx.root, source.treePath), tree, { recursive: true });
+        retargetTree(tree, {
+            clusterEnv: o.sandbox,
+            // A Git platform source follows the sandbox's branch; an OCI one keeps its semver or tag.
+            platformRef: (kind, ref) => (kind === "GitRepository" ? { branch } : ref),
+        });
+
+        if (o.createBranch) {
+            ctx.print(`Creating branch ${branch}...`);
+            await mustSucceed(ctx, "git", ["switch", "-c", branch]);
+        }
+        staging.place(tree, path.join(ctx.root, "clusters", o.sandbox));
+
+        if (useCli) {
+            ctx.print(`Creating stack ${o.sandbox} with the config of ${o.from} (secrets re-encrypted for it)...`);
+            const commands = pulumiForkCommands(o, overrides);
+            await mustSucceed(ctx, "pulumi", commands[0]);
+            // From here the stack exists in the backend: remove it too if a later step fails.
+            staging.onRollback(() => void ctx.run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", o.sandbox]));
+            staging.onRollback(() => fs.rmSync(stackFile(ctx.root, o.sandbox), { force: true }));
+            for (const args of commands.slice(1)) await mustSucceed(ctx, "pulumi", args);
+        } else {
+            const doc = source.doc.clone();
+            const dropped = dropSecureValues(doc);
+            for (const ov of overrides) setConfigValue(doc, ov.key, ov.value);
+            doc.commentBefore = ` Sandbox ${o.sandbox}, forked from ${o.from} at ${createdAt} by \`npm run sandbox -- fork\`.`;
+            if (doc.contents) doc.contents.commentBefore = null;
+            const file = path.join(staging.dir, "stack.yaml");
+            fs.writeFileSync(file, doc.toString());
+            staging.place(file, stackFile(ctx.root, o.sandbox));
+            ctx.print(`The pulumi CLI is not on PATH: stacks/Pulumi.${o.sandbox}.yaml was written without encrypted values. With the CLI, run:`);
+            ctx.print(`  pulumi stack init ${o.sandbox}`);
+            for (const key of dropped) ctx.print(`  pulumi config set --secret ${key.replace(/^[^:]+:/, "")} <value> --stack ${o.sandbox}`);
+            if (dropped.length === 0) ctx.print(`  pulumi config set --secret token <token> --stack ${o.sandbox}   # or export GITLAB_TOKEN`);
+        }
+    });
+
+    ctx.print(`Forked ${o.sandbox} from ${o.from}: clusters/${o.sandbox} and stacks/Pulumi.${o.sandbox}.yaml, following branch ${branch}.`);
+    ctx.print("Next: commit both to that branch and push it, then `pulumi up -s " + o.sandbox + "`.");
+}
+
+function readSandbox(root: string, name: string): { doc: Document; source: string } {
+    if (!fs.existsSync(stackFile(root, name))) {
+        const sandboxes = listStacks(root).filter((s) => configValue(readStackFile(root, s), "sandbox") !== undefined);
+        throw new SandboxError(`There is no sandbox '${name}'. Sandboxes: ${sandboxes.join(", ") || "none"}.`);
+    }
+    const doc = readStackFile(root, name);
+    const source = configValue(doc, "sandbox.source");
+    if (typeof source !== "string") {
+        throw new SandboxError(`'${name}' is not a sandbox (stacks/Pulumi.${name}.yaml has no sandbox.source), and this command only touches sandboxes.`);
+    }
+    return { doc, source };
+}
+
+async function stackExists(ctx: SandboxContext, stack: string): Promise<boolean | undefined> {
+    try {
+        const result = await ctx.run("pulumi", ["stack", "ls", "--json"]);
+        if (result.code !== 0) return undefined;
+        return (JSON.parse(result.stdout) as { name: string }[]).some((s) => s.name === stack || s.name.endsWith(`/${stack}`));
+    } catch {
+        return undefined;
+    }
+}
+
+export async function promote(ctx: SandboxContext, name: string, options: { dryRun?: boolean } = {}): Promise<void> {
+    const { doc } = readSandbox(ctx.root, name);
+    const sourceStack = String(configValue(doc, "sandbox.source"));
+    const source = readSource(ctx.root, sourceStack);
+    const sandboxTree = path.join(ctx.root, String(configValue(doc, "sync.path") ?? `clusters/${name}`));
+    const targetTree = path.join(ctx.root, source.treePath);
+    if (!fs.existsSync(sandboxTree)) throw new SandboxError(`${path.relative(ctx.root, sandboxTree)} does not exist; there is nothing to promote.`);
+    const targetPlatform = fs.existsSync(targetTree) ? findPlatformSource(ctx.root, source.treePath) : undefined;
+
+    if (!options.dryRun && (await stackExists(ctx, name)) === true) {
+        throw new SandboxError(
+            `The sandbox's stack still exists. Destroy its cluster first, keeping the files to promote: npm run sandbox -- delete ${name} --keep-files`,
+        );
+    }
+
+    await staged(ctx.root, async (staging) => {
+        const promoted = path.join(staging.dir, "promoted");
+        fs.cpSync(sandboxTree, promoted, { recursive: true });
+        // The source keeps its own cadence: its branch, semver range or tag, and its name.
+        retargetTree(promoted, { clusterEnv: source.environment, platformRef: (_kind, ref) => targetPlatform?.ref ?? ref });
+
+        const diff = diffTrees(targetTree, promoted);
+        ctx.print(`Promoting ${name} into ${source.treePath} (${sourceStack}):`);
+        for (const f of diff.changed) ctx.print(`  changed  ${source.treePath}/${f}`);
+        for (const f of diff.added) ctx.print(`  added    ${source.treePath}/${f}`);
+        for (const f of diff.removed) ctx.print(`  removed  ${source.treePath}/${f}`);
+        if (diff.changed.length + diff.added.length + diff.removed.length === 0) ctx.print("  no changes");
+        if (options.dryRun) {
+            ctx.print("Dry run: nothing was written.");
+            return;
+        }
+
+        if (fs.existsSync(targetTree)) staging.setAside(targetTree);
+        staging.place(promoted, targetTree);
+        staging.setAside(sandboxTree);
+        staging.setAside(stackFile(ctx.root, name));
+    });
+    if (options.dryRun) return;
+
+    ctx.print(`Removed ${path.relative(ctx.root, sandboxTree)} and stacks/Pulumi.${name}.yaml.`);
+    ctx.print("Next: open a merge request into main:");
+    ctx.print(`  git add -A clusters stacks && git commit -m "Promote ${name} into ${source.environment}" && git push`);
+    ctx.print(`Once merged, ${source.environment} reconciles it; check with kubectl get kustomizations -A.`);
+}
+
+export interface SandboxListing {
+    name: string;
+    source: string;
+    branch: string;
+    age: string;
+    ttl: string;
+    expired: boolean;
+}
+
+function parseTtl(ttl: string): number {
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[ttl.slice(-1) as "m" | "h" | "d"];
+    return Number(ttl.slice(0, -1)) * unit;
+}
+
+function humanAge(ms: number): string {
+    if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m`;
+    if (ms < 86_400_000) return `${Math.floor(ms / 3_600_000)}h`;
+    return `${Math.floor(ms / 86_400_000)}d`;
+}
+
+export function listSandboxes(ctx: Pick<SandboxContext, "root" | "now">): SandboxListing[] {
+    return listStacks(ctx.root).flatMap((stack) => {
+        const doc = readStackFile(ctx.root, stack);
+        const source = configValue(doc, "sandbox.source");
+        if (typeof source !== "string") return [];
+        const age = ctx.now.getTime() - Date.parse(String(configValue(doc, "sandbox.createdAt")));
+        const ttl = configValue(doc, "sandbox.ttl");
+        return [
+            {
+                name: stack,
+                source,
+                branch: String(configValue(doc, "sync.branch") ?? "main"),
+                age: humanAge(Math.max(0, age)),
+                ttl: typeof ttl === "string" ? ttl : "-",
+                expired: typeof ttl === "string" && age > parseTtl(ttl),
+            },
+        ];
+    });
+}
+
+export function list(ctx: SandboxContext): void {
+    const rows = listSandboxes(ctx);
+    if (rows.length === 0) {
+        ctx.print("No sandboxes. Create one with: npm run sandbox -- fork <name> --from development --branch <branch>");
+        return;
+    }
+    const table = [["NAME", "SOURCE", "BRANCH", "AGE", "TTL", ""], ...rows.map((r) => [r.name, r.source, r.branch, r.age, r.ttl, r.expired ? "EXPIRED" : ""])];
+    const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+    for (const row of table) ctx.print(row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+}
+
+export async function remove(ctx: SandboxContext, name: string, options: { keepFiles?: boolean } = {}): Promise<void> {
+    readSandbox(ctx.root, name);
+    try {
+        await ctx.run("pulumi", ["version"]);
+    } catch {
+        throw new SandboxError(
+            `The pulumi CLI is not on PATH. Install it, or run by hand: pulumi destroy --stack ${name} && pulumi stack rm --preserve-config --stack ${name}`,
+        );
+    }
+    ctx.print(`Destroying ${name}: Flux's objects first, then Flux, then the cluster. This takes a few minutes...`);
+    await mustSucceed(ctx, "pulumi", ["destroy", "--yes", "--skip-preview", "--stack", name], true);
+    ctx.print(`Removing the stack ${name} from the Pulumi backend...`);
+    await mustSucceed(ctx, "pulumi", ["stack", "rm", "--yes", "--preserve-config", "--stack", name]);
+    if (options.keepFiles) {
+        ctx.print(`Kept clusters/${name} and stacks/Pulumi.${name}.yaml: promote them with npm run sandbox -- promote ${name}`);
+        return;
+    }
+    fs.rmSync(path.join(ctx.root, "clusters", name), { recursive: true, force: true });
+    fs.rmSync(stackFile(ctx.root, name), { force: true });
+    ctx.print(`Deleted ${name}: its cluster, its stack, clusters/${name} and stacks/Pulumi.${name}.yaml.`);
+}

@@ -1,0 +1,206 @@
+import * as fs from "fs";
+import * as path from "path";
+import { Document, isMap, parseAllDocuments, parseDocument, Scalar } from "yaml";
+import { PROJECT } from "../config";
+
+// File work for the sandbox commands: stack files as YAML documents (comments kept), cluster folders
+// copied and rewritten, and every change staged first so a failure leaves the repository untouched.
+
+export class SandboxError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "SandboxError";
+    }
+}
+
+export const stackFile = (root: string, stack: string) => path.join(root, "stacks", `Pulumi.${stack}.yaml`);
+
+/** A stack file, parsed with its comments. */
+export function readStackFile(root: string, stack: string): Document {
+    const file = stackFile(root, stack);
+    if (!fs.existsSync(file)) {
+        const known = listStacks(root);
+        throw new SandboxError(`There is no stack '${stack}' (no ${path.relative(root, file)}). Stacks: ${known.join(", ") || "none"}.`);
+    }
+    const doc = parseDocument(fs.readFileSync(file, "utf8"));
+    if (doc.errors.length > 0) throw new SandboxError(`${path.relative(root, file)} is not valid YAML: ${doc.errors[0].message}`);
+    return doc;
+}
+
+export function listStacks(root: string): string[] {
+    return fs
+        .readdirSync(path.join(root, "stacks"))
+        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+        .filter((s): s is string => s !== undefined)
+        .sort();
+}
+
+/** A config value of our namespace, as plain data; `key` may be dotted (`sync.branch`). */
+export function configValue(doc: Document, key: string): unknown {
+    const [top, ...rest] = key.split(".");
+    return doc.getIn(["config", `${PROJECT}:${top}`, ...rest], false) as unknown;
+}
+
+export function setConfigValue(doc: Document, key: string, value: string | boolean): void {
+    const [top, ...rest] = key.split(".");
+    // Strings are quoted: a branch like "1.10" or a time stamp must not turn into a number or a date.
+    const node = typeof value === "string" ? new Scalar(value) : doc.createNode(value);
+    if (node instanceof Scalar && typeof value === "string") node.type = Scalar.QUOTE_DOUBLE;
+    doc.setIn(["config", `${PROJECT}:${top}`, ...rest], node);
+}
+
+/** Removes every encrypted (`secure:`) value, which only decrypts in the stack that wrote it. */
+export function dropSecureValues(doc: Document): string[] {
+    const dropped: string[] = [];
+    const config = doc.get("config");
+    if (!isMap(config)) return dropped;
+    for (const pair of [...config.items]) {
+        const value = pair.value;
+        if (isMap(value) && value.has("secure")) {
+            dropped.push(String(pair.key));
+            config.delete(pair.key);
+        }
+    }
+    for (const key of ["encryptionsalt", "secretsprovider", "encryptedkey"]) doc.delete(key);
+    return dropped;
+}
+
+/** Every YAML file under a folder, relative to it, sorted. */
+export function yamlFilesUnder(dir: string): string[] {
+    const out: string[] = [];
+    const walk = (rel: string) => {
+        for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+            const r = rel ? `${rel}/${e.name}` : e.name;
+            if (e.isDirectory()) walk(r);
+            else out.push(r);
+        }
+    };
+    walk("");
+    return out.sort();
+}
+
+export interface Retarget {
+    /** Replaces `spec.ref` of the `platform` GitRepository / OCIRepository, when given. */
+    platformRef?: (kind: string, ref: Record<string, string>) => Record<string, string>;
+    /** Replaces `postBuild.substitute.cluster_env` in Kustomizations. */
+    clusterEnv: string;
+}
+
+/**
+ * Rewrites a copied cluster folder in place: the platform source's ref and the environment name the
+ * platform layers substitute. YAML is parsed and edited, so comments and layout survive.
+ */
+export function retargetTree(dir: string, change: Retarget): string[] {
+    const changed: string[] = [];
+    for (const rel of yamlFilesUnder(dir).filter((f) => /\.ya?ml$/.test(f))) {
+        const file = path.join(dir, rel);
+        const text = fs.readFileSync(file, "utf8");
+        const docs = parseAllDocuments(text);
+        if (!Array.isArray(docs)) continue;
+        let touched = false;
+        for (const doc of docs) {
+            if (doc.errors.length > 0) throw new SandboxError(`${rel} is not valid YAML: ${doc.errors[0].message}`);
+            const kind = doc.get("kind");
+            const name = doc.getIn(["metadata", "name"]);
+            if ((kind === "GitRepository" || kind === "OCIRepository") && name === "platform" && change.platformRef) {
+                const ref = (doc.getIn(["spec", "ref"]) as { toJSON(): Record<string, string> } | undefined)?.toJSON() ?? {};
+                const next = change.platformRef(String(kind), ref);
+                if (JSON.stringify(next) !== JSON.stringify(ref)) {
+                    doc.setIn(["spec", "ref"], doc.createNode(next));
+                    touched = true;
+                }
+            }
+            if (kind === "Kustomization" && doc.hasIn(["spec", "postBuild", "substitute", "cluster_env"])) {
+                if (doc.getIn(["spec", "postBuild", "substitute", "cluster_env"]) !== change.clusterEnv) {
+                    doc.setIn(["spec", "postBuild", "substitute", "cluster_env"], change.clusterEnv);
+                    touched = true;
+                }
+            }
+        }
+        if (touched) {
+            fs.writeFileSync(file, joinDocuments(docs.map((d) => d.toString())));
+            changed.push(rel);
+        }
+    }
+    return changed;
+}
+
+/** Joins documents with `---`, the way they were read (a document's own `---` is kept by `toString`). */
+function joinDocuments(texts: string[]): string {
+    return texts.map((t, i) => (i === 0 || t.startsWith("---") ? t : `---\n${t}`)).join("");
+}
+
+/** Files added, removed and changed going from `before` to `after` (two folders). */
+export function diffTrees(before: string, after: string): { added: string[]; removed: string[]; changed: string[] } {
+    const a = fs.existsSync(before) ? yamlFilesUnder(before) : [];
+    const b = yamlFilesUnder(after);
+    return {
+        added: b.filter((f) => !a.includes(f)),
+        removed: a.filter((f) => !b.includes(f)),
+        changed: b.filter((f) => a.includes(f) && fs.readFileSync(path.join(before, f), "utf8") !== fs.readFileSync(path.join(after, f), "utf8")),
+    };
+}
+
+/**
+ * A scratch folder inside the repository (so renames out of it stay on one file system), and a
+ * journal of what was moved into place, undone in reverse if anything fails before `commit`.
+ */
+export class Staging {
+    readonly dir: string;
+    private readonly undo: (() => void)[] = [];
+
+    constructor(readonly root: string) {
+        this.dir = fs.mkdtempSync(path.join(root, ".sandbox-staging-"));
+    }
+
+    /** Moves a staged path to `target`, which must not exist. */
+    place(staged: string, target: string): void {
+        if (fs.existsSync(target)) throw new SandboxError(`${path.relative(this.root, target)} appeared while working; nothing was changed.`);
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        fs.renameSync(staged, target);
+        this.undo.push(() => fs.rmSync(target, { recursive: true, force: true }));
+    }
+
+    /** Moves `target` aside so it can be replaced; restored on rollback, deleted on commit. */
+    setAside(target: string): void {
+        const aside = path.join(this.dir, `aside-${this.undo.length}`);
+        fs.renameSync(target, aside);
+        this.undo.push(() => {
+            fs.rmSync(target, { recursive: true, force: true });
+            fs.renameSync(aside, target);
+        });
+    }
+
+    /** Something else to undo if a later step fails (e.g. a stack created in the Pulumi backend). */
+    onRollback(step: () => void): void {
+        this.undo.push(step);
+    }
+
+    rollback(): void {
+        for (const step of this.undo.reverse()) {
+            try {
+                step();
+            } catch {
+                // keep undoing the rest
+            }
+        }
+        fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+
+    commit(): void {
+        fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+/** Runs `work` with a staging area: everything it placed is undone if it throws. */
+export async function staged<T>(root: string, work: (s: Staging) => Promise<T>): Promise<T> {
+    const staging = new Staging(root);
+    try {
+        const result = await work(staging);
+        staging.commit();
+        return result;
+    } catch (e) {
+        staging.rollback();
+        throw e;
+    }
+}
