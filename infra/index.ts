@@ -1,15 +1,12 @@
-// The Pulumi program: read this stack's config once, then declare its environment.
-// The path continues in components/environment.ts.
-import { Environment } from "../components/environment";
-import { loadConfig } from "./config";
+// The Pulumi program's entry: Pulumi runs this module and exports its exports as the stack outputs.
+// The program itself is infra/program.ts; the path continues in components/environment.ts.
+import { declareStack } from "./program";
 
-const config = loadConfig();
-const environment = new Environment(config.environment, config);
+const outputs = declareStack();
 
-export const environmentName = config.environment;
-export const clusterName = environment.clusterName;
-/** Secret: `pulumi stack output kubeconfig --show-secrets > kubeconfig`. */
-export const kubeconfig = environment.kubeconfig;
-export const kubeContext = environment.kubeContext;
-export const sync = environment.sync;
-export const platformSourceKind = environment.platformSourceKind;
+export const environmentName = outputs.environmentName;
+export const clusterName = outputs.clusterName;
+export const kubeconfig = outputs.kubeconfig;
+export const kubeContext = outputs.kubeContext;
+export const sync = outputs.sync;
+export const platformSourceKind = outputs.platformSourceKind;

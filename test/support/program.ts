@@ -30,8 +30,8 @@ export function shippedStacks(): string[] {
 }
 
 /** The environment and cluster backend a shipped stack declares. */
-export function stackFacts(stack: string): { environment: string; backend: string } {
-    const config = stackConfig(stack);
+export function stackFacts(stack: string, root = REPO_ROOT): { environment: string; backend: string } {
+    const config = stackConfig(stack, root);
     return {
         environment: config[`${PROJECT}:environment`],
         backend: (JSON.parse(config[`${PROJECT}:cluster`]) as { backend: string }).backend,
@@ -69,7 +69,7 @@ export interface RunOptions {
     /** Set the token as a secret config value. @default true */
     withToken?: boolean;
     preview?: boolean;
-    /** Packages whose loading is recorded in `loaded` (they may be absent: they are mocked virtually). */
+    /** Packages whose loading is recorded in `loaded`; the first run of a test file decides. */
     recordLoads?: string[];
     /** Return a failing program's error in `error` instead of throwing it. @default false */
     allowError?: boolean;
@@ -82,7 +82,7 @@ export interface MockedRun<T> {
     pulumi: typeof pulumiType;
     /** What the body returned. */
     result: T;
-    /** Which of `recordLoads` were required. */
+    /** Which of `recordLoads` the test file has required so far. */
     loaded: string[];
     /** What the body threw, when `allowError` is set. */
     error?: unknown;
@@ -90,14 +90,29 @@ export interface MockedRun<T> {
     one(type: string): DeclaredResource;
 }
 
+/** Packages whose loading a test wants to see; set up once per test file, before anything loads them. */
+const loadedPackages: string[] = [];
+let recording: string[] | undefined;
+function recordLoads(names: string[]): void {
+    if (recording) return;
+    recording = names;
+    for (const name of names) {
+        jest.doMock(name, () => {
+            loadedPackages.push(name);
+            return jest.requireActual(name);
+        });
+    }
+}
+
 /**
- * Runs `body` in a fresh module registry with Pulumi's mocks set for the stack and its stack file's
- * config loaded the way the CLI loads it. `body` must require what it needs with the given `load`.
+ * Runs `body` with Pulumi's mocks set for the stack and its stack file's config loaded the way the CLI
+ * loads it. Every run in a test file shares one Pulumi runtime, reset by `setMocks`: loading the SDK
+ * afresh for each run would cost most of a second.
  */
 export async function runMocked<T>(stack: string, options: RunOptions, body: (load: (id: string) => unknown) => T): Promise<MockedRun<T>> {
+    if (options.recordLoads) recordLoads(options.recordLoads);
     const resources: DeclaredResource[] = [];
-    const loaded: string[] = [];
-    let pulumi!: typeof pulumiType;
+    const pulumi = require("@pulumi/pulumi") as typeof pulumiType;
     let result!: T;
     let error: unknown;
     const config = { ...stackConfig(stack, options.root), ...options.config };
@@ -106,55 +121,39 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
         config[`${PROJECT}:token`] = TEST_TOKEN;
         secretKeys.push(`${PROJECT}:token`);
     }
+    pulumi.runtime.setMocks(
+        {
+            newResource: (args) => {
+                resources.push({ type: args.type, name: args.name, inputs: args.inputs });
+                const state = { ...args.inputs };
+                // AWS assigns ARNs; resources that take one (the KMS key) must see a value.
+                if (args.type.startsWith("aws:") && state.arn === undefined) {
+                    state.arn = `arn:aws:mock:eu-west-1:123456789012:${args.name}`;
+                }
+                if (args.type === "pulumi-nodejs:dynamic/kind:Cluster") {
+                    state.kubeconfig = FAKE_KUBECONFIG;
+                    state.context = `kind-${args.inputs.name}`;
+                }
+                return { id: `${args.name}-id`, state };
+            },
+            call: (args) =>
+                args.token === "aws:eks/getCluster:getCluster"
+                    ? { ...args.inputs, endpoint: FAKE_EKS.endpoint, certificateAuthorities: [{ data: FAKE_EKS.certificateAuthority }] }
+                    : args.inputs,
+        },
+        PROJECT,
+        stack,
+        options.preview ?? false,
+    );
+    pulumi.runtime.setAllConfig(config, secretKeys);
     const saved = process.env.GITLAB_TOKEN;
     delete process.env.GITLAB_TOKEN;
     try {
-        jest.isolateModules(() => {
-            for (const name of options.recordLoads ?? []) {
-                jest.doMock(
-                    name,
-                    () => {
-                        loaded.push(name);
-                        return jest.requireActual(name);
-                    },
-                    { virtual: true },
-                );
-            }
-            pulumi = require("@pulumi/pulumi");
-            pulumi.runtime.setMocks(
-                {
-                    newResource: (args) => {
-                        resources.push({ type: args.type, name: args.name, inputs: args.inputs });
-                        const state = { ...args.inputs };
-                        // AWS assigns ARNs; resources that take one (the KMS key) must see a value.
-                        if (args.type.startsWith("aws:") && state.arn === undefined) {
-                            state.arn = `arn:aws:mock:eu-west-1:123456789012:${args.name}`;
-                        }
-                        if (args.type === "pulumi-nodejs:dynamic/kind:Cluster") {
-                            state.kubeconfig = FAKE_KUBECONFIG;
-                            state.context = `kind-${args.inputs.name}`;
-                        }
-                        return { id: `${args.name}-id`, state };
-                    },
-                    call: (args) =>
-                        args.token === "aws:eks/getCluster:getCluster"
-                            ? { ...args.inputs, endpoint: FAKE_EKS.endpoint, certificateAuthorities: [{ data: FAKE_EKS.certificateAuthority }] }
-                            : args.inputs,
-                },
-                PROJECT,
-                stack,
-                options.preview ?? false,
-            );
-            pulumi.runtime.setAllConfig(config, secretKeys);
-            try {
-                result = body((id) => require(id));
-            } catch (e) {
-                error = e;
-            }
-        });
+        result = body((id) => require(id));
+    } catch (e) {
+        error = e;
     } finally {
         if (saved !== undefined) process.env.GITLAB_TOKEN = saved;
-        for (const name of options.recordLoads ?? []) jest.dontMock(name);
     }
     if (error !== undefined && !options.allowError) throw error;
     // Registrations reach the mock monitor asynchronously; let them all arrive.
@@ -164,7 +163,7 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
         resources,
         pulumi,
         result,
-        loaded,
+        loaded: [...loadedPackages],
         error,
         byType,
         one(type: string) {
@@ -175,9 +174,15 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
     };
 }
 
-/** Runs the real program, infra/index.ts, for a shipped stack; `result` holds its exports, the stack outputs. */
+/**
+ * Runs the real program for a shipped stack: what infra/index.ts runs and exports. `result` holds the
+ * stack outputs.
+ */
 export async function runProgram(stack: string, options: RunOptions = {}): Promise<MockedRun<Record<string, unknown>>> {
-    const run = await runMocked(stack, options, (load) => load("../../infra/index") as Record<string, unknown>);
+    const run = await runMocked(stack, options, (load) => {
+        const { declareStack } = load("../../infra/program") as typeof import("../../infra/program");
+        return declareStack() as unknown as Record<string, unknown>;
+    });
     if (run.error === undefined) await settle(run.result, run.pulumi);
     return run;
 }

@@ -1,0 +1,122 @@
+import type * as pulumiType from "@pulumi/pulumi";
+import { crdValidator, SHARED_SCHEMAS } from "./crd-schema";
+import { DeclaredResource, field, isSecretInput, MockedRun, runProgram, SECRET_SIG, stackFacts, TEST_TOKEN, valueOf } from "./program";
+
+// Checks every shipped stack must pass, whichever backend it runs on.
+
+export const FLUX_INSTANCE = "kubernetes:fluxcd.controlplane.io/v1:FluxInstance";
+export const SECRET = "kubernetes:core/v1:Secret";
+export const RELEASE = "kubernetes:helm.sh/v3:Release";
+
+/** A secret input's value, unwrapped; fails the test when the input is not secret. */
+export function secretValue(value: unknown): unknown {
+    expect(isSecretInput(value)).toBe(true);
+    return (value as Record<string, unknown>).value;
+}
+
+export function secretNamed(run: MockedRun<unknown>, name: string): DeclaredResource {
+    const found = run.byType(SECRET).filter((s) => field(s.inputs, "metadata.name") === name);
+    expect(found).toHaveLength(1);
+    return found[0];
+}
+
+/** Every string in a value that is not inside a secret. */
+export function plainStrings(value: unknown): string[] {
+    if (typeof value === "string") return [value];
+    if (value === null || typeof value !== "object") return [];
+    if (SECRET_SIG in value) return [];
+    return Object.values(value).flatMap(plainStrings);
+}
+
+export const tokenForms = [TEST_TOKEN, Buffer.from(TEST_TOKEN).toString("base64"), Buffer.from(`platform-reader:${TEST_TOKEN}`).toString("base64")];
+
+
+export type StackRun = MockedRun<Record<string, unknown>>;
+
+/** One program run per stack, shared by every test in a file that only reads it. */
+export function sharedRuns(): (stack: string) => Promise<StackRun> {
+    const runs = new Map<string, Promise<StackRun>>();
+    return (stack) => {
+        if (!runs.has(stack)) runs.set(stack, runProgram(stack, { recordLoads: ["@pulumi/aws", "@pulumi/eks"] }));
+        return runs.get(stack)!;
+    };
+}
+
+export function describeEveryStack(stacks: string[], shared: (stack: string) => Promise<StackRun>): void {
+    describe.each(stacks)("the %s stack", (stack) => {
+        const env = stackFacts(stack).environment;
+        let run: MockedRun<Record<string, unknown>>;
+        beforeAll(async () => {
+            run = await shared(stack);
+        });
+
+        it("installs the flux-operator chart from its OCI repository into flux-system", () => {
+            expect(run.one(RELEASE).inputs).toMatchObject({
+                name: "flux-operator",
+                chart: "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator",
+                version: "0.58.0",
+                namespace: "flux-system",
+                createNamespace: false,
+            });
+        });
+
+        it(`syncs clusters/${env} from the main branch through the FluxInstance`, () => {
+            const instance = run.one(FLUX_INSTANCE).inputs;
+            expect(instance.metadata).toEqual({ name: "flux", namespace: "flux-system" });
+            expect(field(instance, "spec.sync")).toEqual({
+                kind: "GitRepository",
+                url: "https://gitlab.com/gitops-platform/gitops-platform.git",
+                ref: "refs/heads/main",
+                path: `clusters/${env}`,
+                pullSecret: "flux-system",
+                interval: "1m",
+            });
+        });
+
+        it("gives the root sync basic-auth credentials, the password secret", () => {
+            const credentials = secretNamed(run, "flux-system").inputs;
+            expect(credentials.type).toBe("kubernetes.io/basic-auth");
+            expect(field(credentials, "metadata.namespace")).toBe("flux-system");
+            expect(secretValue(credentials.stringData)).toEqual({ username: "git", password: TEST_TOKEN });
+        });
+
+        it("never puts the token in a plain input, nor in the serialised kind provider", () => {
+            const leaks = run.resources.flatMap((r) =>
+                plainStrings(r.inputs)
+                    .filter((s) => tokenForms.some((t) => s.includes(t)))
+                    .map(() => `${r.type} ${r.name}`),
+            );
+            expect(leaks).toEqual([]);
+        });
+
+        it("exports the kubeconfig as a secret and no output carries the token in the clear", async () => {
+            const { pulumi } = run;
+            expect(await pulumi.isSecret(run.result.kubeconfig as pulumiType.Output<string>)).toBe(true);
+            for (const [name, output] of Object.entries(run.result)) {
+                const isOutput = pulumi.Output.isInstance(output);
+                const value = isOutput ? await valueOf(output) : output;
+                if (isOutput && (await pulumi.isSecret(output))) continue;
+                expect([name, JSON.stringify(value ?? null).includes(TEST_TOKEN)]).toEqual([name, false]);
+            }
+        });
+
+        it("exports the sync source, ref and path", async () => {
+            expect(await valueOf(run.result.clusterName as pulumiType.Output<string>)).toMatch(new RegExp(`^(gitops-)?${env}$`));
+            expect(run.result.sync).toEqual({
+                url: "https://gitlab.com/gitops-platform/gitops-platform.git",
+                ref: "refs/heads/main",
+                path: `clusters/${env}`,
+            });
+            expect(run.result.environmentName).toBe(env);
+        });
+
+        it("declares a FluxInstance the upstream CRD schema accepts, with no field the API server would drop", () => {
+            const validate = crdValidator("fluxcd.controlplane.io_fluxinstances.yaml", "v1");
+            if (!validate) {
+                throw new Error(`The FluxInstance CRD is not at ${SHARED_SCHEMAS}; this check needs ../shared/schemas beside the repository.`);
+            }
+            const instance = run.one(FLUX_INSTANCE).inputs;
+            expect(validate(instance) ? [] : validate.errors).toEqual([]);
+        });
+    });
+}
