@@ -1,0 +1,31 @@
+// `npm run check`: the offline check of clusters/, platform/ and the stacks' root sync paths.
+import * as path from "path";
+import { parseArgs } from "util";
+import { checkTree, formatFinding, loadSchemaValidator } from "./tree-check";
+
+async function main(): Promise<number> {
+    const { values } = parseArgs({ options: { root: { type: "string", multiple: true }, json: { type: "boolean" } } });
+    const roots = values.root ?? [path.resolve(__dirname, "..", "..")];
+    const results: Record<string, ReturnType<typeof checkTree>> = {};
+    for (const root of roots) results[root] = checkTree(root, await loadSchemaValidator(root));
+    if (values.json) {
+        console.log(JSON.stringify(results));
+        return 0;
+    }
+    let errors = 0;
+    for (const { findings, files, manifests } of Object.values(results)) {
+        for (const f of findings) console.log(formatFinding(f));
+        const e = findings.filter((f) => f.severity === "error").length;
+        errors += e;
+        console.log(`GitOps tree: ${e} error${e === 1 ? "" : "s"}, ${findings.length - e} warning${findings.length - e === 1 ? "" : "s"} in ${manifests} manifests (${files} files).`);
+    }
+    return errors > 0 ? 1 : 0;
+}
+
+main().then(
+    (code) => process.exit(code),
+    (e: Error) => {
+        console.error(e);
+        process.exit(2);
+    },
+);

@@ -1,0 +1,181 @@
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { apiVerdict, kubernetesMinor } from "./deprecated-apis";
+import { CheckResult, fieldPath, formatFinding, rangeProblem } from "./tree-check";
+
+const REPO = path.resolve(__dirname, "..", "..");
+
+describe("semver ranges in Flux's Masterminds syntax", () => {
+    it.each(["0.0.x", "6.x", "1.x", "~1.2.0", "^1.2", ">=1.2.0 <2.0.0", ">= 1.2, < 2.0", "1.2.3", "*", "1.2.3 || 2.x", "1.2 - 1.4"])("accepts %s", (r) => {
+        expect(rangeProblem(r)).toBeUndefined();
+    });
+    it.each(["banana", "1.2.3.4", ">=> 1", "", "1.x; rm -rf"])("refuses '%s'", (r) => {
+        expect(rangeProblem(r)).toBeDefined();
+    });
+});
+
+describe("API retirements", () => {
+    it("fails an API removed before the cluster's version, naming the replacement", () => {
+        expect(apiVerdict("policy/v1beta1", "PodDisruptionBudget", "kindest/node:v1.35.0")).toEqual({
+            status: "removed",
+            message: "policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25; this cluster runs 1.35. Use policy/v1",
+        });
+    });
+    it("warns about an API deprecated but still served", () => {
+        expect(apiVerdict("flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema", "1.30")).toEqual({
+            status: "deprecated",
+            message: "flowcontrol.apiserver.k8s.io/v1beta3 FlowSchema is deprecated since Kubernetes 1.29, removed in 1.32. Use flowcontrol.apiserver.k8s.io/v1",
+        });
+    });
+    it("accepts the same API on a cluster older than its deprecation", () => {
+        expect(apiVerdict("flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema", "1.28")).toEqual({ status: "ok" });
+        expect(apiVerdict("apps/v1", "Deployment", "1.35")).toEqual({ status: "ok" });
+    });
+    it("reads the Kubernetes minor from an EKS version or a kind node image", () => {
+        expect([kubernetesMinor("1.35"), kubernetesMinor("kindest/node:v1.34.2"), kubernetesMinor("v1.9.1")]).toEqual(["1.35", "1.34", "1.9"]);
+    });
+    it("names fields the way kubectl explain does", () => {
+        expect(fieldPath("/spec/dependsOn/0/name")).toBe("spec.dependsOn[0].name");
+    });
+});
+
+// The full check, schemas included, runs in Node: the schema packages are ES modules jest cannot load.
+// One process checks every fixture.
+
+interface Fixture {
+    what: string;
+    change: (root: string) => void;
+    /** The one error (or warning) the broken tree must produce, as `npm run check` prints it. */
+    expected: string;
+}
+
+function edit(root: string, file: string, from: string | RegExp, to: string): void {
+    const full = path.join(root, file);
+    const text = fs.readFileSync(full, "utf8");
+    const next = text.replace(from, to);
+    if (next === text) throw new Error(`fixture edit found nothing to change in ${file}`);
+    fs.writeFileSync(full, next);
+}
+
+function append(root: string, file: string, yaml: string): void {
+    fs.appendFileSync(path.join(root, file), `---\n${yaml}`);
+}
+
+const fixtures: Fixture[] = [
+    {
+        what: "a file that is not YAML",
+        change: (r) => edit(r, "platform/services/podinfo.yaml", "  name: podinfo\n---", "  name: podinfo\n  labels: [unclosed\n---"),
+        expected: "error   platform/services/podinfo.yaml: document 1 is not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
+    },
+    {
+        what: "a Kustomization path that does not exist",
+        change: (r) => edit(r, "clusters/development/platform.yaml", "path: ./platform/configs", "path: ./platform/confgs"),
+        expected: "error   clusters/development/platform.yaml: Kustomization flux-system/platform-configs: spec.path: './platform/confgs' does not exist in this repository. Fix: correct the path",
+    },
+    {
+        what: "a sourceRef to an unknown source",
+        change: (r) => edit(r, "clusters/staging/platform.yaml", /name: platform\n  path: \.\/platform\/services/, "name: platfrm\n  path: ./platform/services"),
+        expected: "error   clusters/staging/platform.yaml: Kustomization flux-system/platform-services: spec.sourceRef.name: no OCIRepository flux-system/platfrm in what clusters/staging syncs. Fix: correct the name or add the object",
+    },
+    {
+        what: "a dependsOn on an unknown Kustomization",
+        change: (r) => edit(r, "clusters/production/platform.yaml", "- name: platform-service-configs", "- name: platform-service-config"),
+        expected: "error   clusters/production/platform.yaml: Kustomization flux-system/platform-configs: spec.dependsOn[0].name: no Kustomization flux-system/platform-service-config in what clusters/production syncs. Fix: correct the name or add the object",
+    },
+    {
+        what: "an invalid semver range on an OCIRepository",
+        change: (r) => edit(r, "clusters/staging/platform.yaml", 'semver: "0.0.x"', 'semver: "0.0.x.y"'),
+        expected: "error   clusters/staging/platform.yaml: OCIRepository flux-system/platform: spec.ref.semver: '0.0.x.y' is not a valid semver range (Masterminds syntax). Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'",
+    },
+    {
+        what: "an invalid chart version range on a HelmRelease",
+        change: (r) => edit(r, "platform/services/podinfo.yaml", 'version: "6.x"', 'version: ">=> 6"'),
+        expected: "error   platform/services/podinfo.yaml: HelmRelease podinfo/podinfo: spec.chart.spec.version: '>=> 6' is not a valid semver range (Masterminds syntax). Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'",
+    },
+    {
+        what: "a field of the wrong type in a HelmRelease",
+        change: (r) => edit(r, "platform/services/podinfo.yaml", "  interval: 30m", "  interval: 30"),
+        expected: "error   platform/services/podinfo.yaml: HelmRelease podinfo/podinfo: spec.interval: must be string",
+    },
+    {
+        what: "a value outside a Flux enum",
+        change: (r) => edit(r, "clusters/production/platform.yaml", "  interval: 10m\n  url: oci://", "  interval: 10m\n  provider: azur\n  url: oci://"),
+        expected: "error   clusters/production/platform.yaml: OCIRepository flux-system/platform: spec.provider: must be equal to one of the allowed values (generic, aws, azure, gcp)",
+    },
+    {
+        what: "a Kubernetes object of the wrong shape",
+        change: (r) => edit(r, "platform/configs/apps-namespace.yaml", "    - type: Container", "    - type: 12"),
+        expected: "error   platform/configs/apps-namespace.yaml: LimitRange apps/default-container-resources: spec.limits[0].type: must be string",
+    },
+    {
+        what: "a chart source that does not exist",
+        change: (r) => edit(r, "platform/services/cert-manager.yaml", "        name: jetstack", "        name: jetstak"),
+        expected: "error   platform/services/cert-manager.yaml: HelmRelease cert-manager/cert-manager: spec.chart.spec.sourceRef.name: no HelmRepository cert-manager/jetstak in what clusters/development syncs. Fix: correct the name or add the object",
+    },
+    {
+        what: "an API removed before the stack's Kubernetes version",
+        change: (r) => append(r, "platform/configs/apps-namespace.yaml", "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: shop\n  namespace: apps\nspec:\n  minAvailable: 1\n"),
+        expected: "error   platform/configs/apps-namespace.yaml: PodDisruptionBudget apps/shop: apiVersion: stack aws-development: policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25; this cluster runs 1.35. Use policy/v1",
+    },
+    {
+        what: "a deprecated API, as a warning",
+        change: (r) => append(r, "platform/configs/platform-info.yaml", "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: legacy\n  namespace: apps\n"),
+        expected: "warning platform/configs/platform-info.yaml: Endpoints apps/legacy: apiVersion: stack aws-development: v1 Endpoints is deprecated since Kubernetes 1.33, no removal scheduled yet. Use discovery.k8s.io/v1 EndpointSlice",
+    },
+    {
+        what: "a stack whose root sync path does not exist",
+        change: (r) => edit(r, "stacks/Pulumi.staging.yaml", "    branch: main\n", "    branch: main\n    path: clusters/ghost\n"),
+        expected: "error   stacks/Pulumi.staging.yaml: gitops-platform:sync.path: the root sync path 'clusters/ghost' does not exist. Fix: create it or correct sync.path",
+    },
+    {
+        what: "a kustomization.yaml listing a missing file",
+        change: (r) => edit(r, "platform/service-configs/kustomization.yaml", "  - cluster-issuers.yaml", "  - cluster-issuers.yaml\n  - missing.yaml"),
+        expected:
+            "error   platform/service-configs/kustomization.yaml: kubectl kustomize fails: accumulating resources: accumulation err='accumulating resources from 'missing.yaml': " +
+            "evalsymlink failure on 'platform/service-configs/missing.yaml'",
+    },
+    {
+        what: "an object without a name",
+        change: (r) => edit(r, "platform/configs/platform-info.yaml", "  name: platform-info\n", ""),
+        expected: "error   platform/configs/platform-info.yaml: ConfigMap apps/(no name): needs apiVersion, kind and metadata.name",
+    },
+];
+
+function copyRepo(): string {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-check-"));
+    for (const dir of ["stacks", "clusters", "platform"]) fs.cpSync(path.join(REPO, dir), path.join(root, dir), { recursive: true });
+    return root;
+}
+
+describe("npm run check", () => {
+    const roots = new Map<string, string>();
+    let results: Record<string, CheckResult>;
+
+    beforeAll(() => {
+        roots.set("shipped", REPO);
+        for (const f of fixtures) {
+            const root = copyRepo();
+            f.change(root);
+            roots.set(f.what, root);
+        }
+        const args = ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cli.ts"), "--json", ...[...roots.values()].flatMap((r) => ["--root", r])];
+        results = JSON.parse(execFileSync(process.execPath, args, { cwd: REPO, encoding: "utf8", timeout: 60000 })) as Record<string, CheckResult>;
+    });
+
+    afterAll(() => {
+        for (const [what, root] of roots) if (what !== "shipped") fs.rmSync(root, { recursive: true, force: true });
+    });
+
+    it("passes the shipped tree with no error and no warning", () => {
+        expect(results[REPO].findings.map(formatFinding)).toEqual([]);
+        expect(results[REPO].manifests).toBeGreaterThan(25);
+    });
+
+    it.each(fixtures.map((f) => [f.what, f] as const))("catches %s, naming file, object and field", (_what, fixture) => {
+        const printed = results[roots.get(fixture.what)!].findings.map(formatFinding);
+        const escaped = fixture.expected.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+        expect(printed).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${escaped}`))]));
+    });
+});

@@ -1,0 +1,313 @@
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import * as semver from "semver";
+import { parse as parseYaml, parseAllDocuments } from "yaml";
+import { KIND_CLUSTER_DEFAULTS } from "../../components/kind-cluster";
+import { PROJECT } from "../config";
+import type { Manifest } from "../gitops-tree";
+import { apiVerdict } from "./deprecated-apis";
+
+// The offline check of the tree Flux syncs (clusters/ and platform/) and of the stacks that point at it.
+// Every finding names the file, the object and the field, so a merge request shows where to look.
+
+export interface Finding {
+    severity: "error" | "warning";
+    file: string;
+    /** `Kind namespace/name`, when the finding is about one object. */
+    object?: string;
+    /** Dotted path of the field, e.g. `spec.dependsOn[0].name`. */
+    field?: string;
+    message: string;
+}
+
+export function formatFinding(f: Finding): string {
+    return `${f.severity.padEnd(7)} ${[f.file, f.object, f.field].filter(Boolean).join(": ")}: ${f.message}`;
+}
+
+/** One parsed manifest and where it came from. */
+interface Located {
+    file: string;
+    manifest: Manifest;
+}
+
+/** Validates a manifest against its schema: problems, or undefined when no schema is known for it. */
+export type SchemaValidator = (m: Manifest) => { field: string; message: string }[] | undefined;
+
+const FLUX_KUSTOMIZATION = "kustomize.toolkit.fluxcd.io/";
+const isFluxKustomization = (m: Manifest) => m.kind === "Kustomization" && (m.apiVersion ?? "").startsWith(FLUX_KUSTOMIZATION);
+const isKustomizeConfig = (m: Manifest) => (m.apiVersion ?? "").startsWith("kustomize.config.k8s.io/");
+
+function describe(m: Manifest): string {
+    const ns = m.metadata?.namespace;
+    return `${m.kind} ${ns ? `${ns}/` : ""}${m.metadata?.name ?? "(no name)"}`;
+}
+
+/** `/spec/dependsOn/0/name` → `spec.dependsOn[0].name`. */
+export function fieldPath(pointer: string): string {
+    return pointer
+        .split("/")
+        .filter(Boolean)
+        .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), "");
+}
+
+/**
+ * Whether a version constraint is valid in the Masterminds syntax Flux uses for OCIRepository and
+ * HelmRelease ranges: comparisons, `~`, `^`, x-ranges, hyphen ranges, `,` for and, `||` for or.
+ */
+export function rangeProblem(range: string): string | undefined {
+    const trimmed = range.trim();
+    if (trimmed === "" ) return "is empty";
+    if (trimmed === "*") return undefined;
+    // node-semver reads the same grammar once Masterminds' comma "and" becomes a space.
+    if (semver.validRange(trimmed.replace(/\s*,\s*/g, " ")) === null || /[^\sv0-9xX*.^~<>=|,\-+a-zA-Z]/.test(trimmed)) {
+        return `'${range}' is not a valid semver range (Masterminds syntax). Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'`;
+    }
+    return undefined;
+}
+
+function yamlFiles(root: string, dir: string): string[] {
+    const full = path.join(root, dir);
+    if (!fs.existsSync(full)) return [];
+    return fs.readdirSync(full, { withFileTypes: true }).flatMap((e) => {
+        const rel = `${dir}/${e.name}`;
+        if (e.isDirectory()) return yamlFiles(root, rel);
+        return /\.ya?ml$/.test(e.name) ? [rel] : [];
+    });
+}
+
+const normalise = (p: string) => path.posix.normalize(p.replace(/^\.\//, "")).replace(/\/$/, "");
+
+function kubectlKustomize(root: string, dir: string, findings: Finding[]): "missing" | void {
+    const result = spawnSync("kubectl", ["kustomize", path.join(root, dir)], { encoding: "utf8" });
+    if ((result.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return "missing";
+    if (result.status !== 0) {
+        // kubectl logs through klog (`E1124 … run.go:72] "command failed" err="…"`): keep the reason only.
+        const line = (result.stderr || String(result.error)).trim().split("\n")[0];
+        const reason = (/err="(.*)"$/.exec(line)?.[1] ?? line).replace(/\\"/g, '"').split(`${root}/`).join("");
+        findings.push({ severity: "error", file: `${dir}/kustomization.yaml`, message: `kubectl kustomize fails: ${reason}` });
+    }
+}
+
+interface StackView {
+    name: string;
+    file: string;
+    syncPath: string;
+    kubernetesVersion: string;
+}
+
+function readStacks(root: string, findings: Finding[]): StackView[] {
+    const dir = path.join(root, "stacks");
+    if (!fs.existsSync(dir)) return [];
+    return fs
+        .readdirSync(dir)
+        .filter((f) => /^Pulumi\..+\.yaml$/.test(f))
+        .sort()
+        .flatMap((f) => {
+            const file = `stacks/${f}`;
+            const config = (parseYaml(fs.readFileSync(path.join(dir, f), "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
+            const environment = String(config[`${PROJECT}:environment`] ?? "");
+            const sync = (config[`${PROJECT}:sync`] ?? {}) as { path?: string };
+            const cluster = (config[`${PROJECT}:cluster`] ?? {}) as { backend?: string; nodeImage?: string; kubernetesVersion?: string };
+            const syncPath = normalise(sync.path ?? `clusters/${environment}`);
+            if (!fs.existsSync(path.join(root, syncPath))) {
+                findings.push({
+                    severity: "error",
+                    file,
+                    field: `${PROJECT}:sync.path`,
+                    message: `the root sync path '${syncPath}' does not exist. Fix: create it or correct sync.path`,
+                });
+                return [];
+            }
+            const kubernetesVersion = cluster.backend === "eks" ? String(cluster.kubernetesVersion ?? "") : cluster.nodeImage ?? KIND_CLUSTER_DEFAULTS.nodeImage;
+            return [{ name: f.replace(/^Pulumi\.|\.yaml$/g, ""), file, syncPath, kubernetesVersion }];
+        });
+}
+
+/** Everything one cluster folder makes Flux apply: its own manifests and those under its Kustomizations' paths. */
+function clusterSet(root: string, clusterDir: string, byFile: Map<string, Located[]>): Located[] {
+    const seen = new Set<string>();
+    const out: Located[] = [];
+    const visit = (dir: string) => {
+        if (seen.has(dir)) return;
+        seen.add(dir);
+        for (const file of yamlFiles(root, dir)) {
+            for (const l of byFile.get(file) ?? []) {
+                if (isKustomizeConfig(l.manifest)) continue;
+                out.push(l);
+                if (isFluxKustomization(l.manifest) && typeof l.manifest.spec?.path === "string") visit(normalise(l.manifest.spec.path));
+            }
+        }
+    };
+    visit(clusterDir);
+    return out;
+}
+
+type Ref = { kind?: string; name?: string; namespace?: string };
+
+function checkReferences(cluster: string, set: Located[], findings: Finding[]): void {
+    const key = (kind: string, ns: string | undefined, name: string) => `${kind}/${ns ?? ""}/${name}`;
+    // The FluxInstance creates the root source and Kustomization; they are in no file.
+    const present = new Set([key("GitRepository", "flux-system", "flux-system"), key("Kustomization", "flux-system", "flux-system")]);
+    for (const { manifest: m } of set) present.add(key(m.kind ?? "", m.metadata?.namespace, m.metadata?.name ?? ""));
+
+    const expect = (l: Located, field: string, ref: Ref | undefined, kind: string | undefined) => {
+        if (!ref?.name || !kind) return;
+        const ns = ref.namespace ?? l.manifest.metadata?.namespace;
+        if (!present.has(key(kind, ns, ref.name))) {
+            findings.push({
+                severity: "error",
+                file: l.file,
+                object: describe(l.manifest),
+                field,
+                message: `no ${kind} ${ns ? `${ns}/` : ""}${ref.name} in what ${cluster} syncs. Fix: correct the name or add the object`,
+            });
+        }
+    };
+    for (const l of set) {
+        const spec = (l.manifest.spec ?? {}) as Record<string, unknown>;
+        const dependsOn = (spec.dependsOn as Ref[] | undefined) ?? [];
+        if (isFluxKustomization(l.manifest)) {
+            const source = spec.sourceRef as Ref | undefined;
+            expect(l, "spec.sourceRef.name", source, source?.kind);
+            dependsOn.forEach((d, i) => expect(l, `spec.dependsOn[${i}].name`, d, "Kustomization"));
+        } else if (l.manifest.kind === "HelmRelease") {
+            const chartSource = ((spec.chart as { spec?: { sourceRef?: Ref } } | undefined)?.spec?.sourceRef) as Ref | undefined;
+            expect(l, "spec.chart.spec.sourceRef.name", chartSource, chartSource?.kind);
+            const chartRef = spec.chartRef as Ref | undefined;
+            expect(l, "spec.chartRef.name", chartRef, chartRef?.kind);
+            dependsOn.forEach((d, i) => expect(l, `spec.dependsOn[${i}].name`, d, "HelmRelease"));
+        }
+    }
+}
+
+export interface CheckResult {
+    findings: Finding[];
+    files: number;
+    manifests: number;
+}
+
+/** Checks the tree under `root`. Pure but for reading files and running `kubectl kustomize`. */
+export function checkTree(root: string, validate: SchemaValidator, options: { kustomize?: boolean } = {}): CheckResult {
+    const findings: Finding[] = [];
+    const files = [...yamlFiles(root, "clusters"), ...yamlFiles(root, "platform")];
+    const byFile = new Map<string, Located[]>();
+    let manifests = 0;
+
+    for (const file of files) {
+        const located: Located[] = [];
+        parseAllDocuments(fs.readFileSync(path.join(root, file), "utf8")).forEach((doc, i) => {
+            if (doc.errors.length > 0) {
+                findings.push({ severity: "error", file, message: `document ${i + 1} is not valid YAML: ${doc.errors[0].message.split("\n")[0]}` });
+                return;
+            }
+            const value: unknown = doc.toJS();
+            if (value !== null && typeof value === "object") located.push({ file, manifest: value as Manifest });
+        });
+        byFile.set(file, located);
+        manifests += located.length;
+    }
+
+    if (options.kustomize !== false) {
+        for (const dir of new Set(files.filter((f) => path.posix.basename(f) === "kustomization.yaml").map((f) => path.posix.dirname(f)))) {
+            if (kubectlKustomize(root, dir, findings) === "missing") {
+                findings.push({
+                    severity: "error",
+                    file: dir,
+                    message: "kubectl is not on PATH, so kustomizations cannot be built. Install kubectl 1.27 or later (it bundles kustomize v5): https://kubernetes.io/docs/tasks/tools/",
+                });
+                break;
+            }
+        }
+    }
+
+    for (const l of [...byFile.values()].flat()) {
+        const m = l.manifest;
+        if (isKustomizeConfig(m)) continue;
+        const object = describe(m);
+        if (!m.apiVersion || !m.kind || !m.metadata?.name) {
+            findings.push({ severity: "error", file: l.file, object, message: "needs apiVersion, kind and metadata.name" });
+            continue;
+        }
+        for (const problem of validate(m) ?? []) findings.push({ severity: "error", file: l.file, object, field: problem.field, message: problem.message });
+
+        const spec = (m.spec ?? {}) as Record<string, unknown>;
+        if (m.kind === "OCIRepository") {
+            const range = (spec.ref as { semver?: unknown } | undefined)?.semver;
+            const problem = typeof range === "string" ? rangeProblem(range) : undefined;
+            if (problem) findings.push({ severity: "error", file: l.file, object, field: "spec.ref.semver", message: problem });
+        }
+        if (m.kind === "HelmRelease") {
+            const version = (spec.chart as { spec?: { version?: unknown } } | undefined)?.spec?.version;
+            const problem = typeof version === "string" ? rangeProblem(version) : undefined;
+            if (problem) findings.push({ severity: "error", file: l.file, object, field: "spec.chart.spec.version", message: problem });
+        }
+        if (isFluxKustomization(m) && typeof spec.path === "string" && !fs.existsSync(path.join(root, normalise(spec.path)))) {
+            findings.push({ severity: "error", file: l.file, object, field: "spec.path", message: `'${spec.path}' does not exist in this repository. Fix: correct the path` });
+        }
+    }
+
+    const clusterDirs = fs.existsSync(path.join(root, "clusters"))
+        ? fs.readdirSync(path.join(root, "clusters"), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `clusters/${e.name}`)
+        : [];
+    const sets = new Map(clusterDirs.map((dir) => [dir, clusterSet(root, dir, byFile)]));
+    for (const [dir, set] of sets) checkReferences(dir, set, findings);
+
+    for (const stack of readStacks(root, findings)) {
+        const set = sets.get(stack.syncPath) ?? clusterSet(root, stack.syncPath, byFile);
+        for (const { file, manifest } of set) {
+            const verdict = apiVerdict(manifest.apiVersion ?? "", manifest.kind ?? "", stack.kubernetesVersion);
+            if (verdict.status === "ok") continue;
+            findings.push({
+                severity: verdict.status === "removed" ? "error" : "warning",
+                file,
+                object: describe(manifest),
+                field: "apiVersion",
+                message: `stack ${stack.name}: ${verdict.message}`,
+            });
+        }
+    }
+
+    // Platform files are synced by several clusters; say each thing once.
+    const unique = new Map(findings.map((f) => [formatFinding(f), f]));
+    return { findings: [...unique.values()], files: files.length, manifests };
+}
+
+/**
+ * Schema validators for every apiVersion/kind in the tree: Flux kinds from @kubernetes-models/flux-cd
+ * (generated from Flux's CRDs), Kubernetes kinds from kubernetes-models. Both are ES modules, hence the
+ * dynamic import; this runs in Node, not in jest.
+ */
+export async function loadSchemaValidator(root: string): Promise<SchemaValidator> {
+    const importEsm = new Function("specifier", "return import(specifier)") as (s: string) => Promise<Record<string, unknown>>;
+    const modules = new Map<string, Record<string, unknown> | undefined>();
+    const moduleFor = (apiVersion: string) => {
+        const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
+        if (group.endsWith(".toolkit.fluxcd.io")) return `@kubernetes-models/flux-cd/${group}/${version}`;
+        if (group === "") return `kubernetes-models/${version}`;
+        if (!group.includes(".") || group.endsWith(".k8s.io")) return `kubernetes-models/${group}/${version}`;
+        return undefined;
+    };
+    for (const file of [...yamlFiles(root, "clusters"), ...yamlFiles(root, "platform")]) {
+        for (const doc of parseAllDocuments(fs.readFileSync(path.join(root, file), "utf8"))) {
+            const apiVersion = (doc.toJS() as Manifest | null)?.apiVersion;
+            const specifier = apiVersion ? moduleFor(apiVersion) : undefined;
+            if (apiVersion && specifier && !modules.has(apiVersion)) modules.set(apiVersion, await importEsm(specifier).catch(() => undefined));
+        }
+    }
+    return (m) => {
+        const model = modules.get(m.apiVersion ?? "")?.[m.kind ?? ""] as (new (data: unknown) => { validate(): void }) | undefined;
+        if (!model) return undefined;
+        try {
+            new model(m).validate();
+            return [];
+        } catch (e) {
+            const errors = (e as { errors?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] }).errors;
+            if (!errors) return [{ field: "", message: (e as Error).message }];
+            return errors.map((err) => ({
+                field: fieldPath(err.instancePath),
+                message: `${err.message ?? "is invalid"}${err.params?.allowedValues ? ` (${(err.params.allowedValues as unknown[]).join(", ")})` : ""}`,
+            }));
+        }
+    };
+}
