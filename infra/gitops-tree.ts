@@ -80,3 +80,53 @@ export function findPlatformSource(repoRoot: string, syncPath: string): Platform
     }
     return undefined;
 }
+
+/** Every YAML file under `dir` (relative to `root`), as root-relative POSIX paths, sorted. */
+export function yamlFilesUnder(root: string, dir: string): string[] {
+    const full = path.join(root, dir);
+    if (!fs.existsSync(full)) return [];
+    return fs
+        .readdirSync(full, { withFileTypes: true })
+        .flatMap((e) => {
+            const rel = dir ? `${dir}/${e.name}` : e.name;
+            if (e.isDirectory()) return yamlFilesUnder(root, rel);
+            return /\.ya?ml$/.test(e.name) ? [rel] : [];
+        })
+        .sort();
+}
+
+export interface LocatedManifest {
+    /** Root-relative file. */
+    file: string;
+    manifest: Manifest;
+}
+
+const isFluxKustomization = (m: Manifest) => m.kind === "Kustomization" && (m.apiVersion ?? "").startsWith("kustomize.toolkit.fluxcd.io/");
+
+/**
+ * Everything a root sync path makes Flux apply: the manifests in that folder and, following each Flux
+ * Kustomization's `spec.path`, those under the folders it points at. kustomize's own kustomization.yaml
+ * files are left out.
+ */
+export function syncedManifests(
+    root: string,
+    syncPath: string,
+    read: (file: string) => Manifest[] = (file) => readManifests(path.join(root, file)),
+): LocatedManifest[] {
+    const seen = new Set<string>();
+    const out: LocatedManifest[] = [];
+    const visit = (dir: string) => {
+        const normal = path.posix.normalize(dir.replace(/^\.\//, "")).replace(/\/$/, "");
+        if (seen.has(normal)) return;
+        seen.add(normal);
+        for (const file of yamlFilesUnder(root, normal)) {
+            for (const manifest of read(file)) {
+                if ((manifest.apiVersion ?? "").startsWith("kustomize.config.k8s.io/")) continue;
+                out.push({ file, manifest });
+                if (isFluxKustomization(manifest) && typeof manifest.spec?.path === "string") visit(manifest.spec.path);
+            }
+        }
+    };
+    visit(syncPath);
+    return out;
+}

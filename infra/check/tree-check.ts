@@ -5,7 +5,7 @@ import * as semver from "semver";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { KIND_CLUSTER_DEFAULTS } from "../../components/kind-cluster";
 import { PROJECT } from "../config";
-import type { Manifest } from "../gitops-tree";
+import { Manifest, syncedManifests, yamlFilesUnder } from "../gitops-tree";
 import { apiVerdict } from "./deprecated-apis";
 
 // The offline check of the tree Flux syncs (clusters/ and platform/) and of the stacks that point at it.
@@ -66,16 +66,6 @@ export function rangeProblem(range: string): string | undefined {
     return undefined;
 }
 
-function yamlFiles(root: string, dir: string): string[] {
-    const full = path.join(root, dir);
-    if (!fs.existsSync(full)) return [];
-    return fs.readdirSync(full, { withFileTypes: true }).flatMap((e) => {
-        const rel = `${dir}/${e.name}`;
-        if (e.isDirectory()) return yamlFiles(root, rel);
-        return /\.ya?ml$/.test(e.name) ? [rel] : [];
-    });
-}
-
 const normalise = (p: string) => path.posix.normalize(p.replace(/^\.\//, "")).replace(/\/$/, "");
 
 function kubectlKustomize(root: string, dir: string, findings: Finding[]): "missing" | void {
@@ -125,22 +115,11 @@ function readStacks(root: string, findings: Finding[]): StackView[] {
 }
 
 /** Everything one cluster folder makes Flux apply: its own manifests and those under its Kustomizations' paths. */
+/** What one cluster folder makes Flux apply, from the files already parsed. */
 function clusterSet(root: string, clusterDir: string, byFile: Map<string, Located[]>): Located[] {
-    const seen = new Set<string>();
-    const out: Located[] = [];
-    const visit = (dir: string) => {
-        if (seen.has(dir)) return;
-        seen.add(dir);
-        for (const file of yamlFiles(root, dir)) {
-            for (const l of byFile.get(file) ?? []) {
-                if (isKustomizeConfig(l.manifest)) continue;
-                out.push(l);
-                if (isFluxKustomization(l.manifest) && typeof l.manifest.spec?.path === "string") visit(normalise(l.manifest.spec.path));
-            }
-        }
-    };
-    visit(clusterDir);
-    return out;
+    const located = new Map<Manifest, Located>();
+    for (const ls of byFile.values()) for (const l of ls) located.set(l.manifest, l);
+    return syncedManifests(root, clusterDir, (file) => (byFile.get(file) ?? []).map((l) => l.manifest)).map((s) => located.get(s.manifest) ?? s);
 }
 
 type Ref = { kind?: string; name?: string; namespace?: string };
@@ -190,7 +169,7 @@ export interface CheckResult {
 /** Checks the tree under `root`. Pure but for reading files and running `kubectl kustomize`. */
 export function checkTree(root: string, validate: SchemaValidator, options: { kustomize?: boolean } = {}): CheckResult {
     const findings: Finding[] = [];
-    const files = [...yamlFiles(root, "clusters"), ...yamlFiles(root, "platform")];
+    const files = [...yamlFilesUnder(root, "clusters"), ...yamlFilesUnder(root, "platform")];
     const byFile = new Map<string, Located[]>();
     let manifests = 0;
 
@@ -288,7 +267,7 @@ export async function loadSchemaValidator(root: string): Promise<SchemaValidator
         if (!group.includes(".") || group.endsWith(".k8s.io")) return `kubernetes-models/${group}/${version}`;
         return undefined;
     };
-    for (const file of [...yamlFiles(root, "clusters"), ...yamlFiles(root, "platform")]) {
+    for (const file of [...yamlFilesUnder(root, "clusters"), ...yamlFilesUnder(root, "platform")]) {
         for (const doc of parseAllDocuments(fs.readFileSync(path.join(root, file), "utf8"))) {
             const apiVersion = (doc.toJS() as Manifest | null)?.apiVersion;
             const specifier = apiVersion ? moduleFor(apiVersion) : undefined;

@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Document, isMap, parseAllDocuments, parseDocument, Scalar } from "yaml";
 import { PROJECT } from "../config";
+import { yamlFilesUnder } from "../gitops-tree";
 
 // File work for the sandbox commands: stack files as YAML documents (comments kept), cluster folders
 // copied and rewritten, and every change staged first so a failure leaves the repository untouched.
@@ -65,20 +66,6 @@ export function dropSecureValues(doc: Document): string[] {
     return dropped;
 }
 
-/** Every YAML file under a folder, relative to it, sorted. */
-export function yamlFilesUnder(dir: string): string[] {
-    const out: string[] = [];
-    const walk = (rel: string) => {
-        for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-            const r = rel ? `${rel}/${e.name}` : e.name;
-            if (e.isDirectory()) walk(r);
-            else out.push(r);
-        }
-    };
-    walk("");
-    return out.sort();
-}
-
 export interface Retarget {
     /** Replaces `spec.ref` of the `platform` GitRepository / OCIRepository, when given. */
     platformRef?: (kind: string, ref: Record<string, string>) => Record<string, string>;
@@ -92,7 +79,7 @@ export interface Retarget {
  */
 export function retargetTree(dir: string, change: Retarget): string[] {
     const changed: string[] = [];
-    for (const rel of yamlFilesUnder(dir).filter((f) => /\.ya?ml$/.test(f))) {
+    for (const rel of yamlFilesUnder(dir, "")) {
         const file = path.join(dir, rel);
         const text = fs.readFileSync(file, "utf8");
         const docs = parseAllDocuments(text);
@@ -132,8 +119,8 @@ function joinDocuments(texts: string[]): string {
 
 /** Files added, removed and changed going from `before` to `after` (two folders). */
 export function diffTrees(before: string, after: string): { added: string[]; removed: string[]; changed: string[] } {
-    const a = fs.existsSync(before) ? yamlFilesUnder(before) : [];
-    const b = yamlFilesUnder(after);
+    const a = yamlFilesUnder(before, "");
+    const b = yamlFilesUnder(after, "");
     return {
         added: b.filter((f) => !a.includes(f)),
         removed: a.filter((f) => !b.includes(f)),
