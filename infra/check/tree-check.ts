@@ -1,4 +1,5 @@
 import { spawnSync } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as semver from "semver";
@@ -68,15 +69,38 @@ export function rangeProblem(range: string): string | undefined {
 
 const normalise = (p: string) => path.posix.normalize(p.replace(/^\.\//, "")).replace(/\/$/, "");
 
-function kubectlKustomize(root: string, dir: string, findings: Finding[]): "missing" | void {
+/** kubectl's verdict by folder content: checking several copies of a tree builds each distinct folder once. */
+const kustomizeCache = new Map<string, "missing" | string | undefined>();
+
+function folderDigest(full: string): string {
+    const hash = createHash("sha256");
+    const walk = (dir: string) => {
+        for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+            hash.update(e.name);
+            if (e.isDirectory()) walk(path.join(dir, e.name));
+            else hash.update(fs.readFileSync(path.join(dir, e.name)));
+        }
+    };
+    walk(full);
+    return hash.digest("hex");
+}
+
+/** Builds one kustomization: undefined when it builds, "missing" without kubectl, else the reason. */
+function kustomizeProblem(root: string, dir: string): "missing" | string | undefined {
     const result = spawnSync("kubectl", ["kustomize", path.join(root, dir)], { encoding: "utf8" });
     if ((result.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return "missing";
-    if (result.status !== 0) {
-        // kubectl logs through klog (`E1124 … run.go:72] "command failed" err="…"`): keep the reason only.
-        const line = (result.stderr || String(result.error)).trim().split("\n")[0];
-        const reason = (/err="(.*)"$/.exec(line)?.[1] ?? line).replace(/\\"/g, '"').split(`${root}/`).join("");
-        findings.push({ severity: "error", file: `${dir}/kustomization.yaml`, message: `kubectl kustomize fails: ${reason}` });
-    }
+    if (result.status === 0) return undefined;
+    // kubectl logs through klog (`E1124 … run.go:72] "command failed" err="…"`): keep the reason only.
+    const line = (result.stderr || String(result.error)).trim().split("\n")[0];
+    return (/err="(.*)"$/.exec(line)?.[1] ?? line).replace(/\\"/g, '"').split(`${root}/`).join("");
+}
+
+function kubectlKustomize(root: string, dir: string, findings: Finding[]): "missing" | void {
+    const key = `${dir}:${folderDigest(path.join(root, dir))}`;
+    if (!kustomizeCache.has(key)) kustomizeCache.set(key, kustomizeProblem(root, dir));
+    const problem = kustomizeCache.get(key);
+    if (problem === "missing") return "missing";
+    if (problem) findings.push({ severity: "error", file: `${dir}/kustomization.yaml`, message: `kubectl kustomize fails: ${problem}` });
 }
 
 interface StackView {
