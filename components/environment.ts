@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { EksClusterConfig, EnvironmentConfig, KindClusterConfig } from "../infra/config";
+import { FluxAlerts } from "./flux-alerts";
 import { FluxBootstrap } from "./flux-bootstrap";
 import { FluxTeardown } from "./flux-teardown";
 import { KindCluster } from "./kind-cluster";
@@ -66,6 +67,21 @@ export class Environment extends pulumi.ComponentResource {
             },
             { parent: this, provider, protect: args.protect },
         );
+
+        if (args.alerts) {
+            new FluxAlerts(
+                `${name}-alerts`,
+                {
+                    type: args.alerts.type,
+                    channel: args.alerts.channel,
+                    severity: args.alerts.severity,
+                    webhookUrl: args.alerts.webhookUrl,
+                    helmReleaseNamespaces: args.alerts.helmReleaseNamespaces,
+                },
+                // The notification CRDs arrive with Flux: after the FluxInstance.
+                { parent: this, provider, dependsOn: [flux] },
+            );
+        }
 
         // Depends on the whole Flux install, so `pulumi destroy` runs it first: it deletes what Flux synced,
         // in finaliser-safe order, while Flux is still there to finalise it.

@@ -478,6 +478,58 @@ describe("EKS stack config", () => {
     });
 });
 
+describe("alerts", () => {
+    const WEBHOOK = "https://hooks.slack.com/services/T000/B000/XXXX";
+
+    it("are off unless configured", () => {
+        expect(parse(development()).alerts).toBeUndefined();
+    });
+
+    it("watch the HelmReleases of every namespace the environment syncs, with the webhook kept secret", async () => {
+        const config = parse({ ...development(), alerts: { type: "slack", channel: "#platform" }, alertWebhookUrl: WEBHOOK });
+        expect(config.alerts).toMatchObject({ type: "slack", channel: "#platform", severity: "error", helmReleaseNamespaces: ["cert-manager", "podinfo"] });
+        expect(await pulumi.isSecret(config.alerts!.webhookUrl)).toBe(true);
+    });
+
+    const cases: [string, Record<string, unknown>, string][] = [
+        [
+            "alerts without a webhook",
+            { ...development(), alerts: { type: "slack" } },
+            "gitops-platform:alertWebhookUrl: is required when alerts is set. Fix: 'pulumi config set --secret alertWebhookUrl <url> -s dev'",
+        ],
+        [
+            "a webhook that is not https, without echoing it",
+            { ...development(), alerts: { type: "generic" }, alertWebhookUrl: "http://receiver.internal/secret-path" },
+            "gitops-platform:alertWebhookUrl: is not an https:// URL. Fix: paste the webhook URL your Slack, Teams or receiver gave you",
+        ],
+        [
+            "a webhook nothing uses",
+            { ...development(), alertWebhookUrl: WEBHOOK },
+            "gitops-platform:alertWebhookUrl: is set, but alerts is not, so nothing would use it. Fix: set alerts or remove alertWebhookUrl",
+        ],
+        [
+            "a Slack channel on a Teams webhook",
+            { ...development(), alerts: { type: "msteams", channel: "#x" }, alertWebhookUrl: WEBHOOK },
+            "gitops-platform:alerts.channel: only applies to Slack. Fix: remove it",
+        ],
+        [
+            "an unknown notification channel",
+            { ...development(), alerts: { type: "pager" }, alertWebhookUrl: WEBHOOK },
+            "gitops-platform:alerts.type: is not a notification channel this program sets up. Fix: use slack, msteams or generic",
+        ],
+    ];
+    it.each(cases)("refuses %s", (_what, values, expected) => {
+        expect(problems(values)).toEqual([expected]);
+    });
+
+    it("refuses a webhook committed in plain text", () => {
+        const stackFileText = `config:\n  gitops-platform:alertWebhookUrl: ${WEBHOOK}\n`;
+        expect(problems({ ...development(), alerts: { type: "slack" }, alertWebhookUrl: WEBHOOK }, "dev", { stackFileText })).toEqual([
+            "gitops-platform:alertWebhookUrl: is stored in plain text in stacks/Pulumi.dev.yaml. Fix: remove it from the file and run 'pulumi config set --secret alertWebhookUrl <value> -s dev'",
+        ]);
+    });
+});
+
 describe("URL and branch rules", () => {
     it.each(["https://gitlab.com/a/b.git", "https://git.example.com:8443/a/b"])("accepts %s", (url) => {
         expect(httpsUrlProblem(url)).toBeUndefined();

@@ -6,7 +6,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { FLUX_DEFAULTS } from "../components/flux-bootstrap";
 import { KIND_CLUSTER_DEFAULTS } from "../components/kind-cluster";
-import { findPlatformSource, PlatformSourceKind, REPO_ROOT } from "./gitops-tree";
+import { findPlatformSource, PlatformSourceKind, REPO_ROOT, syncedManifests } from "./gitops-tree";
 
 /** The config namespace: the project name in Pulumi.yaml. */
 export const PROJECT = "gitops-platform";
@@ -269,6 +269,21 @@ const stackSchema = z
         platformRepository: platformRepositorySchema,
         token: z.string().min(1).optional(),
         protect: z.boolean().default(false),
+        alerts: z
+            .object({
+                type: z.enum(["slack", "msteams", "generic"], {
+                    message: "is not a notification channel this program sets up. Fix: use slack, msteams or generic",
+                }),
+                channel: z.string().min(1).optional(),
+                severity: z.enum(["error", "info"]).default("error"),
+            })
+            .strict()
+            .refine((a) => a.type === "slack" || a.channel === undefined, {
+                message: "only applies to Slack. Fix: remove it",
+                path: ["channel"],
+            })
+            .optional(),
+        alertWebhookUrl: z.string().min(1).optional(),
         sandbox: z
             .object({
                 source: z.string().min(1),
@@ -300,6 +315,16 @@ export interface SyncConfig {
     username: string;
 }
 
+export interface AlertsConfig {
+    type: "slack" | "msteams" | "generic";
+    channel?: string;
+    severity: "error" | "info";
+    /** Secret: the webhook URL is the credential. */
+    webhookUrl: pulumi.Output<string>;
+    /** Namespaces holding the HelmReleases this environment syncs. */
+    helmReleaseNamespaces: string[];
+}
+
 /** Everything one stack declares, validated. Components take slices of this, never `pulumi.Config`. */
 export interface EnvironmentConfig {
     stack: string;
@@ -316,6 +341,8 @@ export interface EnvironmentConfig {
     /** The Git/registry token; secret from the moment it is read. */
     token: pulumi.Output<string>;
     protect: boolean;
+    /** Where failed reconciliations are reported, when configured. */
+    alerts?: AlertsConfig;
     /** Set on sandboxes forked by `npm run sandbox -- fork`: where from, when, and for how long. */
     sandbox?: { source: string; createdAt: string; ttl?: string };
 }
@@ -355,7 +382,7 @@ export interface ParseContext {
     stackFileText?: string;
 }
 
-const SECRET_KEYS = ["token"] as const;
+const SECRET_KEYS = ["token", "alertWebhookUrl"] as const;
 
 /**
  * Parses the config the Pulumi CLI hands the program (`project:key` to string, objects as JSON)
@@ -400,6 +427,7 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
     const platformSource = sync ? checkPlatformSource(config, sync.path, report, repoRoot) : undefined;
     checkProduction(config, tier, report, ctx.stack);
     checkEks(config, tier, report);
+    const alerts = sync ? checkAlerts(config, sync.path, report, repoRoot, ctx.stack) : undefined;
 
     const tokenValue = config.token ?? ctx.env?.[DEFAULTS.tokenEnvVar];
     if (!tokenValue) {
@@ -425,8 +453,34 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
         platformSourceKind: platformSource,
         token: pulumi.secret(tokenValue),
         protect: config.protect,
+        alerts,
         sandbox: config.sandbox,
     };
+}
+
+function checkAlerts(config: StackConfig, syncPath: string, report: Report, repoRoot: string, stack: string): AlertsConfig | undefined {
+    if (!config.alerts) {
+        if (config.alertWebhookUrl) report("alertWebhookUrl", "is set, but alerts is not, so nothing would use it. Fix: set alerts or remove alertWebhookUrl");
+        return undefined;
+    }
+    const url = config.alertWebhookUrl;
+    if (!url) {
+        report("alertWebhookUrl", `is required when alerts is set. Fix: 'pulumi config set --secret alertWebhookUrl <url> -s ${stack}'`);
+        return undefined;
+    }
+    // The URL is a credential: messages never quote it.
+    if (!/^https:\/\/[^\s/]+/.test(url)) {
+        report("alertWebhookUrl", "is not an https:// URL. Fix: paste the webhook URL your Slack, Teams or receiver gave you");
+        return undefined;
+    }
+    const helmReleaseNamespaces = [
+        ...new Set(
+            syncedManifests(repoRoot, syncPath)
+                .filter((l) => l.manifest.kind === "HelmRelease" && l.manifest.metadata?.namespace)
+                .map((l) => l.manifest.metadata!.namespace!),
+        ),
+    ].sort();
+    return { ...config.alerts, webhookUrl: pulumi.secret(url), helmReleaseNamespaces };
 }
 
 type Report = (key: string, message: string) => void;

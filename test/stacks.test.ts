@@ -1,6 +1,6 @@
 // Each kind stack file, loaded the way the Pulumi CLI loads it, runs the real program under mocks.
 import { field, FAKE_KUBECONFIG, MockedRun, runMocked, runProgram, shippedStacks, stackFacts, stacksOn, TEST_TOKEN, valueOf } from "./support/program";
-import { describeEveryStack, FLUX_INSTANCE, secretNamed, secretValue, sharedRuns } from "./support/stack-checks";
+import { describeEveryStack, FLUX_INSTANCE, plainStrings, secretNamed, secretValue, sharedRuns } from "./support/stack-checks";
 
 const shared = sharedRuns();
 
@@ -93,6 +93,47 @@ describe("config errors stop the program before any resource is declared", () =>
         expect(String(run.error)).toContain(
             "stacks/Pulumi.development.yaml has 1 config problem:\n  - gitops-platform:token: is not set, and neither is GITLAB_TOKEN.",
         );
+    });
+});
+
+describe("alerts", () => {
+    const WEBHOOK = "https://hooks.slack.com/services/T000/B000/XXXX";
+
+    it("a stack without alerts config declares no notification objects", async () => {
+        const run = await shared("development");
+        expect(run.resources.filter((r) => r.type.includes("notification.toolkit.fluxcd.io"))).toEqual([]);
+    });
+
+    it("a stack with alerts reports failures of the platform's sources, Kustomizations and HelmReleases", async () => {
+        const run = await runProgram("development", {
+            config: {
+                "gitops-platform:alerts": JSON.stringify({ type: "slack", channel: "#platform-alerts" }),
+                "gitops-platform:alertWebhookUrl": WEBHOOK,
+            },
+        });
+        const secret = secretNamed(run, "flux-alerts-webhook").inputs;
+        expect(secretValue(secret.stringData)).toEqual({ address: WEBHOOK });
+        expect(run.one("kubernetes:notification.toolkit.fluxcd.io/v1beta3:Provider").inputs).toMatchObject({
+            metadata: { name: "platform-alerts", namespace: "flux-system" },
+            spec: { type: "slack", channel: "#platform-alerts", secretRef: { name: "flux-alerts-webhook" } },
+        });
+        expect(run.one("kubernetes:notification.toolkit.fluxcd.io/v1beta3:Alert").inputs).toMatchObject({
+            metadata: { name: "platform-errors", namespace: "flux-system" },
+            spec: {
+                providerRef: { name: "platform-alerts" },
+                eventSeverity: "error",
+                eventSources: [
+                    { kind: "GitRepository", name: "*", namespace: "flux-system" },
+                    { kind: "OCIRepository", name: "*", namespace: "flux-system" },
+                    { kind: "HelmRepository", name: "*", namespace: "flux-system" },
+                    { kind: "Kustomization", name: "*", namespace: "flux-system" },
+                    { kind: "HelmRelease", name: "*", namespace: "cert-manager" },
+                    { kind: "HelmRelease", name: "*", namespace: "podinfo" },
+                ],
+            },
+        });
+        const plain = run.resources.flatMap((r) => plainStrings(r.inputs)).filter((v) => v.includes("hooks.slack.com"));
+        expect(plain).toEqual([]);
     });
 });
 
