@@ -122,8 +122,8 @@ function compiledExecutor(): string {
     return file;
 }
 
-function runExecutorInNode(port: number, timeoutMs: number): Promise<{ phases?: string[][]; error?: string }> {
-    const kubeconfig = [
+function kubeconfigFor(port: number): string {
+    return [
         "apiVersion: v1",
         "kind: Config",
         // client-node accepts a plain-HTTP server only with TLS verification off, which is all a local fake needs.
@@ -132,14 +132,28 @@ function runExecutorInNode(port: number, timeoutMs: number): Promise<{ phases?: 
         "contexts: [{name: fake, context: {cluster: fake, user: fake}}]",
         "current-context: fake",
     ].join("\n");
+}
+
+/** Runs the executor once per scenario, one after the other, in a single Node process. */
+function runExecutorInNode(scenarios: { port: number; timeoutMs: number }[]): Promise<{ phases?: string[][]; error?: string }[]> {
     const driver = `
         const t = require(${JSON.stringify(compiledExecutor())});
-        t.clientNodeApi(process.env.KUBECONFIG_TEXT)
-            .then((api) => t.runTeardown(api, { timeoutMs: ${timeoutMs}, pollMs: 10 }))
-            .then((phases) => console.log(JSON.stringify({ phases: phases.map((p) => p.map(t.describeRef)) })))
-            .catch((e) => console.log(JSON.stringify({ error: e.message })));`;
+        (async () => {
+            const results = [];
+            for (const s of JSON.parse(process.env.SCENARIOS)) {
+                try {
+                    const api = await t.clientNodeApi(s.kubeconfig);
+                    const phases = await t.runTeardown(api, { timeoutMs: s.timeoutMs, pollMs: 10 });
+                    results.push({ phases: phases.map((p) => p.map(t.describeRef)) });
+                } catch (e) {
+                    results.push({ error: e.message });
+                }
+            }
+            console.log(JSON.stringify(results));
+        })();`;
+    const env = { ...process.env, SCENARIOS: JSON.stringify(scenarios.map((s) => ({ kubeconfig: kubeconfigFor(s.port), timeoutMs: s.timeoutMs }))) };
     return new Promise((resolve, reject) => {
-        execFile(process.execPath, ["-e", driver], { env: { ...process.env, KUBECONFIG_TEXT: kubeconfig }, timeout: 20000 }, (err, stdout, stderr) => {
+        execFile(process.execPath, ["-e", driver], { env, timeout: 30000 }, (err, stdout, stderr) => {
             if (err) return reject(new Error(`${err.message}\n${stderr}`));
             resolve(JSON.parse(stdout.trim().split("\n").pop()!));
         });
@@ -152,77 +166,81 @@ async function listen(server: http.Server): Promise<number> {
 }
 
 describe("the teardown executor against a Kubernetes API", () => {
-    it("stops Flux re-applying, then deletes phase by phase, waiting for each to be gone", async () => {
-        const api = fakeApiServer(developmentCluster, 2);
-        const port = await listen(api.server);
-        try {
-            const result = await runExecutorInNode(port, 5000);
-            expect(result.error).toBeUndefined();
-            const writes = api.requests.filter((r) => r.method !== "GET");
-            expect(writes.slice(0, 2)).toEqual([
-                {
-                    method: "PATCH",
-                    path: "/apis/fluxcd.controlplane.io/v1/namespaces/flux-system/fluxinstances/flux",
-                    contentType: "application/merge-patch+json",
-                    body: { metadata: { annotations: { "fluxcd.controlplane.io/reconcile": "disabled" } } },
-                },
-                {
-                    method: "PATCH",
-                    path: "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/flux-system",
-                    contentType: "application/merge-patch+json",
-                    body: { spec: { suspend: true } },
-                },
-            ]);
-            const deletes = writes.slice(2).map((r) => r.path.replace(/^\/apis\/[^/]+\/[^/]+\/namespaces\//, ""));
-            expect(deletes).toEqual([
-                "apps/kustomizations/shop",
-                "flux-system/kustomizations/platform-configs",
-                "apps/helmreleases/shop-api",
-                "flux-system/kustomizations/platform-service-configs",
-                "apps/helmreleases/shop-db",
-                "podinfo/helmreleases/podinfo",
-                "cert-manager/helmreleases/cert-manager",
-                "flux-system/kustomizations/platform-services",
-            ]);
-            expect(new Set(writes.slice(2).map((r) => `${r.method} ${r.query}`))).toEqual(new Set(["DELETE ?propagationPolicy=Foreground"]));
-            // No phase starts before the one before it is gone.
-            const lastGetOf = (p: string) => api.requests.map((r) => r.method + r.path).lastIndexOf(`GET${p}`);
-            const deleteAt = (suffix: string) => api.requests.findIndex((r) => r.method === "DELETE" && r.path.endsWith(suffix));
-            expect(lastGetOf("/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/apps/kustomizations/shop")).toBeLessThan(deleteAt("/platform-configs"));
-            expect(lastGetOf("/apis/helm.toolkit.fluxcd.io/v2/namespaces/podinfo/helmreleases/podinfo")).toBeLessThan(deleteAt("/cert-manager"));
-            expect([...api.live.keys()]).toEqual(["kustomizations/flux-system/flux-system"]);
-        } finally {
-            api.server.close();
-        }
+    const healthy = fakeApiServer(developmentCluster, 2);
+    const stuck = fakeApiServer(
+        [ks("flux-system", "flux-system"), hr("podinfo", "podinfo"), hr("cert-manager", "cert-manager", { metadata: { namespace: "cert-manager", name: "cert-manager", ...provider } })],
+        "never",
+    );
+    const noFlux = http.createServer((_req, res) => {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end(JSON.stringify({ kind: "Status", code: 404 }));
+    });
+    let results: { phases?: string[][]; error?: string }[];
+
+    beforeAll(async () => {
+        const ports = [await listen(healthy.server), await listen(stuck.server), await listen(noFlux)];
+        results = await runExecutorInNode([
+            { port: ports[0], timeoutMs: 5000 },
+            { port: ports[1], timeoutMs: 300 },
+            { port: ports[2], timeoutMs: 1000 },
+        ]);
+    });
+    afterAll(() => {
+        healthy.server.close();
+        stuck.server.close();
+        noFlux.close();
     });
 
-    it("gives up after its timeout and names what is stuck, deleting nothing further", async () => {
-        const api = fakeApiServer([ks("flux-system", "flux-system"), hr("podinfo", "podinfo"), hr("cert-manager", "cert-manager", { metadata: { namespace: "cert-manager", name: "cert-manager", ...provider } })], "never");
-        const port = await listen(api.server);
-        try {
-            const result = await runExecutorInNode(port, 300);
-            expect(result.error).toBe(
-                "Flux teardown gave up after 0s; still deleting: HelmRelease podinfo/podinfo. Their finalisers are waiting on something: " +
-                    "look with `kubectl -n podinfo describe helmrelease podinfo`, fix it, and run `pulumi destroy` again. The cluster is left as it was, so nothing leaks.",
-            );
-            expect(api.requests.filter((r) => r.method === "DELETE").map((r) => r.path)).toEqual([
-                "/apis/helm.toolkit.fluxcd.io/v2/namespaces/podinfo/helmreleases/podinfo",
-            ]);
-        } finally {
-            api.server.close();
-        }
+    it("stops Flux re-applying, then deletes phase by phase, waiting for each to be gone", () => {
+        const api = healthy;
+        expect(results[0].error).toBeUndefined();
+
+        const writes = api.requests.filter((r) => r.method !== "GET");
+        expect(writes.slice(0, 2)).toEqual([
+            {
+                method: "PATCH",
+                path: "/apis/fluxcd.controlplane.io/v1/namespaces/flux-system/fluxinstances/flux",
+                contentType: "application/merge-patch+json",
+                body: { metadata: { annotations: { "fluxcd.controlplane.io/reconcile": "disabled" } } },
+            },
+            {
+                method: "PATCH",
+                path: "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/flux-system",
+                contentType: "application/merge-patch+json",
+                body: { spec: { suspend: true } },
+            },
+        ]);
+        const deletes = writes.slice(2).map((r) => r.path.replace(/^\/apis\/[^/]+\/[^/]+\/namespaces\//, ""));
+        expect(deletes).toEqual([
+            "apps/kustomizations/shop",
+            "flux-system/kustomizations/platform-configs",
+            "apps/helmreleases/shop-api",
+            "flux-system/kustomizations/platform-service-configs",
+            "apps/helmreleases/shop-db",
+            "podinfo/helmreleases/podinfo",
+            "cert-manager/helmreleases/cert-manager",
+            "flux-system/kustomizations/platform-services",
+        ]);
+        expect(new Set(writes.slice(2).map((r) => `${r.method} ${r.query}`))).toEqual(new Set(["DELETE ?propagationPolicy=Foreground"]));
+        // No phase starts before the one before it is gone.
+        const lastGetOf = (p: string) => api.requests.map((r) => r.method + r.path).lastIndexOf(`GET${p}`);
+        const deleteAt = (suffix: string) => api.requests.findIndex((r) => r.method === "DELETE" && r.path.endsWith(suffix));
+        expect(lastGetOf("/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/apps/kustomizations/shop")).toBeLessThan(deleteAt("/platform-configs"));
+        expect(lastGetOf("/apis/helm.toolkit.fluxcd.io/v2/namespaces/podinfo/helmreleases/podinfo")).toBeLessThan(deleteAt("/cert-manager"));
+        expect([...api.live.keys()]).toEqual(["kustomizations/flux-system/flux-system"]);
     });
 
-    it("finds nothing to do on a cluster where Flux never installed its CRDs", async () => {
-        const server = http.createServer((_req, res) => {
-            res.writeHead(404, { "content-type": "application/json" });
-            res.end(JSON.stringify({ kind: "Status", code: 404 }));
-        });
-        const port = await listen(server);
-        try {
-            expect(await runExecutorInNode(port, 1000)).toEqual({ phases: [] });
-        } finally {
-            server.close();
-        }
+    it("gives up after its timeout and names what is stuck, deleting nothing further", () => {
+        expect(results[1].error).toBe(
+            "Flux teardown gave up after 0s; still deleting: HelmRelease podinfo/podinfo. Their finalisers are waiting on something: " +
+                "look with `kubectl -n podinfo describe helmrelease podinfo`, fix it, and run `pulumi destroy` again. The cluster is left as it was, so nothing leaks.",
+        );
+        expect(stuck.requests.filter((r) => r.method === "DELETE").map((r) => r.path)).toEqual([
+            "/apis/helm.toolkit.fluxcd.io/v2/namespaces/podinfo/helmreleases/podinfo",
+        ]);
+    });
+
+    it("finds nothing to do on a cluster where Flux never installed its CRDs", () => {
+        expect(results[2]).toEqual({ phases: [] });
     });
 });

@@ -1,6 +1,8 @@
 // The EKS stacks under mocks: the checks every stack passes, then the security defaults of EKS.
 import type * as pulumiType from "@pulumi/pulumi";
 import { DeclaredResource, FAKE_EKS, field, MockedRun, runProgram, stackFacts, stacksOn, valueOf } from "./support/program";
+import { eksEndpointRestricted } from "../policy/policies";
+import { resource, violationsOfResource } from "../policy/testing";
 import { describeEveryStack, sharedRuns } from "./support/stack-checks";
 
 const shared = sharedRuns();
@@ -82,6 +84,11 @@ describe.each(stacksOn("eks"))("the %s stack on EKS", (stack) => {
                 },
             },
         ]);
+    });
+
+    it("passes the policy pack's endpoint rule", async () => {
+        const c = run.one("eks:index:Cluster");
+        expect(await violationsOfResource(eksEndpointRestricted, resource(c.type, c.name, c.inputs))).toEqual([]);
     });
 
     it("tells Flux it runs on AWS", () => {
