@@ -4,8 +4,11 @@ import Ajv, { ValidateFunction } from "ajv";
 import { parse } from "yaml";
 import { REPO_ROOT } from "./program";
 
-/** Upstream schemas sit beside the project (../shared/schemas), not inside it. */
-export const SHARED_SCHEMAS = path.resolve(REPO_ROOT, "..", "shared", "schemas");
+/**
+ * Upstream schemas sit beside the project (../shared/schemas), not inside it; a pipeline elsewhere
+ * downloads them and points UPSTREAM_SCHEMAS at them.
+ */
+export const SHARED_SCHEMAS = process.env.UPSTREAM_SCHEMAS ?? path.resolve(REPO_ROOT, "..", "shared", "schemas");
 
 type Schema = { [key: string]: unknown };
 

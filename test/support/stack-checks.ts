@@ -113,7 +113,7 @@ export function describeEveryStack(stacks: string[], shared: (stack: string) => 
         it("declares a FluxInstance the upstream CRD schema accepts, with no field the API server would drop", () => {
             const validate = crdValidator("fluxcd.controlplane.io_fluxinstances.yaml", "v1");
             if (!validate) {
-                throw new Error(`The FluxInstance CRD is not at ${SHARED_SCHEMAS}; this check needs ../shared/schemas beside the repository.`);
+                throw new Error(`The FluxInstance CRD is not at ${SHARED_SCHEMAS}; this check needs ../shared/schemas beside the repository, or UPSTREAM_SCHEMAS pointing at a folder holding it.`);
             }
             const instance = run.one(FLUX_INSTANCE).inputs;
             expect(validate(instance) ? [] : validate.errors).toEqual([]);

@@ -1,0 +1,42 @@
+import { affectedStacks } from "./affected";
+
+const STACKS = ["aws-development", "aws-production", "aws-staging", "development", "production", "staging"];
+
+describe("which stacks a merge request previews", () => {
+    it("a change to one stack file previews that stack only", () => {
+        expect(affectedStacks(["stacks/Pulumi.staging.yaml"], STACKS)).toEqual({ stacks: ["staging"], gitopsTree: false });
+    });
+
+    it("a change to the program previews every stack", () => {
+        expect(affectedStacks(["components/flux-bootstrap.ts", "README.md"], STACKS).stacks).toEqual(STACKS);
+        expect(affectedStacks(["infra/config.ts"], STACKS).stacks).toEqual(STACKS);
+        expect(affectedStacks(["package-lock.json"], STACKS).stacks).toEqual(STACKS);
+        expect(affectedStacks(["policy/policies.ts"], STACKS).stacks).toEqual(STACKS);
+    });
+
+    it("a change under clusters/ previews nothing but needs the GitOps tree check", () => {
+        expect(affectedStacks(["clusters/production/platform.yaml"], STACKS)).toEqual({ stacks: [], gitopsTree: true });
+        expect(affectedStacks(["platform/services/podinfo.yaml"], STACKS)).toEqual({ stacks: [], gitopsTree: true });
+    });
+
+    it("tests, docs and tools the program never loads preview nothing", () => {
+        expect(
+            affectedStacks(["components/environment.test.ts", "README.md", "infra/sandbox/sandbox.ts", "infra/check/tree-check.ts", "test/stacks.test.ts"], STACKS),
+        ).toEqual({ stacks: [], gitopsTree: false });
+    });
+
+    it("a promoted sandbox: its stack file removed, the source environment's folder changed", () => {
+        const changes = ["stacks/Pulumi.sandbox-a.yaml", "clusters/sandbox-a/platform.yaml", "clusters/development/platform.yaml", "clusters/development/apps.yaml"];
+        expect(affectedStacks(changes, STACKS)).toEqual({ stacks: [], gitopsTree: true });
+    });
+
+    it("a forked sandbox previews the new sandbox stack", () => {
+        const changes = ["stacks/Pulumi.sandbox-b.yaml", "clusters/sandbox-b/platform.yaml", "clusters/sandbox-b/kustomization.yaml"];
+        expect(affectedStacks(changes, [...STACKS, "sandbox-b"])).toEqual({ stacks: ["sandbox-b"], gitopsTree: true });
+    });
+
+    it("an EKS change to two stacks and a platform bump together", () => {
+        const changes = ["stacks/Pulumi.aws-production.yaml", "stacks/Pulumi.aws-staging.yaml", "clusters/production/platform.yaml", ""];
+        expect(affectedStacks(changes, STACKS)).toEqual({ stacks: ["aws-production", "aws-staging"], gitopsTree: true });
+    });
+});

@@ -1,0 +1,54 @@
+import * as fs from "fs";
+import * as path from "path";
+
+// Which stacks a merge request must preview, from the files it changes. The pipeline calls this
+// (`npm run -s affected -- <changed files>`); the rules live here, tested, not in shell.
+
+export interface Affected {
+    /** Stacks whose `pulumi preview --diff` the change needs, sorted. */
+    stacks: string[];
+    /** Whether the change touches what Flux syncs, so the GitOps tree check matters. */
+    gitopsTree: boolean;
+}
+
+/** Files that make up the Pulumi program (or its policy pack): a change to one can change every stack. */
+function isProgramFile(file: string): boolean {
+    if (/\.test\.ts$/.test(file)) return false;
+    if (["Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json"].includes(file)) return true;
+    if (/^components\/.+\.ts$/.test(file) || /^policy\//.test(file)) return true;
+    // infra/ holds the program entry and config, and tools (sandbox, check, ci) the program never loads.
+    return /^infra\/[^/]+\.ts$/.test(file);
+}
+
+export function affectedStacks(changedFiles: string[], knownStacks: string[]): Affected {
+    const stacks = new Set<string>();
+    let gitopsTree = false;
+    for (const raw of changedFiles) {
+        const file = raw.trim().replace(/^\.\//, "");
+        if (!file) continue;
+        const stackFile = /^stacks\/Pulumi\.(.+)\.yaml$/.exec(file);
+        if (stackFile) {
+            // A deleted stack file has nothing left to preview.
+            if (knownStacks.includes(stackFile[1])) stacks.add(stackFile[1]);
+        } else if (isProgramFile(file)) {
+            knownStacks.forEach((s) => stacks.add(s));
+        } else if (/^(clusters|platform)\//.test(file)) {
+            // Flux applies these from Git; Pulumi's plan does not change, the tree check does the work.
+            gitopsTree = true;
+        }
+    }
+    return { stacks: [...stacks].sort(), gitopsTree };
+}
+
+if (require.main === module) {
+    const root = path.resolve(__dirname, "..", "..");
+    const known = fs
+        .readdirSync(path.join(root, "stacks"))
+        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+        .filter((s): s is string => s !== undefined);
+    const args = process.argv.slice(2);
+    const json = args[0] === "--json";
+    const files = (json ? args.slice(1) : args).flatMap((a) => a.split("\n"));
+    const result = affectedStacks(files, known);
+    console.log(json ? JSON.stringify(result) : result.stacks.join("\n"));
+}

@@ -1,0 +1,85 @@
+// `npm run bench`: how long each stack's program takes to evaluate under the mock runtime, against the
+// floor of loading the Pulumi SDK and Kubernetes package alone; and how fast the GitOps check runs.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { performance } from "perf_hooks";
+import { parse } from "yaml";
+import { checkTree, loadSchemaValidator } from "../check/tree-check";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const RUNS = 3;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function stackConfig(stack: string): Record<string, string> {
+    const doc = parse(fs.readFileSync(path.join(ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+    return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+function benchPrograms(): void {
+    const stacks = fs
+        .readdirSync(path.join(ROOT, "stacks"))
+        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+        .filter((s): s is string => s !== undefined)
+        .sort();
+    console.log("Program evaluation under the mock runtime (median of 3 fresh processes):");
+    console.log("  stack              load SDK+k8s   evaluate   resources   total / floor");
+    for (const stack of stacks) {
+        const samples = Array.from({ length: RUNS }, () => {
+            const out = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "bench-program.ts"), stack, JSON.stringify(stackConfig(stack))], {
+                cwd: ROOT,
+                encoding: "utf8",
+                env: { ...process.env, GITLAB_TOKEN: "" },
+            });
+            return JSON.parse(out.trim().split("\n").pop()!) as { loadMs: number; evalMs: number; resources: number };
+        });
+        const load = median(samples.map((s) => s.loadMs));
+        const evaluate = median(samples.map((s) => s.evalMs));
+        console.log(
+            `  ${stack.padEnd(18)} ${`${load.toFixed(0)} ms`.padStart(12)} ${`${evaluate.toFixed(0)} ms`.padStart(10)} ${String(samples[0].resources).padStart(11)} ${`${((load + evaluate) / load).toFixed(2)}x`.padStart(15)}`,
+        );
+    }
+}
+
+function generatedTree(manifests: number): string {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-bench-check-"));
+    fs.cpSync(path.join(ROOT, "platform"), path.join(root, "platform"), { recursive: true });
+    fs.cpSync(path.join(ROOT, "clusters", "development"), path.join(root, "clusters", "bench"), { recursive: true });
+    const apps = path.join(root, "clusters", "bench", "apps");
+    fs.mkdirSync(apps);
+    const perFile = 10;
+    for (let f = 0; f < manifests / perFile; f++) {
+        const docs = Array.from({ length: perFile }, (_, i) => {
+            const n = `app-${f}-${i}`;
+            return i % 2 === 0
+                ? `apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: ${n}\n  namespace: podinfo\nspec:\n  interval: 30m\n  chart:\n    spec:\n      chart: podinfo\n      version: "6.x"\n      sourceRef:\n        kind: HelmRepository\n        name: podinfo\n        namespace: podinfo\n  values:\n    replicaCount: 1\n`
+                : `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${n}\n  namespace: apps\ndata:\n  owner: team-${f}\n`;
+        });
+        fs.writeFileSync(path.join(apps, `apps-${f}.yaml`), docs.join("---\n"));
+    }
+    return root;
+}
+
+async function benchCheck(): Promise<void> {
+    const root = generatedTree(1000);
+    const validator = await loadSchemaValidator(root);
+    const times: number[] = [];
+    let result = checkTree(root, validator);
+    for (let i = 0; i < RUNS; i++) {
+        const start = performance.now();
+        result = checkTree(root, validator, { kustomize: false });
+        times.push(performance.now() - start);
+    }
+    const ms = median(times);
+    const errors = result.findings.filter((f) => f.severity === "error").length;
+    console.log(`GitOps check: ${result.manifests} manifests in ${ms.toFixed(0)} ms, ${Math.round((result.manifests / ms) * 1000)} manifests/s (schemas, ranges, references, API gate; kustomize builds excluded), ${errors} errors`);
+    fs.rmSync(root, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+    benchPrograms();
+    await benchCheck();
+}
+
+void main();

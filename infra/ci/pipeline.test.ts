@@ -1,0 +1,27 @@
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+
+// The pipeline is YAML for the repository host; these checks keep it wired to the tools it relies on.
+
+type Job = { script?: string[]; rules?: { if: string }[]; image?: unknown };
+const pipeline = parse(fs.readFileSync(path.resolve(__dirname, "..", "..", ".gitlab-ci.yml"), "utf8")) as Record<string, Job>;
+const script = (job: string) => (pipeline[job]?.script ?? []).join("\n");
+
+describe("the merge-request pipeline", () => {
+    it("tests every change with the README's command", () => {
+        expect(script("test")).toContain("npm test");
+    });
+
+    it("previews only the affected stacks, with the policy pack, on merge requests", () => {
+        expect(pipeline.preview.rules).toEqual([{ if: '$CI_PIPELINE_SOURCE == "merge_request_event"' }]);
+        expect(script("preview")).toContain('npm run -s affected -- "$CHANGED"');
+        expect(script("preview")).toContain('pulumi preview --diff --non-interactive --stack "$stack" --policy-pack policy');
+    });
+
+    it("deploys development from main and publishes platform/ on a version tag", () => {
+        expect(pipeline["deploy-development"].rules).toEqual([{ if: "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" }]);
+        expect(script("publish-platform")).toContain("flux push artifact \"oci://${CI_REGISTRY_IMAGE}/platform:${CI_COMMIT_TAG}\"");
+        expect(script("publish-platform")).toContain("--ignore-paths='/*,!/platform/'");
+    });
+});
