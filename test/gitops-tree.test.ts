@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as semver from "semver";
-import { findPlatformSource, Manifest, readManifests } from "../infra/gitops-tree";
+import { findPlatformSource, Manifest, readManifests, yamlFilesUnder } from "../infra/gitops-tree";
 import { REPO_ROOT } from "./support/program";
 
 // Policies of the tree Flux syncs: cadence per environment and the order of the platform layers.
@@ -10,26 +10,18 @@ import { REPO_ROOT } from "./support/program";
 const ENVIRONMENTS = ["development", "staging", "production"];
 const LAYERS = ["platform-services", "platform-service-configs", "platform-configs"];
 
-function yamlFiles(dir: string): string[] {
-    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-        const full = path.join(dir, e.name);
-        if (e.isDirectory()) return yamlFiles(full);
-        return /\.ya?ml$/.test(e.name) ? [full] : [];
-    });
-}
-
 function clusterManifests(env: string): Manifest[] {
-    return yamlFiles(path.join(REPO_ROOT, "clusters", env)).flatMap(readManifests);
+    return yamlFilesUnder(REPO_ROOT, `clusters/${env}`).map((f) => path.join(REPO_ROOT, f)).flatMap(readManifests);
 }
 
 it("no cluster folder carries flux bootstrap's gotk files: the operator owns the root sync", () => {
-    const gotk = yamlFiles(path.join(REPO_ROOT, "clusters")).filter((f) => path.basename(f).startsWith("gotk-"));
+    const gotk = yamlFilesUnder(REPO_ROOT, "clusters").filter((f) => path.basename(f).startsWith("gotk-"));
     expect(gotk).toEqual([]);
 });
 
 it("labels what provides CRDs and controllers, so a teardown removes it last", () => {
     const labelled = [...ENVIRONMENTS.map((e) => `clusters/${e}`), "platform/services"]
-        .flatMap((dir) => yamlFiles(path.join(REPO_ROOT, dir)).flatMap(readManifests))
+        .flatMap((dir) => yamlFilesUnder(REPO_ROOT, dir).map((f) => path.join(REPO_ROOT, f)).flatMap(readManifests))
         .filter((m) => m.metadata?.labels?.["gitops-platform.io/teardown"] === "provider")
         .map((m) => `${m.kind} ${m.metadata?.name}`);
     expect(labelled.sort()).toEqual([
