@@ -6,7 +6,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { FLUX_DEFAULTS } from "../components/flux-bootstrap";
 import { KIND_CLUSTER_DEFAULTS } from "../components/kind-cluster";
-import { findPlatformSource, PlatformSourceKind, REPO_ROOT, syncedManifests } from "./gitops-tree";
+import { findPlatformSource, normaliseRepoPath, PlatformSourceKind, REPO_ROOT, syncedManifests } from "./gitops-tree";
 
 /** The config namespace: the project name in Pulumi.yaml. */
 export const PROJECT = "gitops-platform";
@@ -44,7 +44,8 @@ export const DEFAULTS = {
 // --- the schema -------------------------------------------------------------------------------
 // Messages say what is wrong and how to fix it; the key and the stack file are added when reported.
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A DNS-1123 label: what names a kind cluster, a namespace or a sandbox. */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** A sandbox's time to live: minutes, hours or days. */
 export const TTL = /^[1-9][0-9]*(m|h|d)$/;
 const GO_DURATION = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
@@ -528,7 +529,7 @@ function checkSync(config: StackConfig, report: Report, repoRoot: string): SyncC
         report("sync.branch", branchProblem);
         ok = false;
     }
-    const syncPath = normalisePath(config.sync.path ?? `clusters/${config.environment}`);
+    const syncPath = normaliseRepoPath(config.sync.path ?? `clusters/${config.environment}`);
     if (path.isAbsolute(syncPath) || syncPath.split("/").includes("..")) {
         report("sync.path", `'${config.sync.path}' leaves the repository. Fix: use a path like 'clusters/${config.environment}'`);
         return undefined;
@@ -669,10 +670,6 @@ export function cidrProblem(value: string): string | undefined {
         return `'${value}' has host bits set. Fix: use '${text}/${prefix}'`;
     }
     return undefined;
-}
-
-function normalisePath(p: string): string {
-    return path.posix.normalize(p.replace(/\\/g, "/")).replace(/^\.\//, "").replace(/\/$/, "");
 }
 
 function stripGitSuffix(url: string): string {

@@ -1,6 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
-import { parseAllDocuments } from "yaml";
+import { parse as parseYaml, parseAllDocuments } from "yaml";
 
 /** The repository root: everything Flux syncs (`clusters/`, `platform/`) lives under it. */
 export const REPO_ROOT = path.resolve(__dirname, "..");
@@ -116,7 +116,7 @@ export function syncedManifests(
     const seen = new Set<string>();
     const out: LocatedManifest[] = [];
     const visit = (dir: string) => {
-        const normal = path.posix.normalize(dir.replace(/^\.\//, "")).replace(/\/$/, "");
+        const normal = normaliseRepoPath(dir);
         if (seen.has(normal)) return;
         seen.add(normal);
         for (const file of yamlFilesUnder(root, normal)) {
@@ -129,4 +129,29 @@ export function syncedManifests(
     };
     visit(syncPath);
     return out;
+}
+
+/** A path inside the repository as Flux reads it: POSIX, no leading `./`, no trailing `/`. */
+export function normaliseRepoPath(p: string): string {
+    return path.posix.normalize(p.replace(/\\/g, "/")).replace(/^\.\//, "").replace(/\/$/, "");
+}
+
+/** The stack names, from the files in `<root>/stacks`. */
+export function listStacks(root: string): string[] {
+    const dir = path.join(root, "stacks");
+    if (!fs.existsSync(dir)) return [];
+    return fs
+        .readdirSync(dir)
+        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+        .filter((s): s is string => s !== undefined)
+        .sort();
+}
+
+/**
+ * A stack file's config as the Pulumi CLI hands it to the program (PULUMI_CONFIG): every value a
+ * string, objects and arrays JSON-encoded, booleans and numbers as their text.
+ */
+export function cliConfig(root: string, stack: string): Record<string, string> {
+    const doc = parseYaml(fs.readFileSync(path.join(root, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config?: Record<string, unknown> } | null;
+    return Object.fromEntries(Object.entries(doc?.config ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
 }

@@ -130,6 +130,11 @@ const fixtures: Fixture[] = [
         expected: "error   stacks/Pulumi.staging.yaml: gitops-platform:sync.path: the root sync path 'clusters/ghost' does not exist. Fix: create it or correct sync.path",
     },
     {
+        what: "a stack file that is not YAML",
+        change: (r) => edit(r, "stacks/Pulumi.development.yaml", "config:\n", "config:\n  bad: [unclosed\n"),
+        expected: "error   stacks/Pulumi.development.yaml: is not valid YAML:",
+    },
+    {
         what: "a kustomization.yaml listing a missing file",
         change: (r) => edit(r, "platform/service-configs/kustomization.yaml", "  - cluster-issuers.yaml", "  - cluster-issuers.yaml\n  - missing.yaml"),
         expected:

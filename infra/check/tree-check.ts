@@ -6,7 +6,7 @@ import * as semver from "semver";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { KIND_CLUSTER_DEFAULTS } from "../../components/kind-cluster";
 import { PROJECT } from "../config";
-import { Manifest, syncedManifests, yamlFilesUnder } from "../gitops-tree";
+import { listStacks, Manifest, normaliseRepoPath, syncedManifests, yamlFilesUnder } from "../gitops-tree";
 import { apiVerdict } from "./deprecated-apis";
 
 // The offline check of the tree Flux syncs (clusters/ and platform/) and of the stacks that point at it.
@@ -67,7 +67,6 @@ export function rangeProblem(range: string): string | undefined {
     return undefined;
 }
 
-const normalise = (p: string) => path.posix.normalize(p.replace(/^\.\//, "")).replace(/\/$/, "");
 
 /** kubectl's verdict by folder content: checking several copies of a tree builds each distinct folder once. */
 const kustomizeCache = new Map<string, "missing" | string | undefined>();
@@ -111,34 +110,33 @@ interface StackView {
 }
 
 function readStacks(root: string, findings: Finding[]): StackView[] {
-    const dir = path.join(root, "stacks");
-    if (!fs.existsSync(dir)) return [];
-    return fs
-        .readdirSync(dir)
-        .filter((f) => /^Pulumi\..+\.yaml$/.test(f))
-        .sort()
-        .flatMap((f) => {
-            const file = `stacks/${f}`;
-            const config = (parseYaml(fs.readFileSync(path.join(dir, f), "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
-            const environment = String(config[`${PROJECT}:environment`] ?? "");
-            const sync = (config[`${PROJECT}:sync`] ?? {}) as { path?: string };
-            const cluster = (config[`${PROJECT}:cluster`] ?? {}) as { backend?: string; nodeImage?: string; kubernetesVersion?: string };
-            const syncPath = normalise(sync.path ?? `clusters/${environment}`);
-            if (!fs.existsSync(path.join(root, syncPath))) {
-                findings.push({
-                    severity: "error",
-                    file,
-                    field: `${PROJECT}:sync.path`,
-                    message: `the root sync path '${syncPath}' does not exist. Fix: create it or correct sync.path`,
-                });
-                return [];
-            }
-            const kubernetesVersion = cluster.backend === "eks" ? String(cluster.kubernetesVersion ?? "") : cluster.nodeImage ?? KIND_CLUSTER_DEFAULTS.nodeImage;
-            return [{ name: f.replace(/^Pulumi\.|\.yaml$/g, ""), file, syncPath, kubernetesVersion }];
-        });
+    return listStacks(root).flatMap((name) => {
+        const file = `stacks/Pulumi.${name}.yaml`;
+        let config: Record<string, unknown>;
+        try {
+            config = (parseYaml(fs.readFileSync(path.join(root, file), "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
+        } catch (e) {
+            findings.push({ severity: "error", file, message: `is not valid YAML: ${(e as Error).message.split("\n")[0]}` });
+            return [];
+        }
+        const environment = String(config[`${PROJECT}:environment`] ?? "");
+        const sync = (config[`${PROJECT}:sync`] ?? {}) as { path?: string };
+        const cluster = (config[`${PROJECT}:cluster`] ?? {}) as { backend?: string; nodeImage?: string; kubernetesVersion?: string };
+        const syncPath = normaliseRepoPath(sync.path ?? `clusters/${environment}`);
+        if (!fs.existsSync(path.join(root, syncPath))) {
+            findings.push({
+                severity: "error",
+                file,
+                field: `${PROJECT}:sync.path`,
+                message: `the root sync path '${syncPath}' does not exist. Fix: create it or correct sync.path`,
+            });
+            return [];
+        }
+        const kubernetesVersion = cluster.backend === "eks" ? String(cluster.kubernetesVersion ?? "") : cluster.nodeImage ?? KIND_CLUSTER_DEFAULTS.nodeImage;
+        return [{ name, file, syncPath, kubernetesVersion }];
+    });
 }
 
-/** Everything one cluster folder makes Flux apply: its own manifests and those under its Kustomizations' paths. */
 /** What one cluster folder makes Flux apply, from the files already parsed. */
 function clusterSet(root: string, clusterDir: string, byFile: Map<string, Located[]>): Located[] {
     const located = new Map<Manifest, Located>();
@@ -245,7 +243,7 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
             const problem = typeof version === "string" ? rangeProblem(version) : undefined;
             if (problem) findings.push({ severity: "error", file: l.file, object, field: "spec.chart.spec.version", message: problem });
         }
-        if (isFluxKustomization(m) && typeof spec.path === "string" && !fs.existsSync(path.join(root, normalise(spec.path)))) {
+        if (isFluxKustomization(m) && typeof spec.path === "string" && !fs.existsSync(path.join(root, normaliseRepoPath(spec.path)))) {
             findings.push({ severity: "error", file: l.file, object, field: "spec.path", message: `'${spec.path}' does not exist in this repository. Fix: correct the path` });
         }
     }

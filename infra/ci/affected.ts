@@ -1,5 +1,5 @@
-import * as fs from "fs";
 import * as path from "path";
+import { listStacks } from "../gitops-tree";
 
 // Which stacks a merge request must preview, from the files it changes. The pipeline calls this
 // (`npm run -s affected -- <changed files>`); the rules live here, tested, not in shell.
@@ -42,10 +42,7 @@ export function affectedStacks(changedFiles: string[], knownStacks: string[]): A
 
 if (require.main === module) {
     const root = path.resolve(__dirname, "..", "..");
-    const known = fs
-        .readdirSync(path.join(root, "stacks"))
-        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-        .filter((s): s is string => s !== undefined);
+    const known = listStacks(root);
     const args = process.argv.slice(2);
     const json = args[0] === "--json";
     const files = (json ? args.slice(1) : args).flatMap((a) => a.split("\n"));

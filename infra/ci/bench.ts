@@ -5,29 +5,20 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
-import { parse } from "yaml";
 import { checkTree, loadSchemaValidator } from "../check/tree-check";
+import { cliConfig, listStacks } from "../gitops-tree";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const RUNS = 3;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function stackConfig(stack: string): Record<string, string> {
-    const doc = parse(fs.readFileSync(path.join(ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
-    return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
-}
-
 function benchPrograms(): void {
-    const stacks = fs
-        .readdirSync(path.join(ROOT, "stacks"))
-        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-        .filter((s): s is string => s !== undefined)
-        .sort();
+    const stacks = listStacks(ROOT);
     console.log("Program evaluation under the mock runtime (median of 3 fresh processes):");
     console.log("  stack              load SDK+k8s   evaluate   resources   total / floor");
     for (const stack of stacks) {
         const samples = Array.from({ length: RUNS }, () => {
-            const out = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "bench-program.ts"), stack, JSON.stringify(stackConfig(stack))], {
+            const out = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "bench-program.ts"), stack, JSON.stringify(cliConfig(ROOT, stack))], {
                 cwd: ROOT,
                 encoding: "utf8",
                 env: { ...process.env, GITLAB_TOKEN: "" },

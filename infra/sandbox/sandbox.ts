@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Document } from "yaml";
 import { CommandResult } from "../../components/kind-provider";
-import { ENVIRONMENTS, gitBranchProblem, TTL } from "../config";
+import { DNS_LABEL, ENVIRONMENTS, gitBranchProblem, TTL } from "../config";
 import { findPlatformSource } from "../gitops-tree";
 import {
     configValue,
@@ -25,8 +25,6 @@ export interface SandboxContext {
     run(command: string, args: string[], options?: { stream?: boolean }): Promise<CommandResult>;
     print(line: string): void;
 }
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /**
  * Settings a throwaway cluster must not inherit from its source, and what they become. `protect` would
@@ -179,7 +177,7 @@ export async function fork(ctx: SandboxContext, o: ForkOptions): Promise<void> {
             const commands = pulumiForkCommands(o, overrides);
             await mustSucceed(ctx, "pulumi", commands[0]);
             // From here the stack exists in the backend: remove it too if a later step fails.
-            staging.onRollback(() => void ctx.run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", o.sandbox]));
+            staging.onRollback(() => ctx.run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", o.sandbox]));
             staging.onRollback(() => fs.rmSync(stackFile(ctx.root, o.sandbox), { force: true }));
             for (const args of commands.slice(1)) await mustSucceed(ctx, "pulumi", args);
         } else {

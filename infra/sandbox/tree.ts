@@ -2,7 +2,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { Document, isMap, parseAllDocuments, parseDocument, Scalar } from "yaml";
 import { PROJECT } from "../config";
-import { yamlFilesUnder } from "../gitops-tree";
+import { listStacks, yamlFilesUnder } from "../gitops-tree";
+
+export { listStacks };
 
 // File work for the sandbox commands: stack files as YAML documents (comments kept), cluster folders
 // copied and rewritten, and every change staged first so a failure leaves the repository untouched.
@@ -26,14 +28,6 @@ export function readStackFile(root: string, stack: string): Document {
     const doc = parseDocument(fs.readFileSync(file, "utf8"));
     if (doc.errors.length > 0) throw new SandboxError(`${path.relative(root, file)} is not valid YAML: ${doc.errors[0].message}`);
     return doc;
-}
-
-export function listStacks(root: string): string[] {
-    return fs
-        .readdirSync(path.join(root, "stacks"))
-        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-        .filter((s): s is string => s !== undefined)
-        .sort();
 }
 
 /** A config value of our namespace, as plain data; `key` may be dotted (`sync.branch`). */
@@ -134,7 +128,7 @@ export function diffTrees(before: string, after: string): { added: string[]; rem
  */
 export class Staging {
     readonly dir: string;
-    private readonly undo: (() => void)[] = [];
+    private readonly undo: (() => void | Promise<unknown>)[] = [];
 
     constructor(readonly root: string) {
         this.dir = fs.mkdtempSync(path.join(root, ".sandbox-staging-"));
@@ -159,14 +153,14 @@ export class Staging {
     }
 
     /** Something else to undo if a later step fails (e.g. a stack created in the Pulumi backend). */
-    onRollback(step: () => void): void {
+    onRollback(step: () => void | Promise<unknown>): void {
         this.undo.push(step);
     }
 
-    rollback(): void {
+    async rollback(): Promise<void> {
         for (const step of this.undo.reverse()) {
             try {
-                step();
+                await step();
             } catch {
                 // keep undoing the rest
             }
@@ -187,7 +181,7 @@ export async function staged<T>(root: string, work: (s: Staging) => Promise<T>):
         staging.commit();
         return result;
     } catch (e) {
-        staging.rollback();
+        await staging.rollback();
         throw e;
     }
 }

@@ -1,7 +1,6 @@
-import * as fs from "fs";
 import * as path from "path";
 import type * as pulumiType from "@pulumi/pulumi";
-import { parse } from "yaml";
+import { cliConfig, listStacks } from "../../infra/gitops-tree";
 
 // Each fresh copy of the Pulumi runtime adds process exit listeners; many runs in one worker are expected.
 process.setMaxListeners(100);
@@ -22,11 +21,7 @@ export interface DeclaredResource {
 
 /** The shipped stack names, from the files in stacks/. */
 export function shippedStacks(): string[] {
-    return fs
-        .readdirSync(path.join(REPO_ROOT, "stacks"))
-        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-        .filter((s): s is string => s !== undefined)
-        .sort();
+    return listStacks(REPO_ROOT);
 }
 
 /** The environment and cluster backend a shipped stack declares. */
@@ -49,18 +44,9 @@ export const FAKE_EKS = {
     certificateAuthority: "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",
 };
 
-/**
- * A stack file's config as the Pulumi CLI hands it to the program (PULUMI_CONFIG): every value a
- * string, objects and arrays JSON-encoded, booleans and numbers as their text.
- */
+/** A stack file's config the way the CLI hands it to the program. */
 export function stackConfig(stack: string, root = REPO_ROOT): Record<string, string> {
-    const file = path.join(root, "stacks", `Pulumi.${stack}.yaml`);
-    const doc = parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> };
-    const config: Record<string, string> = {};
-    for (const [key, value] of Object.entries(doc.config ?? {})) {
-        config[key] = typeof value === "string" ? value : JSON.stringify(value);
-    }
-    return config;
+    return cliConfig(root, stack);
 }
 
 export interface RunOptions {
