@@ -1,7 +1,7 @@
 /** Type checking is `tsc --noEmit` in `npm test`; jest only transpiles, which keeps the suite fast. */
 module.exports = {
   testEnvironment: "node",
-  roots: ["<rootDir>/test", "<rootDir>/components", "<rootDir>/infra", "<rootDir>/policy"],
+  roots: ["<rootDir>/test", "<rootDir>/components", "<rootDir>/infra", "<rootDir>/policy", "<rootDir>/tools"],
   testMatch: ["**/*.test.ts"],
   transform: {
     "^.+\\.ts$": ["ts-jest", { diagnostics: false }],

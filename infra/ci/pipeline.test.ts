@@ -13,6 +13,20 @@ describe("the merge-request pipeline", () => {
         expect(script("test")).toContain("npm test");
     });
 
+    it("downloads no schema: the ones the tests need ship in schemas/", () => {
+        expect(script("test")).not.toMatch(/fluxinstances|UPSTREAM_SCHEMAS|raw\.githubusercontent/);
+    });
+
+    it("previews a stack that is new in the merge request, then removes the stack it created for that", () => {
+        const preview = script("preview");
+        expect(preview).toMatch(/grep -q "no stack named"[\s\S]*pulumi stack init "\$stack"[\s\S]*pulumi preview[\s\S]*pulumi stack rm "\$stack" --yes/);
+        expect(preview).not.toContain("skipped");
+    });
+
+    it("previews every affected stack and fails when any preview failed, not only the last", () => {
+        expect(script("preview")).toContain('if [ -n "$failed" ]; then echo "Preview failed for:$failed"; exit 1; fi');
+    });
+
     it("previews only the affected stacks, with the policy pack, on merge requests", () => {
         expect(pipeline.preview.rules).toEqual([{ if: '$CI_PIPELINE_SOURCE == "merge_request_event"' }]);
         expect(script("preview")).toContain('npm run -s affected -- "$CHANGED"');

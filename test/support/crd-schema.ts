@@ -2,13 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import Ajv, { ValidateFunction } from "ajv";
 import { parse } from "yaml";
-import { REPO_ROOT } from "./program";
-
-/**
- * Upstream schemas sit beside the project (../shared/schemas), not inside it; a pipeline elsewhere
- * downloads them and points UPSTREAM_SCHEMAS at them.
- */
-export const SHARED_SCHEMAS = process.env.UPSTREAM_SCHEMAS ?? path.resolve(REPO_ROOT, "..", "shared", "schemas");
+import { SCHEMAS_DIR } from "../../tools/schemas/vendored";
 
 type Schema = { [key: string]: unknown };
 
@@ -31,13 +25,9 @@ function mapValues(o: Schema, f: (v: unknown) => unknown): Schema {
     return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v)]));
 }
 
-/**
- * A validator for one version of a CRD file in ../shared/schemas, or undefined when the folder is
- * absent (the caller must then say so, not pass).
- */
-export function crdValidator(file: string, version: string): ValidateFunction | undefined {
-    const full = path.join(SHARED_SCHEMAS, file);
-    if (!fs.existsSync(full)) return undefined;
+/** A validator for one served version of a CRD vendored in schemas/. */
+export function crdValidator(file: string, version: string): ValidateFunction {
+    const full = path.join(SCHEMAS_DIR, file);
     const crd = parse(fs.readFileSync(full, "utf8")) as {
         spec: { versions: { name: string; schema: { openAPIV3Schema: Schema } }[] };
     };

@@ -1,0 +1,101 @@
+import * as fs from "fs";
+import * as http from "http";
+import { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
+import { DEFAULTS } from "../../infra/config";
+import { FLUX_INSTANCE_CRD, readSources, SCHEMAS_DIR, sha256, updateFluxInstanceSchema, vendoredOperatorVersion, verifySources } from "./vendored";
+
+function copyOfSchemas(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-schemas-"));
+    fs.cpSync(SCHEMAS_DIR, dir, { recursive: true });
+    return dir;
+}
+
+/** Serves `files` (path → body) on 127.0.0.1 for the duration of `body`; anything else is a 404. */
+async function serving<T>(files: Record<string, string>, body: (baseUrl: string, requested: string[]) => Promise<T>): Promise<T> {
+    const requested: string[] = [];
+    const server = http.createServer((req, res) => {
+        requested.push(req.url ?? "");
+        const file = files[req.url ?? ""];
+        res.writeHead(file === undefined ? 404 : 200).end(file ?? "404: Not Found");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+        return await body(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, requested);
+    } finally {
+        await new Promise((resolve) => server.close(resolve));
+    }
+}
+
+const UPSTREAM_PATH = "/controlplaneio-fluxcd/flux-operator/v0.59.0/config/crd/bases/fluxcd.controlplane.io_fluxinstances.yaml";
+const NEXT_CRD = "---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  names:\n    kind: FluxInstance\n";
+
+describe("the vendored upstream schemas", () => {
+    it("ship inside the repository, each file exactly as its record in sources.json says", () => {
+        expect(verifySources()).toEqual([]);
+    });
+
+    it("are the FluxInstance CRD of the flux-operator release the program installs by default", () => {
+        expect(vendoredOperatorVersion()).toBe(DEFAULTS.fluxOperatorVersion);
+    });
+
+    it("are reported when a file was edited by hand", () => {
+        const dir = copyOfSchemas();
+        fs.appendFileSync(path.join(dir, FLUX_INSTANCE_CRD), "# local edit\n");
+        expect(verifySources(dir)).toEqual([
+            expect.stringMatching(/^fluxcd\.controlplane\.io_fluxinstances\.yaml: sha256 [0-9a-f]{64} is not the recorded [0-9a-f]{64} of controlplaneio-fluxcd\/flux-operator@v0\.58\.0; restore it or run npm run schemas:update$/),
+        ]);
+    });
+
+    it("are reported when a schema file has no record", () => {
+        const dir = copyOfSchemas();
+        fs.writeFileSync(path.join(dir, "extra.yaml"), "kind: CustomResourceDefinition\n");
+        expect(verifySources(dir)).toEqual(["extra.yaml: not recorded in sources.json"]);
+    });
+});
+
+describe("npm run schemas:update", () => {
+    it("fetches the CRD at the release tag and rewrites the file and its record together", async () => {
+        const dir = copyOfSchemas();
+        const record = await serving({ [UPSTREAM_PATH]: NEXT_CRD }, async (baseUrl, requested) => {
+            const result = await updateFluxInstanceSchema("0.59.0", { dir, baseUrl });
+            expect(requested).toEqual([UPSTREAM_PATH]);
+            return result;
+        });
+        expect(record).toEqual({
+            project: "controlplaneio-fluxcd/flux-operator",
+            tag: "v0.59.0",
+            path: "config/crd/bases/fluxcd.controlplane.io_fluxinstances.yaml",
+            license: "AGPL-3.0-only",
+            sha256: sha256(NEXT_CRD),
+        });
+        expect(fs.readFileSync(path.join(dir, FLUX_INSTANCE_CRD), "utf8")).toBe(NEXT_CRD);
+        expect(readSources(dir)[FLUX_INSTANCE_CRD]).toEqual(record);
+        expect(verifySources(dir)).toEqual([]);
+        expect(vendoredOperatorVersion(dir)).toBe("0.59.0");
+    });
+
+    it("keeps the current schema when the tag does not exist upstream", async () => {
+        const dir = copyOfSchemas();
+        await serving({}, async (baseUrl) => {
+            await expect(updateFluxInstanceSchema("0.99.0", { dir, baseUrl })).rejects.toThrow(/answered 404: is v0\.99\.0 a flux-operator release\?$/);
+        });
+        expect(verifySources(dir)).toEqual([]);
+        expect(vendoredOperatorVersion(dir)).toBe("0.58.0");
+    });
+
+    it("keeps the current schema when upstream answers with something that is not the CRD", async () => {
+        const dir = copyOfSchemas();
+        await serving({ [UPSTREAM_PATH]: "<html>moved</html>" }, async (baseUrl) => {
+            await expect(updateFluxInstanceSchema("0.59.0", { dir, baseUrl })).rejects.toThrow("is not the FluxInstance CustomResourceDefinition; nothing was written");
+        });
+        expect(vendoredOperatorVersion(dir)).toBe("0.58.0");
+    });
+
+    it("refuses a version that is not a release number, before any request", async () => {
+        await expect(updateFluxInstanceSchema("v0.59", { dir: copyOfSchemas(), baseUrl: "http://127.0.0.1:9" })).rejects.toThrow(
+            '"v0.59" is not a flux-operator release: give the chart version, e.g. 0.58.1',
+        );
+    });
+});

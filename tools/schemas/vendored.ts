@@ -1,0 +1,89 @@
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+
+// The upstream schemas vendored in schemas/, and the one way they change: fetched again from upstream
+// at a tag, with their record in schemas/sources.json rewritten to match.
+
+export const SCHEMAS_DIR = path.resolve(__dirname, "..", "..", "schemas");
+export const FLUX_INSTANCE_CRD = "fluxcd.controlplane.io_fluxinstances.yaml";
+
+/** Where a vendored file came from; one entry per file in schemas/sources.json. */
+export interface SchemaSource {
+    /** GitHub owner/name. */
+    project: string;
+    /** The release tag the file was taken at, e.g. v0.58.0. */
+    tag: string;
+    /** The commit the tag pointed at, when known. */
+    commit?: string;
+    /** The file's path inside the project. */
+    path: string;
+    license: string;
+    sha256: string;
+}
+
+export type SchemaSources = Record<string, SchemaSource>;
+
+export function readSources(dir = SCHEMAS_DIR): SchemaSources {
+    return JSON.parse(fs.readFileSync(path.join(dir, "sources.json"), "utf8")) as SchemaSources;
+}
+
+export function sha256(text: string | Buffer): string {
+    return createHash("sha256").update(text).digest("hex");
+}
+
+/** Every way the files in `dir` disagree with their records; empty when they agree. */
+export function verifySources(dir = SCHEMAS_DIR): string[] {
+    const sources = readSources(dir);
+    const problems: string[] = [];
+    for (const [file, source] of Object.entries(sources)) {
+        const full = path.join(dir, file);
+        if (!fs.existsSync(full)) {
+            problems.push(`${file}: listed in sources.json but missing`);
+            continue;
+        }
+        const actual = sha256(fs.readFileSync(full));
+        if (actual !== source.sha256) {
+            problems.push(`${file}: sha256 ${actual} is not the recorded ${source.sha256} of ${source.project}@${source.tag}; restore it or run npm run schemas:update`);
+        }
+    }
+    for (const file of fs.readdirSync(dir)) {
+        if (file.endsWith(".yaml") && !(file in sources)) problems.push(`${file}: not recorded in sources.json`);
+    }
+    return problems;
+}
+
+/** The flux-operator chart version (no leading v) whose FluxInstance CRD is vendored. */
+export function vendoredOperatorVersion(dir = SCHEMAS_DIR): string {
+    return readSources(dir)[FLUX_INSTANCE_CRD].tag.replace(/^v/, "");
+}
+
+export interface UpdateOptions {
+    /** Folder to write into. @default schemas/ */
+    dir?: string;
+    /** Where raw files are served from, `<base>/<project>/<tag>/<path>`. @default https://raw.githubusercontent.com */
+    baseUrl?: string;
+}
+
+/** Fetches the FluxInstance CRD of a flux-operator release and records it; returns the new record. */
+export async function updateFluxInstanceSchema(version: string, options: UpdateOptions = {}): Promise<SchemaSource> {
+    if (!/^\d+\.\d+\.\d+$/.test(version)) {
+        throw new Error(`"${version}" is not a flux-operator release: give the chart version, e.g. 0.58.1`);
+    }
+    const dir = options.dir ?? SCHEMAS_DIR;
+    const sources = readSources(dir);
+    const current = sources[FLUX_INSTANCE_CRD];
+    const tag = `v${version}`;
+    const url = `${options.baseUrl ?? "https://raw.githubusercontent.com"}/${current.project}/${tag}/${current.path}`;
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`GET ${url} answered ${response.status}: is ${tag} a flux-operator release?`);
+    const text = await response.text();
+    // A redirect to an error page or a moved file must not replace a good schema.
+    if (!/^kind: CustomResourceDefinition$/m.test(text) || !/^\s+kind: FluxInstance$/m.test(text)) {
+        throw new Error(`${url} is not the FluxInstance CustomResourceDefinition; nothing was written`);
+    }
+    const record: SchemaSource = { project: current.project, tag, path: current.path, license: current.license, sha256: sha256(text) };
+    fs.writeFileSync(path.join(dir, FLUX_INSTANCE_CRD), text);
+    fs.writeFileSync(path.join(dir, "sources.json"), JSON.stringify({ ...sources, [FLUX_INSTANCE_CRD]: record }, null, 2) + "\n");
+    return record;
+}
