@@ -12,6 +12,8 @@ describe("which stacks a merge request previews", () => {
         expect(affectedStacks(["infra/config.ts"], STACKS).stacks).toEqual(STACKS);
         expect(affectedStacks(["package-lock.json"], STACKS).stacks).toEqual(STACKS);
         expect(affectedStacks(["policy/policies.ts"], STACKS).stacks).toEqual(STACKS);
+        // How Pulumi compiles the program (transpile-only, swc) is part of the program.
+        expect(affectedStacks(["tsconfig.pulumi.json"], STACKS).stacks).toEqual(STACKS);
     });
 
     it("a change under clusters/ previews nothing but needs the GitOps tree check", () => {
@@ -21,7 +23,7 @@ describe("which stacks a merge request previews", () => {
 
     it("tests, docs and tools the program never loads preview nothing", () => {
         expect(
-            affectedStacks(["components/environment.test.ts", "README.md", "infra/sandbox/sandbox.ts", "infra/check/tree-check.ts", "test/stacks.test.ts"], STACKS),
+            affectedStacks(["components/environment.test.ts", "README.md", "infra/sandbox/sandbox.ts", "infra/check/tree-check.ts", "test/stacks.test.ts", "tools/bench/program.ts", "schemas/sources.json"], STACKS),
         ).toEqual({ stacks: [], gitopsTree: false });
     });
 

@@ -1,37 +1,13 @@
-// `npm run bench`: how long each stack's program takes to evaluate under the mock runtime, against the
-// floor of loading the Pulumi SDK and Kubernetes package alone; and how fast the GitOps check runs.
-import { execFileSync } from "child_process";
+// The GitOps tree check's throughput on a generated tree of 1,000 manifests.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
-import { checkTree, loadSchemaValidator } from "../check/tree-check";
-import { cliConfig, listStacks } from "../gitops-tree";
+import { checkTree, loadSchemaValidator } from "../../infra/check/tree-check";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const RUNS = 3;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function benchPrograms(): void {
-    const stacks = listStacks(ROOT);
-    console.log("Program evaluation under the mock runtime (median of 3 fresh processes):");
-    console.log("  stack              load SDK+k8s   evaluate   resources   total / floor");
-    for (const stack of stacks) {
-        const samples = Array.from({ length: RUNS }, () => {
-            const out = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "bench-program.ts"), stack, JSON.stringify(cliConfig(ROOT, stack))], {
-                cwd: ROOT,
-                encoding: "utf8",
-                env: { ...process.env, GITLAB_TOKEN: "" },
-            });
-            return JSON.parse(out.trim().split("\n").pop()!) as { loadMs: number; evalMs: number; resources: number };
-        });
-        const load = median(samples.map((s) => s.loadMs));
-        const evaluate = median(samples.map((s) => s.evalMs));
-        console.log(
-            `  ${stack.padEnd(18)} ${`${load.toFixed(0)} ms`.padStart(12)} ${`${evaluate.toFixed(0)} ms`.padStart(10)} ${String(samples[0].resources).padStart(11)} ${`${((load + evaluate) / load).toFixed(2)}x`.padStart(15)}`,
-        );
-    }
-}
 
 function generatedTree(manifests: number): string {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-bench-check-"));
@@ -52,7 +28,7 @@ function generatedTree(manifests: number): string {
     return root;
 }
 
-async function benchCheck(): Promise<void> {
+export async function benchCheck(): Promise<void> {
     const root = generatedTree(1000);
     const validator = await loadSchemaValidator(root);
     const times: number[] = [];
@@ -68,9 +44,3 @@ async function benchCheck(): Promise<void> {
     fs.rmSync(root, { recursive: true, force: true });
 }
 
-async function main(): Promise<void> {
-    benchPrograms();
-    await benchCheck();
-}
-
-void main();

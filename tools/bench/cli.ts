@@ -1,0 +1,17 @@
+// `npm run bench`: program evaluation as `pulumi preview` runs it, per stack, against a floor.
+import { benchCheck } from "./check";
+import { benchPrograms, programTable } from "./program";
+
+async function main(): Promise<void> {
+    console.log("Program evaluation through Pulumi's cmd/run, transpile-only as configured (median of 3 fresh processes):\n");
+    const programs = await benchPrograms();
+    console.log(programTable(programs));
+    console.log();
+    await benchCheck();
+    if (programs.stacks.some((s) => !s.withinTarget)) process.exitCode = 1;
+}
+
+main().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+});

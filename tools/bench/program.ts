@@ -1,0 +1,99 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as ts from "typescript";
+import { cliConfig, listStacks } from "../../infra/gitops-tree";
+import { runAsEngine } from "../engine/language-host";
+
+// Program evaluation the way `pulumi preview` runs it: each stack's program through Pulumi's own
+// cmd/run from the cwd and with the tsconfig the language host picks, in a fresh process, against a
+// floor measured in the same run: the same loader running a one-resource Kubernetes program.
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const PROJECT = "gitops-platform";
+
+export interface Sample {
+    wallMs: number;
+    maxRssMb: number;
+    resources: number;
+    transpileOnly: boolean;
+}
+
+/** Targets from "Fresh clone green, and `pulumi preview` as fast as the program allows". */
+export const TARGETS = { kind: { ratio: 1.3, rssMb: 250 }, eks: { ratio: 1.8, rssMb: 300 } } as const;
+
+function median(xs: number[]): number {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)];
+}
+
+function summarise(samples: Sample[]): Sample {
+    return { wallMs: median(samples.map((s) => s.wallMs)), maxRssMb: median(samples.map((s) => s.maxRssMb)), resources: samples[0].resources, transpileOnly: samples.every((s) => s.transpileOnly) };
+}
+
+/** A project beside the real one (so it resolves the same node_modules) declaring one Namespace. */
+function floorProject(): string {
+    const dir = fs.mkdtempSync(path.join(ROOT, ".bench-floor-"));
+    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: floor\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n");
+    fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "floor", private: true, main: "index.ts" }));
+    // The same loader settings as the program's, so the ratio is the program's own cost.
+    const { compilerOptions, "ts-node": tsNode } = ts.parseConfigFileTextToJson("tsconfig.pulumi.json", fs.readFileSync(path.join(ROOT, "tsconfig.pulumi.json"), "utf8")).config as Record<string, object>;
+    fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, "ts-node": tsNode }));
+    fs.writeFileSync(path.join(dir, "index.ts"), 'import * as k8s from "@pulumi/kubernetes";\n\nexport const name = new k8s.core.v1.Namespace("floor").metadata.name;\n');
+    return dir;
+}
+
+async function sample(projectDir: string, project: string, stack: string, config: Record<string, string>, secretKeys: string[]): Promise<Sample> {
+    const run = await runAsEngine({ projectDir, project, stack, config, secretKeys });
+    if (run.report.code !== 0) throw new Error(`${project}/${stack} failed under the mock engine:\n${run.stderr}`);
+    return { wallMs: run.wallMs, maxRssMb: run.report.maxRssMb, resources: run.report.resources.length, transpileOnly: run.report.tsNode?.transpileOnly ?? false };
+}
+
+export interface ProgramBench {
+    floor: Sample;
+    stacks: { stack: string; backend: "kind" | "eks"; sample: Sample; ratio: number; withinTarget: boolean }[];
+}
+
+export async function benchPrograms(runs = 3): Promise<ProgramBench> {
+    const floorDir = floorProject();
+    const floorSamples: Sample[] = [];
+    const stacks: ProgramBench["stacks"] = [];
+    try {
+        // Interleaved, so a machine that slows down mid-run slows floor and stacks alike.
+        const perStack = new Map<string, Sample[]>();
+        for (let i = 0; i < runs; i++) {
+            floorSamples.push(await sample(floorDir, "floor", "floor", {}, []));
+            for (const stack of listStacks(ROOT)) {
+                const config = { ...cliConfig(ROOT, stack), [`${PROJECT}:token`]: "bench-token" };
+                const s = await sample(ROOT, PROJECT, stack, config, [`${PROJECT}:token`]);
+                perStack.set(stack, [...(perStack.get(stack) ?? []), s]);
+            }
+        }
+        const floor = summarise(floorSamples);
+        for (const [stack, samples] of perStack) {
+            const s = summarise(samples);
+            const backend = (JSON.parse(cliConfig(ROOT, stack)[`${PROJECT}:cluster`]) as { backend: "kind" | "eks" }).backend;
+            const ratio = s.wallMs / floor.wallMs;
+            const target = TARGETS[backend];
+            stacks.push({ stack, backend, sample: s, ratio, withinTarget: s.transpileOnly && ratio <= target.ratio && s.maxRssMb <= target.rssMb });
+        }
+        return { floor, stacks };
+    } finally {
+        fs.rmSync(floorDir, { recursive: true, force: true });
+    }
+}
+
+export function programTable(bench: ProgramBench): string {
+    const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
+    const lines = [
+        row(["stack", "resources", "wall", "peak RSS", "÷ floor", "target", ""]),
+        row(["---", "---:", "---:", "---:", "---:", "---", "---"]),
+        row(["floor (1 Namespace)", String(bench.floor.resources), `${(bench.floor.wallMs / 1000).toFixed(2)} s`, `${bench.floor.maxRssMb.toFixed(0)} MB`, "1.00×", "", ""]),
+    ];
+    for (const s of bench.stacks) {
+        const t = TARGETS[s.backend];
+        lines.push(
+            row([s.stack, String(s.sample.resources), `${(s.sample.wallMs / 1000).toFixed(2)} s`, `${s.sample.maxRssMb.toFixed(0)} MB`, `${s.ratio.toFixed(2)}×`, `≤ ${t.ratio}×, ≤ ${t.rssMb} MB`, s.withinTarget ? "ok" : "OVER"]),
+        );
+    }
+    return lines.join("\n");
+}

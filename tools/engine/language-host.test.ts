@@ -1,0 +1,117 @@
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as ts from "typescript";
+import { cliConfig } from "../../infra/gitops-tree";
+import { languageHostLaunch, ProgramRun, runAsEngine } from "./language-host";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+
+/** A folder holding a copy of Pulumi.yaml with `main` set, and the folders `main` may name. */
+function projectWithMain(main: string | undefined): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-launch-"));
+    fs.mkdirSync(path.join(dir, "infra"));
+    fs.writeFileSync(path.join(dir, "infra", "index.ts"), "export {};\n");
+    const lines = ["name: p", "runtime:", "  name: nodejs", "  options:", "    typescript: true"];
+    if (main) lines.push(`main: ${main}`);
+    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), lines.join("\n") + "\n");
+    return dir;
+}
+
+/** Compiler options after `extends`, as TypeScript (and so ts-node) resolves a tsconfig file. */
+function effectiveOptions(file: string, overrides: ts.CompilerOptions = {}): ts.CompilerOptions {
+    const parsed = ts.getParsedCommandLineOfConfigFile(file, overrides, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(String(d.messageText)); } });
+    return parsed!.options;
+}
+
+describe("the language host's launch (restated from pulumi-language-nodejs, which cannot run here)", () => {
+    it("starts a project without `main` in the project folder and lets package.json name the entry", () => {
+        const dir = projectWithMain(undefined);
+        expect(languageHostLaunch(dir)).toEqual({ pwd: dir, entryPoint: ".", env: { PULUMI_NODEJS_TYPESCRIPT: "true" } });
+    });
+
+    it("starts a project whose `main` names a file in that file's folder, where no tsconfig is looked for above", () => {
+        const dir = projectWithMain("infra/index.ts");
+        expect(languageHostLaunch(dir)).toMatchObject({ pwd: path.join(dir, "infra"), entryPoint: "index.ts" });
+    });
+
+    it("starts a project whose `main` names a folder in that folder", () => {
+        const dir = projectWithMain("infra");
+        expect(languageHostLaunch(dir)).toMatchObject({ pwd: path.join(dir, "infra"), entryPoint: "." });
+    });
+
+    it("hands this project's runtime option `tsconfig` to run.js", () => {
+        expect(languageHostLaunch(ROOT)).toEqual({
+            pwd: ROOT,
+            entryPoint: ".",
+            env: { PULUMI_NODEJS_TYPESCRIPT: "true", PULUMI_NODEJS_TSCONFIG_PATH: "tsconfig.pulumi.json" },
+        });
+    });
+});
+
+describe("the program as `pulumi preview` runs it (Pulumi's own cmd/run, mocks for the engine)", () => {
+    let run: ProgramRun;
+    beforeAll(async () => {
+        run = await runAsEngine({
+            projectDir: ROOT,
+            project: "gitops-platform",
+            stack: "development",
+            config: { ...cliConfig(ROOT, "development"), "gitops-platform:token": "engine-test-token" },
+            secretKeys: ["gitops-platform:token"],
+        });
+    }, 60_000);
+
+    it("runs from the project folder, where run.js finds tsconfig.pulumi.json", () => {
+        expect(run.stderr).toBe("");
+        expect(run.report.code).toBe(0);
+        expect(run.report.cwd).toBe(ROOT);
+        expect(run.report.tsNode?.configFile).toBe(path.join(ROOT, "tsconfig.pulumi.json"));
+    });
+
+    it("compiles transpile-only, so a preview never type-checks", () => {
+        expect(run.report.tsNode?.transpileOnly).toBe(true);
+    });
+
+    it("declares the environment: the kind cluster, the Flux install and the root sync", () => {
+        const types = run.report.resources.map((r) => r.type);
+        expect(types).toEqual(expect.arrayContaining(["gitops-platform:index:Environment", "pulumi-nodejs:dynamic/kind:Cluster", "kubernetes:helm.sh/v3:Release", "kubernetes:fluxcd.controlplane.io/v1:FluxInstance"]));
+    });
+
+    it("emits the JavaScript the type-checked configuration describes (same target and module)", () => {
+        const checked = effectiveOptions(path.join(ROOT, "tsconfig.json"));
+        expect({ module: run.report.tsNode?.module, target: run.report.tsNode?.target }).toEqual({ module: checked.module, target: checked.target });
+    });
+});
+
+describe("type-checking", () => {
+    const emitShaping: (keyof ts.CompilerOptions)[] = ["target", "module", "moduleResolution", "esModuleInterop", "useDefineForClassFields", "isolatedModules", "experimentalDecorators", "jsx"];
+
+    it("Pulumi's tsconfig differs from the checked one in noCheck only, among the options that shape emitted code", () => {
+        const checked = effectiveOptions(path.join(ROOT, "tsconfig.json"));
+        const pulumi = effectiveOptions(path.join(ROOT, "tsconfig.pulumi.json"));
+        expect(pulumi.noCheck).toBe(true);
+        expect(checked.noCheck).toBeUndefined();
+        for (const key of emitShaping) expect([key, pulumi[key]]).toEqual([key, checked[key]]);
+    });
+
+    it("npm test's type-check fails on a planted type error that Pulumi's transpile-only run lets through", async () => {
+        const dir = fs.mkdtempSync(path.join(ROOT, ".typecheck-"));
+        try {
+            fs.writeFileSync(path.join(dir, "planted.ts"), 'export const replicas: number = "three";\n');
+            const tsc = (extend: string) => {
+                const project = path.join(dir, `check-with-${extend}`);
+                fs.writeFileSync(project, JSON.stringify({ extends: `../${extend}`, include: ["planted.ts"], compilerOptions: { types: ["node"] } }));
+                return new Promise<{ code: number; out: string }>((resolve) =>
+                    execFile(process.execPath, [require.resolve("typescript/bin/tsc"), "--noEmit", "-p", project], (e, stdout) => resolve({ code: e ? Number(e.code) : 0, out: stdout })),
+                );
+            };
+            const [checked, pulumi] = await Promise.all([tsc("tsconfig.json"), tsc("tsconfig.pulumi.json")]);
+            expect(checked.code).toBe(2);
+            expect(checked.out).toContain("planted.ts(1,14): error TS2322: Type 'string' is not assignable to type 'number'.");
+            expect(pulumi).toEqual({ code: 0, out: "" });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }, 30_000);
+});
