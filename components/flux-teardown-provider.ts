@@ -104,19 +104,17 @@ export interface TeardownOptions {
     log?: (line: string) => void;
 }
 
-/** Error a teardown stops with when objects outlive the timeout. */
-export class TeardownStuckError extends Error {
-    constructor(
-        readonly stuck: FluxRef[],
-        timeoutMs: number,
-    ) {
-        super(
-            `Flux teardown gave up after ${Math.round(timeoutMs / 1000)}s; still deleting: ${stuck.map(describeRef).join(", ")}. ` +
-                `Their finalisers are waiting on something: look with \`kubectl -n ${stuck[0].namespace} describe ${stuck[0].kind.toLowerCase()} ${stuck[0].name}\`, ` +
-                "fix it, and run `pulumi destroy` again. The cluster is left as it was, so nothing leaks.",
-        );
-        this.name = "TeardownStuckError";
-    }
+/**
+ * The error a teardown stops with when objects outlive the timeout. A plain Error, not a subclass:
+ * Pulumi's closure serialiser turns `super(message)` in an Error subclass into `Error.call(this, message)`,
+ * which sets no message (pulumi/pulumi#10974), and `pulumi destroy` would print "Unknown Error".
+ */
+export function teardownStuck(stuck: FluxRef[], timeoutMs: number): Error & { stuck: FluxRef[] } {
+    const message =
+        `Flux teardown gave up after ${Math.round(timeoutMs / 1000)}s; still deleting: ${stuck.map(describeRef).join(", ")}. ` +
+        `Their finalisers are waiting on something: look with \`kubectl -n ${stuck[0].namespace} describe ${stuck[0].kind.toLowerCase()} ${stuck[0].name}\`, ` +
+        "fix it, and run `pulumi destroy` again. The cluster is left as it was, so nothing leaks.";
+    return Object.assign(new Error(message), { stuck });
 }
 
 /** Runs the story's teardown: stop re-applying, delete consumers, then providers, waiting for each phase. */
@@ -138,7 +136,7 @@ export async function runTeardown(api: TeardownApi, options: TeardownOptions): P
             const present = await Promise.all(remaining.map((r) => api.exists(r)));
             remaining = remaining.filter((_, i) => present[i]);
             if (remaining.length === 0) break;
-            if (Date.now() + options.pollMs > deadline) throw new TeardownStuckError(remaining, options.timeoutMs);
+            if (Date.now() + options.pollMs > deadline) throw teardownStuck(remaining, options.timeoutMs);
             await new Promise((resolve) => setTimeout(resolve, options.pollMs));
         }
     }
@@ -211,7 +209,10 @@ export class FluxTeardownProvider implements pulumi.dynamic.ResourceProvider<Flu
     }
 
     async diff(_id: string, olds: FluxTeardownInputs, news: FluxTeardownInputs): Promise<pulumi.dynamic.DiffResult> {
-        return { changes: olds.kubeconfig !== news.kubeconfig || olds.timeoutSeconds !== news.timeoutSeconds };
+        // `pulumi destroy` runs the teardown code stored in state with this resource. A new version of
+        // the code must therefore be a change (an in-place update storing it), or no fix to the teardown
+        // would ever reach a stack created before it.
+        return { changes: olds.kubeconfig !== news.kubeconfig || olds.timeoutSeconds !== news.timeoutSeconds || providerCodeChanged(olds, news) };
     }
 
     async update(_id: string, _olds: FluxTeardownInputs, news: FluxTeardownInputs): Promise<pulumi.dynamic.UpdateResult<FluxTeardownInputs>> {
@@ -228,6 +229,17 @@ export class FluxTeardownProvider implements pulumi.dynamic.ResourceProvider<Flu
             throw e;
         }
     }
+}
+
+/**
+ * Whether the serialised provider in state (`__provider`, stored by the dynamic-provider host) differs
+ * from the one this program would store. An unknown value during preview is not a change.
+ */
+function providerCodeChanged(olds: object, news: object): boolean {
+    const before = (olds as { __provider?: unknown }).__provider;
+    const after = (news as { __provider?: unknown }).__provider;
+    const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the RPC layer's unknown value
+    return typeof before === "string" && typeof after === "string" && after !== unknown && before !== after;
 }
 
 export class FluxTeardownResource extends pulumi.dynamic.Resource {

@@ -4,6 +4,9 @@ import * as pulumi from "@pulumi/pulumi";
 // dynamic provider needs no binary beyond `kind` and Docker on the machine that runs `pulumi up`.
 // Everything the provider calls lives in this file: Pulumi serialises the provider object with the
 // functions it references, and one self-contained file keeps that closure small and predictable.
+// Errors are plain `Error`s: the serialiser rewrites `super(...)` in a class extending Error into
+// `Error.call(this, ...)`, which sets no message (pulumi/pulumi#10974), and the engine would print
+// "Unknown Error".
 
 /** One `extraPortMappings` entry of the control-plane node. */
 export interface KindPortMapping {
@@ -117,7 +120,23 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
             ["create", "cluster", "--name", inputs.name, "--config=-", "--wait", "120s"],
             renderKindConfig(inputs),
         );
-        const kubeconfig = await this.kind(["get", "kubeconfig", "--name", inputs.name]);
+        let kubeconfig: string;
+        try {
+            kubeconfig = await this.kind(["get", "kubeconfig", "--name", inputs.name]);
+        } catch (e) {
+            // The cluster exists now. Reported as an initialisation failure (the dynamic-provider host
+            // turns `id` into ErrorResourceInitFailed), it is kept in state, so the next `pulumi up`
+            // retries through `update` and `pulumi destroy` deletes it: nothing is left outside state.
+            const message = `kind created the cluster "${inputs.name}" but could not read its kubeconfig: ${(e as Error).message}`;
+            // The host adds `__provider` to what a create returns, but not to an init failure's
+            // properties: without it in state, `pulumi destroy` could not load this provider.
+            const providerText = (inputs as { __provider?: unknown }).__provider;
+            throw Object.assign(new Error(message), {
+                id: inputs.name,
+                properties: { ...pick(inputs), kubeconfig: "", context: `kind-${inputs.name}`, __provider: providerText },
+                reasons: [message],
+            });
+        }
         return { id: inputs.name, outs: { ...pick(inputs), kubeconfig, context: `kind-${inputs.name}` } };
     }
 
@@ -134,8 +153,17 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
 
     async diff(_id: string, olds: KindClusterOutputs, news: KindClusterInputs): Promise<pulumi.dynamic.DiffResult> {
         const replaces = INPUT_FIELDS.filter((f) => JSON.stringify(olds[f]) !== JSON.stringify(news[f]));
+        // A new version of this provider's code is an in-place update, never a new cluster: `refresh`
+        // and `destroy` run the code stored in state, so only an update brings the fix into the stack.
+        const changes = replaces.length > 0 || providerCodeChanged(olds, news);
         // kind cannot change nodes in place, and two clusters cannot share a name: delete, then create.
-        return { changes: replaces.length > 0, replaces, deleteBeforeReplace: true };
+        return { changes, replaces, deleteBeforeReplace: true };
+    }
+
+    /** Reached only when no node changed: a new provider version, or a retry after a failed create. */
+    async update(id: string, _olds: KindClusterOutputs, news: KindClusterInputs): Promise<pulumi.dynamic.UpdateResult<KindClusterOutputs>> {
+        const kubeconfig = await this.kind(["get", "kubeconfig", "--name", id]);
+        return { outs: { ...pick(news), name: id, kubeconfig, context: `kind-${id}` } };
     }
 
     async delete(id: string): Promise<void> {
@@ -154,6 +182,17 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
         if (result.code !== 0) throw kindFailure(action, result);
         return result.stdout;
     }
+}
+
+/**
+ * Whether the serialised provider in state (`__provider`, stored by the dynamic-provider host) differs
+ * from the one this program would store. An unknown value during preview is not a change.
+ */
+function providerCodeChanged(olds: object, news: object): boolean {
+    const before = (olds as { __provider?: unknown }).__provider;
+    const after = (news as { __provider?: unknown }).__provider;
+    const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the RPC layer's unknown value
+    return typeof before === "string" && typeof after === "string" && after !== unknown && before !== after;
 }
 
 function pick(from: KindClusterInputs): KindClusterInputs {

@@ -60,6 +60,8 @@ export interface ProgramReport {
     code: number;
     cwd: string;
     resources: { type: string; name: string }[];
+    /** Each dynamic resource type's serialised provider, the `__provider` text the engine would store. */
+    providers: Record<string, string>;
     /** From loading the Pulumi SDK to exit, inside the program's process. */
     elapsedMs: number;
     maxRssMb: number;

@@ -18,10 +18,14 @@ const flag = (name) => {
 
 /** @type {{ type: string, name: string }[]} */
 const resources = [];
+/** The serialised dynamic providers, as the engine would store them (`__provider`), by resource type. */
+/** @type {Record<string, string>} */
+const providers = {};
 void pulumi.runtime.setMocks(
     {
         newResource: (args) => {
             resources.push({ type: args.type, name: args.name });
+            if (args.type.startsWith("pulumi-nodejs:dynamic/")) providers[args.type] = args.inputs.__provider;
             // What the real providers would report once created: enough for the program's applies to run.
             return { id: `${args.name}-id`, state: { ...args.inputs, kubeconfig: "apiVersion: v1\nkind: Config\n", arn: "arn:aws:iam::123456789012:role/mock" } };
         },
@@ -42,6 +46,7 @@ process.on("exit", (code) => {
         code,
         cwd: process.cwd(),
         resources,
+        providers,
         elapsedMs: performance.now() - started,
         maxRssMb: process.resourceUsage().maxRSS / 1024,
         tsNode: tsNode

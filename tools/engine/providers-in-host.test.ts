@@ -1,0 +1,213 @@
+import * as fs from "fs";
+import * as http from "http";
+import { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
+import { cliConfig } from "../../infra/gitops-tree";
+import { fakeKubeApi, kubeconfigFor } from "../../test/support/fake-kube-api";
+import { runAsEngine } from "./language-host";
+import { Answer, ProviderHost, startProviderHost } from "./provider-host";
+
+// The two dynamic providers as `pulumi up` / `destroy` run them: serialised by Pulumi's closure
+// serialiser inside the program (run through Pulumi's cmd/run), then executed by Pulumi's
+// dynamic-provider host from that text, over gRPC, as the engine does.
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const KIND = "pulumi-nodejs:dynamic/kind:Cluster";
+const TEARDOWN = "pulumi-nodejs:dynamic/flux:Teardown";
+
+let serialised: Record<string, string>;
+beforeAll(async () => {
+    const run = await runAsEngine({
+        projectDir: ROOT,
+        project: "gitops-platform",
+        stack: "development",
+        config: { ...cliConfig(ROOT, "development"), "gitops-platform:token": "host-test-token" },
+        secretKeys: ["gitops-platform:token"],
+    });
+    serialised = run.report.providers;
+}, 60_000);
+
+const ok = <T>(answer: Answer<T>): T => {
+    if ("failed" in answer) throw new Error(`the provider failed: ${answer.failed.message}`);
+    return answer.ok;
+};
+
+describe("the serialised providers", () => {
+    it("stay small and capture no SDK by value", () => {
+        expect(Object.keys(serialised).sort()).toEqual([TEARDOWN, KIND]);
+        for (const text of Object.values(serialised)) {
+            expect(text.length).toBeLessThan(20_000);
+            // A by-value copy of the SDK would bring its classes along; a require of a package is fine.
+            expect(text).not.toMatch(/class Output\b|function serializeFunction|class ComponentResource\b/);
+        }
+    });
+
+    it("carry no secret", () => {
+        for (const text of Object.values(serialised)) expect(text).not.toContain("host-test-token");
+    });
+});
+
+/** A `kind` on PATH that plays the real CLI's part: a cluster is a file in `state`. */
+function fakeKindOnPath(): { env: NodeJS.ProcessEnv; state: string; calls: () => string[] } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-fake-kind-"));
+    const state = path.join(dir, "state");
+    fs.mkdirSync(state);
+    const script = `#!/bin/sh
+echo "$*" >> "${state}/calls"
+case "$1 $2" in
+  "create cluster") cat > "${state}/config-$3-$4"; touch "${state}/cluster-$4" ;;
+  "get kubeconfig")
+    if [ -f "${state}/kubeconfig-fails" ]; then echo 'ERROR: failed to get cluster internal kubeconfig: command "docker exec --privileged development-control-plane cat /etc/kubernetes/admin.conf" failed' >&2; exit 1; fi
+    printf 'apiVersion: v1\\nkind: Config\\ncurrent-context: kind-%s\\n' "$4" ;;
+  "get clusters") for f in "${state}"/cluster-*; do [ -e "$f" ] && basename "$f" | sed 's/^cluster-//'; done; true ;;
+  "delete cluster") rm -f "${state}/cluster-$4" ;;
+esac
+`;
+    fs.writeFileSync(path.join(dir, "kind"), script, { mode: 0o755 });
+    return {
+        env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+        state,
+        calls: () => fs.readFileSync(path.join(state, "calls"), "utf8").trim().split("\n"),
+    };
+}
+
+const kindInputs = { name: "development", nodeImage: "kindest/node:v1.35.0", controlPlaneNodes: 1, workers: 0, portMappings: [] };
+
+describe("the kind provider in Pulumi's dynamic-provider host", () => {
+    let host: ProviderHost;
+    let kind: ReturnType<typeof fakeKindOnPath>;
+    const inputs = () => ({ ...kindInputs, __provider: serialised[KIND] });
+    beforeAll(async () => {
+        kind = fakeKindOnPath();
+        host = await startProviderHost(kind.env);
+    });
+    afterAll(() => host.stop());
+
+    it("creates the cluster and answers with its kubeconfig and context", async () => {
+        const created = ok(await host.create(inputs()));
+        expect(created.id).toBe("development");
+        expect(created.properties).toMatchObject({ ...kindInputs, kubeconfig: "apiVersion: v1\nkind: Config\ncurrent-context: kind-development\n", context: "kind-development" });
+        expect(created.properties.__provider).toBe(serialised[KIND]);
+        expect(kind.calls()).toEqual(["create cluster --name development --config=- --wait 120s", "get kubeconfig --name development"]);
+    });
+
+    it("reports a cluster it created but could not read as created-but-not-initialised, so it stays in state", async () => {
+        fs.writeFileSync(path.join(kind.state, "kubeconfig-fails"), "");
+        let inState: Record<string, unknown> = {};
+        try {
+            const answer = await host.create({ ...inputs(), name: "half" });
+            if ("failed" in answer) inState = answer.failed.initFailure?.properties ?? {};
+            expect("failed" in answer && answer.failed).toEqual({
+                message: expect.stringMatching(/^kind created the cluster "half" but could not read its kubeconfig: `kind get kubeconfig` failed with exit code 1:\nERROR: failed to get cluster internal kubeconfig/),
+                initFailure: {
+                    id: "half",
+                    properties: expect.objectContaining({ name: "half", kubeconfig: "", context: "kind-half", __provider: serialised[KIND] }),
+                    reasons: [expect.stringMatching(/^kind created the cluster "half" but could not read its kubeconfig/)],
+                },
+            });
+        } finally {
+            fs.rmSync(path.join(kind.state, "kubeconfig-fails"));
+        }
+        // The next `pulumi up` finds the resource in state with an init error and updates it.
+        const retried = ok(await host.update("half", { ...inputs(), name: "half", kubeconfig: "" }, { ...inputs(), name: "half" }));
+        expect(retried.properties).toMatchObject({ name: "half", context: "kind-half", kubeconfig: expect.stringContaining("current-context: kind-half") });
+        // And `pulumi destroy` can load the provider from what the failure left in state.
+        expect(await host.delete("half", inState)).toEqual({ ok: null });
+        expect(kind.calls().slice(-1)).toEqual(["delete cluster --name half"]);
+    });
+
+    it("updates in place, keeping the cluster, when only its own code changed", async () => {
+        const edited = serialised[KIND].replace("needs a running Docker engine", "needs a running Docker daemon");
+        expect(edited).not.toBe(serialised[KIND]);
+        const olds = { ...inputs(), kubeconfig: "old", context: "kind-development" };
+        expect(ok(await host.diff("development", olds, { ...kindInputs, __provider: edited }))).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: true });
+        const updated = ok(await host.update("development", olds, { ...kindInputs, __provider: edited }));
+        expect(updated.properties).toMatchObject({ name: "development", context: "kind-development", __provider: edited });
+        expect(kind.calls().filter((c) => /^(create|delete) cluster --name development\b/.test(c))).toEqual(["create cluster --name development --config=- --wait 120s"]);
+    });
+
+    it("sees no change when neither the inputs nor its code changed", async () => {
+        expect(ok(await host.diff("development", { ...inputs(), kubeconfig: "k" }, inputs()))).toEqual({ changes: "none", replaces: [], deleteBeforeReplace: true });
+    });
+
+    it("replaces the cluster, deleting first, when a node setting changed", async () => {
+        expect(ok(await host.diff("development", { ...inputs(), kubeconfig: "k" }, { ...inputs(), workers: 2 }))).toEqual({ changes: "some", replaces: ["workers"], deleteBeforeReplace: true });
+    });
+
+    it("reads a cluster that was deleted outside Pulumi as gone", async () => {
+        ok(await host.delete("development", inputs()));
+        expect(ok(await host.read("development", inputs()))).toEqual({ id: "", properties: { __provider: serialised[KIND] } });
+    });
+});
+
+describe("the kind provider without kind on PATH", () => {
+    it("tells the engine to install kind, not 'Unknown Error'", async () => {
+        const host = await startProviderHost({ ...process.env, PATH: path.dirname(process.execPath) });
+        try {
+            const answer = await host.create({ ...kindInputs, __provider: serialised[KIND] });
+            expect("failed" in answer && answer.failed.message).toBe(
+                "The kind CLI is not on PATH. Install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation), make sure `kind version` works in this shell, and run `pulumi up` again.",
+            );
+        } finally {
+            await host.stop();
+        }
+    });
+});
+
+async function listen(server: http.Server): Promise<number> {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return (server.address() as AddressInfo).port;
+}
+
+describe("the Flux teardown in Pulumi's dynamic-provider host", () => {
+    let host: ProviderHost;
+    beforeAll(async () => {
+        host = await startProviderHost();
+    });
+    afterAll(() => host.stop());
+    const props = (port: number, timeoutSeconds: number) => ({ kubeconfig: kubeconfigFor(port), timeoutSeconds, __provider: serialised[TEARDOWN] });
+
+    it("reaches the engine with the message naming the stuck object and the command to run", async () => {
+        const api = fakeKubeApi([{ kind: "HelmRelease", metadata: { namespace: "podinfo", name: "podinfo" } }], "never");
+        const port = await listen(api.server);
+        try {
+            const answer = await host.delete("flux-teardown", props(port, 1));
+            expect("failed" in answer && answer.failed).toEqual({
+                message:
+                    "Flux teardown gave up after 1s; still deleting: HelmRelease podinfo/podinfo. Their finalisers are waiting on something: " +
+                    "look with `kubectl -n podinfo describe helmrelease podinfo`, fix it, and run `pulumi destroy` again. The cluster is left as it was, so nothing leaks.",
+            });
+        } finally {
+            api.server.close();
+        }
+    }, 20_000);
+
+    it("deletes what Flux synced and succeeds once the finalisers ran", async () => {
+        const api = fakeKubeApi([{ kind: "Kustomization", metadata: { namespace: "flux-system", name: "flux-system" } }, { kind: "HelmRelease", metadata: { namespace: "podinfo", name: "podinfo" } }], 1);
+        const port = await listen(api.server);
+        try {
+            expect(await host.delete("flux-teardown", props(port, 30))).toEqual({ ok: null });
+            expect([...api.live.keys()]).toEqual(["kustomizations/flux-system/flux-system"]);
+        } finally {
+            api.server.close();
+        }
+    }, 20_000);
+
+    it("succeeds when the cluster is already gone", async () => {
+        const closed = http.createServer();
+        const port = await listen(closed);
+        await new Promise((resolve) => closed.close(resolve));
+        expect(await host.delete("flux-teardown", props(port, 5))).toEqual({ ok: null });
+    });
+
+    it("stores a new version of its code through an in-place update, keeping its inputs", async () => {
+        const edited = serialised[TEARDOWN].replace("fix it, and run", "fix it, then run");
+        expect(edited).not.toBe(serialised[TEARDOWN]);
+        const olds = props(6443, 600);
+        const news = { ...olds, __provider: edited };
+        expect(ok(await host.diff("flux-teardown", olds, news))).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: false });
+        expect(ok(await host.update("flux-teardown", olds, news)).properties).toEqual(news);
+        expect(ok(await host.diff("flux-teardown", olds, olds)).changes).toBe("none");
+    });
+});
