@@ -3,7 +3,7 @@ import { benchCheck } from "./check";
 import { benchPrograms, programTable } from "./program";
 
 async function main(): Promise<void> {
-    console.log("Program evaluation through Pulumi's cmd/run, transpile-only as configured (median of 3 fresh processes):\n");
+    console.log("Program evaluation through Pulumi's cmd/run, transpile-only as configured (median of 5 fresh processes, interleaved):\n");
     const programs = await benchPrograms();
     console.log(programTable(programs));
     console.log();
