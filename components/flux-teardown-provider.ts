@@ -152,7 +152,7 @@ export function isUnreachable(error: unknown): boolean {
 /** The TeardownApi over @kubernetes/client-node, for a kubeconfig. */
 export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
     // client-node is an ES module: import it dynamically (a CommonJS `require` fails on older Node 20s).
-    const importEsm = new Function("specifier", "return import(specifier)") as (s: string) => Promise<typeof import("@kubernetes/client-node")>;
+    const importEsm = new Function("specifier", "return import(specifier)") as (s: string) => Promise<typeof import("@kubernetes/client-node", { with: { "resolution-mode": "import" } })>;
     const k8s = await importEsm("@kubernetes/client-node");
     const config = new k8s.KubeConfig();
     config.loadFromString(kubeconfig);
