@@ -145,13 +145,15 @@ export async function runTeardown(api: TeardownApi, options: TeardownOptions): P
 
 /** True for errors that mean the API server cannot be reached at all (e.g. the cluster is gone). */
 export function isUnreachable(error: unknown): boolean {
-    const text = `${(error as { code?: string })?.code ?? ""} ${(error as Error)?.message ?? ""} ${String((error as { cause?: unknown })?.cause ?? "")}`;
+    const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+    const text = [(error as { code?: string })?.code, (error as Error)?.message, cause?.code, cause?.message].join(" ");
     return /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|getaddrinfo|socket hang up/.test(text);
 }
 
 /** The TeardownApi over @kubernetes/client-node, for a kubeconfig. */
 export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
     // client-node is an ES module: import it dynamically (a CommonJS `require` fails on older Node 20s).
+    // oxlint-disable-next-line typescript/no-implied-eval -- a real import(), which neither a CommonJS build nor the closure serialiser may rewrite
     const importEsm = new Function("specifier", "return import(specifier)") as (s: string) => Promise<typeof import("@kubernetes/client-node", { with: { "resolution-mode": "import" } })>;
     const k8s = await importEsm("@kubernetes/client-node");
     const config = new k8s.KubeConfig();

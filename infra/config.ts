@@ -113,7 +113,7 @@ const kindCluster = z
 export const EKS_VERSIONS = ["1.32", "1.33", "1.34", "1.35", "1.36"] as const;
 
 const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
-const IAM_ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/[\w+=,.@\/-]+$/;
+const IAM_ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 
 const cidr = z.string().superRefine((value, ctx) => {
@@ -644,6 +644,7 @@ export function gitBranchProblem(branch: string): string | undefined {
     if (branch.length === 0) return `is empty. ${fix}`;
     if (branch.startsWith("refs/")) return `'${branch}' is a full ref. Fix: give the branch name alone, e.g. 'main'`;
     if (/\s/.test(branch)) return `'${branch}' contains white space. ${fix}`;
+    // oxlint-disable-next-line no-control-regex -- control characters are exactly what Git forbids here
     if (/[~^:?*[\\\x00-\x1f\x7f]/.test(branch)) return `'${branch}' contains a character Git forbids in ref names. ${fix}`;
     if (branch.includes("..") || branch.includes("@{") || branch.includes("//")) {
         return `'${branch}' contains '..', '@{' or '//', which Git forbids. ${fix}`;

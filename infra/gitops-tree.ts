@@ -70,7 +70,7 @@ export function findPlatformSource(repoRoot: string, syncPath: string): Platform
                 const secretRef = spec["secretRef"] as { name?: string } | undefined;
                 return {
                     kind: m.kind,
-                    url: String(spec["url"] ?? ""),
+                    url: typeof spec["url"] === "string" ? spec["url"] : "",
                     ref: (spec["ref"] as Record<string, string> | undefined) ?? {},
                     secretName: secretRef?.name,
                     file: path.posix.join(syncPath, f),

@@ -54,7 +54,7 @@ async function build(stack: string) {
         const entry = recorded.find((r) => r.name === name);
         if (!entry) throw new Error(`no resource named ${name}; have ${recorded.map((r) => r.name).join(", ")}`);
         const urns = await Promise.all(entry.dependsOn.map((d) => valueOf(d.urn)));
-        return urns.map((u) => u.split("::").pop()).sort();
+        return urns.map((u) => u.split("::").pop() ?? "").sort((a, b) => a.localeCompare(b));
     };
     return { run, recorded, waitsFor };
 }

@@ -64,7 +64,7 @@ describe.each(ENVIRONMENTS)("the platform layers of %s", (env) => {
 
     it("are exactly services, service-configs and configs, each waiting for the one before", () => {
         const ks = kustomizations();
-        expect([...ks.keys()].sort()).toEqual([...LAYERS].sort());
+        expect([...ks.keys()].map((k) => k ?? "").sort((a, b) => a.localeCompare(b))).toEqual([...LAYERS].sort((a, b) => a.localeCompare(b)));
         expect(LAYERS.map((name) => ks.get(name)?.spec?.dependsOn)).toEqual([undefined, [{ name: "platform-services" }], [{ name: "platform-service-configs" }]]);
     });
 

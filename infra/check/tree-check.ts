@@ -69,7 +69,7 @@ export function rangeProblem(range: string): string | undefined {
 
 
 /** kubectl's verdict by folder content: checking several copies of a tree builds each distinct folder once. */
-const kustomizeCache = new Map<string, "missing" | string | undefined>();
+const kustomizeCache = new Map<string, string | undefined>();
 
 function folderDigest(full: string): string {
     const hash = createHash("sha256");
@@ -85,7 +85,7 @@ function folderDigest(full: string): string {
 }
 
 /** Builds one kustomization: undefined when it builds, "missing" without kubectl, else the reason. */
-function kustomizeProblem(root: string, dir: string): "missing" | string | undefined {
+function kustomizeProblem(root: string, dir: string): string | undefined {
     const result = spawnSync("kubectl", ["kustomize", path.join(root, dir)], { encoding: "utf8" });
     if ((result.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return "missing";
     if (result.status === 0) return undefined;
@@ -119,7 +119,9 @@ function readStacks(root: string, findings: Finding[]): StackView[] {
             findings.push({ severity: "error", file, message: `is not valid YAML: ${(e as Error).message.split("\n")[0]}` });
             return [];
         }
-        const environment = String(config[`${PROJECT}:environment`] ?? "");
+        // An unquoted name such as 123 is a YAML number; the CLI hands the program its text.
+        const rawEnvironment = config[`${PROJECT}:environment`];
+        const environment = typeof rawEnvironment === "string" || typeof rawEnvironment === "number" ? String(rawEnvironment) : "";
         const sync = (config[`${PROJECT}:sync`] ?? {}) as { path?: string };
         const cluster = (config[`${PROJECT}:cluster`] ?? {}) as { backend?: string; nodeImage?: string; kubernetesVersion?: string };
         const syncPath = normaliseRepoPath(sync.path ?? `clusters/${environment}`);
@@ -280,6 +282,7 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
  * dynamic import; this runs in Node, not in jest.
  */
 export async function loadSchemaValidator(root: string): Promise<SchemaValidator> {
+    // oxlint-disable-next-line typescript/no-implied-eval -- a real import() of ES modules, which a CommonJS build would turn into require
     const importEsm = new Function("specifier", "return import(specifier)") as (s: string) => Promise<Record<string, unknown>>;
     const modules = new Map<string, Record<string, unknown> | undefined>();
     const moduleFor = (apiVersion: string) => {

@@ -13,9 +13,9 @@ export interface Affected {
 
 /** Files that make up the Pulumi program (or its policy pack): a change to one can change every stack. */
 function isProgramFile(file: string): boolean {
-    if (/\.test\.ts$/.test(file)) return false;
+    if (file.endsWith(".test.ts")) return false;
     if (["Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.pulumi.json"].includes(file)) return true;
-    if (/^components\/.+\.ts$/.test(file) || /^policy\//.test(file)) return true;
+    if (/^components\/.+\.ts$/.test(file) || file.startsWith("policy/")) return true;
     // infra/ holds the program entry and config, and tools (sandbox, check, ci) the program never loads.
     return /^infra\/[^/]+\.ts$/.test(file);
 }

@@ -5,6 +5,7 @@ import { CommandResult } from "../../components/kind-provider";
 import { DNS_LABEL, ENVIRONMENTS, gitBranchProblem, TTL } from "../config";
 import { findPlatformSource } from "../gitops-tree";
 import {
+    configString,
     configValue,
     diffTrees,
     dropSecureValues,
@@ -60,12 +61,12 @@ interface SourceStack {
 
 function readSource(root: string, stack: string): SourceStack {
     const doc = readStackFile(root, stack);
-    const environment = String(configValue(doc, "environment") ?? "");
+    const environment = configString(doc, "environment") ?? "";
     return {
         doc,
         environment,
-        branch: String(configValue(doc, "sync.branch") ?? "main"),
-        treePath: String(configValue(doc, "sync.path") ?? `clusters/${environment}`).replace(/^\.\//, ""),
+        branch: configString(doc, "sync.branch") ?? "main",
+        treePath: (configString(doc, "sync.path") ?? `clusters/${environment}`).replace(/^\.\//, ""),
         isSandbox: configValue(doc, "sandbox") !== undefined || !(ENVIRONMENTS as readonly string[]).includes(environment),
     };
 }
@@ -225,9 +226,9 @@ async function stackExists(ctx: SandboxContext, stack: string): Promise<boolean 
 
 export async function promote(ctx: SandboxContext, name: string, options: { dryRun?: boolean } = {}): Promise<void> {
     const { doc } = readSandbox(ctx.root, name);
-    const sourceStack = String(configValue(doc, "sandbox.source"));
+    const sourceStack = configString(doc, "sandbox.source") ?? "";
     const source = readSource(ctx.root, sourceStack);
-    const sandboxTree = path.join(ctx.root, String(configValue(doc, "sync.path") ?? `clusters/${name}`));
+    const sandboxTree = path.join(ctx.root, configString(doc, "sync.path") ?? `clusters/${name}`);
     const targetTree = path.join(ctx.root, source.treePath);
     if (!fs.existsSync(sandboxTree)) throw new SandboxError(`${path.relative(ctx.root, sandboxTree)} does not exist; there is nothing to promote.`);
     const targetPlatform = fs.existsSync(targetTree) ? findPlatformSource(ctx.root, source.treePath) : undefined;
@@ -299,7 +300,7 @@ export function listSandboxes(ctx: Pick<SandboxContext, "root" | "now">): Sandbo
             {
                 name: stack,
                 source,
-                branch: String(configValue(doc, "sync.branch") ?? "main"),
+                branch: configString(doc, "sync.branch") ?? "main",
                 age: humanAge(Math.max(0, age)),
                 ttl: typeof ttl === "string" ? ttl : "-",
                 expired: typeof ttl === "string" && age > parseTtl(ttl),

@@ -36,6 +36,12 @@ export function configValue(doc: Document, key: string): unknown {
     return doc.getIn(["config", `${PROJECT}:${top}`, ...rest], false) as unknown;
 }
 
+/** A config value that is a scalar, as the string the CLI would hand the program; else undefined. */
+export function configString(doc: Document, key: string): string | undefined {
+    const value = configValue(doc, key);
+    return typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : undefined;
+}
+
 export function setConfigValue(doc: Document, key: string, value: string | boolean): void {
     const [top, ...rest] = key.split(".");
     // Strings are quoted: a branch like "1.10" or a time stamp must not turn into a number or a date.
@@ -49,7 +55,7 @@ export function dropSecureValues(doc: Document): string[] {
     const dropped: string[] = [];
     const config = doc.get("config");
     if (!isMap(config)) return dropped;
-    for (const pair of [...config.items]) {
+    for (const pair of config.items) {
         const value = pair.value;
         if (isMap(value) && value.has("secure")) {
             dropped.push(String(pair.key));

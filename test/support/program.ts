@@ -107,7 +107,7 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
         config[`${PROJECT}:token`] = TEST_TOKEN;
         secretKeys.push(`${PROJECT}:token`);
     }
-    pulumi.runtime.setMocks(
+    await pulumi.runtime.setMocks(
         {
             newResource: (args) => {
                 resources.push({ type: args.type, name: args.name, inputs: args.inputs });

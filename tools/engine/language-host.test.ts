@@ -21,7 +21,7 @@ function projectWithMain(main: string | undefined): string {
 
 /** Compiler options after `extends`, as TypeScript (and so ts-node) resolves a tsconfig file. */
 function effectiveOptions(file: string, overrides: ts.CompilerOptions = {}): ts.CompilerOptions {
-    const parsed = ts.getParsedCommandLineOfConfigFile(file, overrides, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(String(d.messageText)); } });
+    const parsed = ts.getParsedCommandLineOfConfigFile(file, overrides, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n")); } });
     return parsed!.options;
 }
 

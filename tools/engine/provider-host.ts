@@ -73,31 +73,32 @@ export async function startProviderHost(env: NodeJS.ProcessEnv = process.env): P
         child.on("exit", (code) => reject(new Error(`the dynamic-provider host exited (${code}) before listening:\n${stderr}`)));
     });
     const client = new ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    const call = <Req, Res, T>(method: (req: Req, cb: (e: grpc.ServiceError | null, r: Res) => void) => unknown, req: Req, map: (r: Res) => T) =>
-        new Promise<Answer<T>>((resolve) => method.call(client, req, (e, r) => resolve(e ? { failed: failure(e) } : { ok: map(r) })));
+    /** One unary call; `send` makes it on the client, `map` turns the response into plain values. */
+    const call = <Res, T>(send: (callback: (e: grpc.ServiceError | null, r: Res) => void) => unknown, map: (r: Res) => T) =>
+        new Promise<Answer<T>>((resolve) => send((e, r) => resolve(e ? { failed: failure(e) } : { ok: map(r) })));
 
     // The engine configures every provider before its first call.
-    await call(client.configure, new provproto.ConfigureRequest().setArgs(struct({})), () => null);
+    await call((cb) => client.configure(new provproto.ConfigureRequest().setArgs(struct({})), cb), () => null);
 
     return {
         check: (olds, news) =>
-            call(client.check, new provproto.CheckRequest().setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), (r: provproto.CheckResponse) => ({
+            call((cb) => client.check(new provproto.CheckRequest().setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), cb), (r: provproto.CheckResponse) => ({
                 inputs: plain(r.getInputs()),
                 failures: r.getFailuresList().map((f) => ({ property: f.getProperty(), reason: f.getReason() })),
             })),
         create: (properties) =>
-            call(client.create, new provproto.CreateRequest().setUrn(URN).setProperties(struct(properties)), (r: provproto.CreateResponse) => ({ id: r.getId(), properties: plain(r.getProperties()) })),
+            call((cb) => client.create(new provproto.CreateRequest().setUrn(URN).setProperties(struct(properties)), cb), (r: provproto.CreateResponse) => ({ id: r.getId(), properties: plain(r.getProperties()) })),
         read: (id, properties) =>
-            call(client.read, new provproto.ReadRequest().setId(id).setUrn(URN).setProperties(struct(properties)), (r: provproto.ReadResponse) => ({ id: r.getId(), properties: plain(r.getProperties()) })),
+            call((cb) => client.read(new provproto.ReadRequest().setId(id).setUrn(URN).setProperties(struct(properties)), cb), (r: provproto.ReadResponse) => ({ id: r.getId(), properties: plain(r.getProperties()) })),
         diff: (id, olds, news) =>
-            call(client.diff, new provproto.DiffRequest().setId(id).setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), (r: provproto.DiffResponse) => ({
+            call((cb) => client.diff(new provproto.DiffRequest().setId(id).setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), cb), (r: provproto.DiffResponse) => ({
                 changes: ({ 0: "unknown", 1: "none", 2: "some" } as const)[r.getChanges()],
                 replaces: r.getReplacesList(),
                 deleteBeforeReplace: r.getDeletebeforereplace(),
             })),
         update: (id, olds, news) =>
-            call(client.update, new provproto.UpdateRequest().setId(id).setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), (r: provproto.UpdateResponse) => ({ properties: plain(r.getProperties()) })),
-        delete: (id, properties) => call(client.delete, new provproto.DeleteRequest().setId(id).setUrn(URN).setProperties(struct(properties)), () => null),
+            call((cb) => client.update(new provproto.UpdateRequest().setId(id).setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), cb), (r: provproto.UpdateResponse) => ({ properties: plain(r.getProperties()) })),
+        delete: (id, properties) => call((cb) => client.delete(new provproto.DeleteRequest().setId(id).setUrn(URN).setProperties(struct(properties)), cb), () => null),
         stderr: () => stderr,
         stop: async () => {
             client.close();
