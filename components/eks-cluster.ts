@@ -92,11 +92,7 @@ export class EksCluster extends pulumi.ComponentResource {
         super("gitops-platform:index:EksCluster", name, {}, opts);
         const partition = partitionOf(args.region);
 
-        const provider = new aws.Provider(
-            `${name}-aws`,
-            { region: args.region as aws.Region, defaultTags: { tags: args.tags ?? {} } },
-            { parent: this },
-        );
+        const provider = new aws.Provider(`${name}-aws`, { region: args.region as aws.Region, defaultTags: { tags: args.tags ?? {} } }, { parent: this });
         const inAws = { parent: this, provider };
 
         const network = new EksNetwork(
@@ -160,7 +156,11 @@ export class EksCluster extends pulumi.ComponentResource {
         );
         const attachments = NODE_POLICIES.map(
             (policy) =>
-                new aws.iam.RolePolicyAttachment(`${name}-nodes-${policy}`, { role: nodeRole.name, policyArn: `arn:${partition}:iam::aws:policy/${policy}` }, inAws),
+                new aws.iam.RolePolicyAttachment(
+                    `${name}-nodes-${policy}`,
+                    { role: nodeRole.name, policyArn: `arn:${partition}:iam::aws:policy/${policy}` },
+                    inAws,
+                ),
         );
 
         const nodeGroup = new eks.ManagedNodeGroup(

@@ -48,9 +48,7 @@ describe("the teardown order", () => {
     });
 
     it("ignores a dependsOn on an object that does not exist", () => {
-        expect(planTeardown([hr("apps", "a", { spec: { dependsOn: [{ name: "gone" }] } })]).map((p) => p.map(describeRef))).toEqual([
-            ["HelmRelease apps/a"],
-        ]);
+        expect(planTeardown([hr("apps", "a", { spec: { dependsOn: [{ name: "gone" }] } })]).map((p) => p.map(describeRef))).toEqual([["HelmRelease apps/a"]]);
     });
 
     it("survives a dependsOn cycle instead of recursing forever", () => {
@@ -113,7 +111,11 @@ async function listen(server: http.Server): Promise<number> {
 describe("the teardown executor against a Kubernetes API", () => {
     const healthy = fakeApiServer(developmentCluster, 2);
     const stuck = fakeApiServer(
-        [ks("flux-system", "flux-system"), hr("podinfo", "podinfo"), hr("cert-manager", "cert-manager", { metadata: { namespace: "cert-manager", name: "cert-manager", ...provider } })],
+        [
+            ks("flux-system", "flux-system"),
+            hr("podinfo", "podinfo"),
+            hr("cert-manager", "cert-manager", { metadata: { namespace: "cert-manager", name: "cert-manager", ...provider } }),
+        ],
         "never",
     );
     const noFlux = http.createServer((_req, res) => {

@@ -80,9 +80,7 @@ export function planTeardown(objects: FluxObject[]): FluxRef[][] {
         refs.push({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name });
         phases.set(phase, refs);
     }
-    return [...phases.keys()]
-        .sort()
-        .map((p) => phases.get(p)!.sort((a, b) => describeRef(a).localeCompare(describeRef(b))));
+    return [...phases.keys()].sort().map((p) => phases.get(p)!.sort((a, b) => describeRef(a).localeCompare(describeRef(b))));
 }
 
 /** The few Kubernetes API calls the teardown makes. */
@@ -154,7 +152,9 @@ export function isUnreachable(error: unknown): boolean {
 export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
     // client-node is an ES module: import it dynamically (a CommonJS `require` fails on older Node 20s).
     // oxlint-disable-next-line typescript/no-implied-eval -- a real import(), which neither a CommonJS build nor the closure serialiser may rewrite
-    const importEsm = new Function("specifier", "return import(specifier)") as (s: string) => Promise<typeof import("@kubernetes/client-node", { with: { "resolution-mode": "import" } })>;
+    const importEsm = new Function("specifier", "return import(specifier)") as (
+        s: string,
+    ) => Promise<typeof import("@kubernetes/client-node", { with: { "resolution-mode": "import" } })>;
     const k8s = await importEsm("@kubernetes/client-node");
     const config = new k8s.KubeConfig();
     config.loadFromString(kubeconfig);

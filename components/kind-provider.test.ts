@@ -1,12 +1,5 @@
 import { parse } from "yaml";
-import {
-    CommandResult,
-    KindClusterInputs,
-    KindClusterOutputs,
-    KindClusterProvider,
-    renderKindConfig,
-    spawnCommand,
-} from "./kind-provider";
+import { CommandResult, KindClusterInputs, KindClusterOutputs, KindClusterProvider, renderKindConfig, spawnCommand } from "./kind-provider";
 
 interface Call {
     command: string;
@@ -94,7 +87,10 @@ describe("KindClusterProvider", () => {
         const { calls, provider } = fakeKind((args) => (args[1] === "clusters" ? ok("staging\ndevelopment\n") : ok(KUBECONFIG)));
         const old: KindClusterOutputs = { ...inputs, kubeconfig: "stale", context: "kind-development" };
         const result = await provider.read("development", old);
-        expect(calls.map((c) => c.args)).toEqual([["get", "clusters"], ["get", "kubeconfig", "--name", "development"]]);
+        expect(calls.map((c) => c.args)).toEqual([
+            ["get", "clusters"],
+            ["get", "kubeconfig", "--name", "development"],
+        ]);
         expect(result).toEqual({ id: "development", props: { ...inputs, kubeconfig: KUBECONFIG, context: "kind-development" } });
     });
 
@@ -146,7 +142,7 @@ describe("KindClusterProvider failures are one clear message", () => {
     it("says to start Docker when the daemon does not answer", async () => {
         const { calls, provider } = fakeKind(() =>
             failed(
-                "ERROR: failed to create cluster: failed to list nodes: command \"docker ps -a\" failed with error: exit status 1\n" +
+                'ERROR: failed to create cluster: failed to list nodes: command "docker ps -a" failed with error: exit status 1\n' +
                     "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
             ),
         );
@@ -158,9 +154,7 @@ describe("KindClusterProvider failures are one clear message", () => {
     });
 
     it("refuses to adopt a cluster of the same name that this stack did not create", async () => {
-        const { provider } = fakeKind(() =>
-            failed('ERROR: failed to create cluster: node(s) already exist for a cluster with the name "development"'),
-        );
+        const { provider } = fakeKind(() => failed('ERROR: failed to create cluster: node(s) already exist for a cluster with the name "development"'));
         await expect(provider.create(inputs)).rejects.toThrow(
             'A kind cluster named "development" already exists and this stack did not create it. ' +
                 "Delete it with `kind delete cluster --name development`, or set cluster.name to another name.",

@@ -79,7 +79,11 @@ export function kindFailure(action: string, outcome: CommandResult | Error): Err
         return new Error(`Could not run \`kind ${action}\`: ${outcome.message}`);
     }
     const stderr = outcome.stderr.trim();
-    if (/Cannot connect to the Docker daemon|docker daemon is not running|failed to connect to the docker API|"docker": executable file not found|error during connect/i.test(stderr)) {
+    if (
+        /Cannot connect to the Docker daemon|docker daemon is not running|failed to connect to the docker API|"docker": executable file not found|error during connect/i.test(
+            stderr,
+        )
+    ) {
         return new Error(
             `\`kind ${action}\` needs a running Docker engine, and none answered. Start Docker (or Docker Desktop), ` +
                 "check that `docker ps` works, and run `pulumi up` again.",
@@ -116,10 +120,7 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
     constructor(private readonly run: CommandRunner = spawnCommand) {}
 
     async create(inputs: KindClusterInputs): Promise<pulumi.dynamic.CreateResult<KindClusterOutputs>> {
-        await this.kind(
-            ["create", "cluster", "--name", inputs.name, "--config=-", "--wait", "120s"],
-            renderKindConfig(inputs),
-        );
+        await this.kind(["create", "cluster", "--name", inputs.name, "--config=-", "--wait", "120s"], renderKindConfig(inputs));
         let kubeconfig: string;
         try {
             kubeconfig = await this.kind(["get", "kubeconfig", "--name", inputs.name]);
@@ -172,7 +173,10 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
     }
 
     private async kind(args: string[], stdin?: string): Promise<string> {
-        const action = args.filter((a) => !a.startsWith("-")).slice(0, 2).join(" ");
+        const action = args
+            .filter((a) => !a.startsWith("-"))
+            .slice(0, 2)
+            .join(" ");
         let result: CommandResult;
         try {
             result = await this.run("kind", args, stdin);

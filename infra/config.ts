@@ -212,13 +212,9 @@ const fluxSchema = z
                 message: "lists a controller twice. Fix: remove the duplicate",
             })
             .refine((cs) => cs.includes("source-controller") && cs.includes("kustomize-controller"), {
-                message:
-                    "must include source-controller and kustomize-controller, which the root sync needs. Fix: add them",
+                message: "must include source-controller and kustomize-controller, which the root sync needs. Fix: add them",
             }),
-        syncInterval: z
-            .string()
-            .regex(GO_DURATION, { message: "is not a duration. Fix: e.g. '1m' or '30s'" })
-            .default(DEFAULTS.syncInterval),
+        syncInterval: z.string().regex(GO_DURATION, { message: "is not a duration. Fix: e.g. '1m' or '30s'" }).default(DEFAULTS.syncInterval),
     })
     .strict();
 
@@ -263,7 +259,9 @@ const platformRepositorySchema = z.discriminatedUnion(
 /** The stack config as stored: one entry per key of the `gitops-platform` namespace. */
 const stackSchema = z
     .object({
-        environment: z.string({ message: "is required. Fix: set it to development, staging, production or a sandbox name" }).pipe(dnsLabel("environment name", 50)),
+        environment: z
+            .string({ message: "is required. Fix: set it to development, staging, production or a sandbox name" })
+            .pipe(dnsLabel("environment name", 50)),
         cluster: clusterSchema,
         flux: fluxSchema.prefault({}),
         sync: syncSchema,
@@ -420,9 +418,7 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
         throw new ConfigError(stackFile, problems);
     }
     const config = parsed.data;
-    const tier: Tier = (ENVIRONMENTS as readonly string[]).includes(config.environment)
-        ? (config.environment as Tier)
-        : "sandbox";
+    const tier: Tier = (ENVIRONMENTS as readonly string[]).includes(config.environment) ? (config.environment as Tier) : "sandbox";
 
     const sync = checkSync(config, report, repoRoot);
     const platformSource = sync ? checkPlatformSource(config, sync.path, report, repoRoot) : undefined;
@@ -545,12 +541,7 @@ function checkSync(config: StackConfig, report: Report, repoRoot: string): SyncC
     return ok ? { url: config.sync.url, branch: config.sync.branch, path: syncPath, username: config.sync.username } : undefined;
 }
 
-function checkPlatformSource(
-    config: StackConfig,
-    syncPath: string,
-    report: Report,
-    repoRoot: string,
-): PlatformSourceKind | undefined {
+function checkPlatformSource(config: StackConfig, syncPath: string, report: Report, repoRoot: string): PlatformSourceKind | undefined {
     const repo = config.platformRepository;
     let source;
     try {
@@ -562,8 +553,7 @@ function checkPlatformSource(
     if (!source) {
         report(
             "sync.path",
-            `'${syncPath}' declares no GitRepository or OCIRepository named 'platform'. ` +
-                `Fix: add platform.yaml (see clusters/development)`,
+            `'${syncPath}' declares no GitRepository or OCIRepository named 'platform'. ` + `Fix: add platform.yaml (see clusters/development)`,
         );
         return undefined;
     }
@@ -603,15 +593,13 @@ function checkProduction(config: StackConfig, tier: Tier, report: Report, stack:
     if (semver.valid(config.flux.version) === null) {
         report(
             "flux.version",
-            `is the range '${config.flux.version}', but production runs one known Flux version. ` +
-                `Fix: pin an exact version, e.g. '2.8.8'`,
+            `is the range '${config.flux.version}', but production runs one known Flux version. ` + `Fix: pin an exact version, e.g. '2.8.8'`,
         );
     }
     if (!config.protect) {
         report(
             "protect",
-            `must be true in production so 'pulumi destroy' cannot remove the cluster or Flux. ` +
-                `Fix: 'pulumi config set protect true -s ${stack}'`,
+            `must be true in production so 'pulumi destroy' cannot remove the cluster or Flux. ` + `Fix: 'pulumi config set protect true -s ${stack}'`,
         );
     }
 }

@@ -62,10 +62,7 @@ export function findPlatformSource(repoRoot: string, syncPath: string): Platform
         .sort();
     for (const f of files) {
         for (const m of readManifests(path.join(dir, f))) {
-            if (
-                (m.kind === "GitRepository" || m.kind === "OCIRepository") &&
-                m.metadata?.name === PLATFORM_SOURCE_NAME
-            ) {
+            if ((m.kind === "GitRepository" || m.kind === "OCIRepository") && m.metadata?.name === PLATFORM_SOURCE_NAME) {
                 const spec = m.spec ?? {};
                 const secretRef = spec["secretRef"] as { name?: string } | undefined;
                 return {

@@ -55,7 +55,12 @@ describe("EKS endpoints are private or CIDR-restricted", () => {
     const eks = (props: Record<string, unknown>) => resource("eks:index:Cluster", "production-cluster", props);
 
     it("accepts a private endpoint plus an allow-list", async () => {
-        expect(await violationsOfResource(eksEndpointRestricted, eks({ endpointPrivateAccess: true, endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24"] }))).toEqual([]);
+        expect(
+            await violationsOfResource(
+                eksEndpointRestricted,
+                eks({ endpointPrivateAccess: true, endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24"] }),
+            ),
+        ).toEqual([]);
     });
 
     it("accepts a private-only endpoint", async () => {
@@ -63,8 +68,16 @@ describe("EKS endpoints are private or CIDR-restricted", () => {
     });
 
     it.each<[string, Record<string, unknown>, string]>([
-        ["open to the internet", { endpointPrivateAccess: true, publicAccessCidrs: ["0.0.0.0/0"] }, "EKS cluster production-cluster: the public API endpoint is open to 0.0.0.0/0."],
-        ["public with no allow-list", { endpointPrivateAccess: true }, "EKS cluster production-cluster: the public API endpoint is open to the internet (no publicAccessCidrs)."],
+        [
+            "open to the internet",
+            { endpointPrivateAccess: true, publicAccessCidrs: ["0.0.0.0/0"] },
+            "EKS cluster production-cluster: the public API endpoint is open to 0.0.0.0/0.",
+        ],
+        [
+            "public with no allow-list",
+            { endpointPrivateAccess: true },
+            "EKS cluster production-cluster: the public API endpoint is open to the internet (no publicAccessCidrs).",
+        ],
         [
             "without the private endpoint",
             { endpointPrivateAccess: false, publicAccessCidrs: ["203.0.113.0/24"] },

@@ -35,4 +35,3 @@ export async function violationsOfStack(policy: StackValidationPolicy, resources
     await policy.validateStack!(args, (message) => found.push(message));
     return found;
 }
-

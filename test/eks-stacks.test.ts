@@ -141,9 +141,7 @@ describe("the backend changes only the cluster", () => {
     it.each(["development", "staging", "production"])("%s declares the same Flux and secrets on kind and on EKS", async (env) => {
         const kind = kubernetesObjects(await shared(env));
         const aws = kubernetesObjects(await shared(`aws-${env}`));
-        const awsWithKindClusterType = aws.map((r) =>
-            r.type.endsWith(":FluxInstance") ? { ...r, inputs: withClusterType(r.inputs, "kubernetes") } : r,
-        );
+        const awsWithKindClusterType = aws.map((r) => (r.type.endsWith(":FluxInstance") ? { ...r, inputs: withClusterType(r.inputs, "kubernetes") } : r));
         expect(awsWithKindClusterType).toEqual(kind);
     });
 });

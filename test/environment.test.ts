@@ -71,10 +71,7 @@ describe("Flux is bootstrapped in dependency order", () => {
     });
 
     it("the operator chart waits for both secrets, so the first sync can authenticate", async () => {
-        expect(await env.waitsFor("development-flux-operator")).toEqual([
-            "development-flux-platform-repository",
-            "development-flux-sync-credentials",
-        ]);
+        expect(await env.waitsFor("development-flux-operator")).toEqual(["development-flux-platform-repository", "development-flux-sync-credentials"]);
     });
 
     it("the FluxInstance waits for the operator that owns its CRD", async () => {
@@ -139,10 +136,7 @@ describe("on EKS", () => {
         expect(isProtectedType("aws:kms/key:Key")).toBe(true);
         expect(isProtectedType("aws:ec2/vpc:Vpc")).toBe(true);
         expect(isProtectedType("eks:index:Cluster")).toBe(true);
-        expect(env.recorded.filter((r) => !isProtected(r)).map((r) => r.type)).toEqual([
-            "gitops-platform:index:Environment",
-            "pulumi:providers:kubernetes",
-        ]);
+        expect(env.recorded.filter((r) => !isProtected(r)).map((r) => r.type)).toEqual(["gitops-platform:index:Environment", "pulumi:providers:kubernetes"]);
     });
 
     it("development on EKS protects nothing", async () => {

@@ -11,7 +11,9 @@ const ENVIRONMENTS = ["development", "staging", "production"];
 const LAYERS = ["platform-services", "platform-service-configs", "platform-configs"];
 
 function clusterManifests(env: string): Manifest[] {
-    return yamlFilesUnder(REPO_ROOT, `clusters/${env}`).map((f) => path.join(REPO_ROOT, f)).flatMap(readManifests);
+    return yamlFilesUnder(REPO_ROOT, `clusters/${env}`)
+        .map((f) => path.join(REPO_ROOT, f))
+        .flatMap(readManifests);
 }
 
 it("no cluster folder carries flux bootstrap's gotk files: the operator owns the root sync", () => {
@@ -21,7 +23,11 @@ it("no cluster folder carries flux bootstrap's gotk files: the operator owns the
 
 it("labels what provides CRDs and controllers, so a teardown removes it last", () => {
     const labelled = [...ENVIRONMENTS.map((e) => `clusters/${e}`), "platform/services"]
-        .flatMap((dir) => yamlFilesUnder(REPO_ROOT, dir).map((f) => path.join(REPO_ROOT, f)).flatMap(readManifests))
+        .flatMap((dir) =>
+            yamlFilesUnder(REPO_ROOT, dir)
+                .map((f) => path.join(REPO_ROOT, f))
+                .flatMap(readManifests),
+        )
         .filter((m) => m.metadata?.labels?.["gitops-platform.io/teardown"] === "provider")
         .map((m) => `${m.kind} ${m.metadata?.name}`);
     expect(labelled.sort()).toEqual([
@@ -60,12 +66,20 @@ describe("each environment has its own cadence", () => {
 
 describe.each(ENVIRONMENTS)("the platform layers of %s", (env) => {
     const kustomizations = () =>
-        new Map(clusterManifests(env).filter((m) => m.kind === "Kustomization" && m.apiVersion?.startsWith("kustomize.toolkit.fluxcd.io/")).map((m) => [m.metadata?.name, m]));
+        new Map(
+            clusterManifests(env)
+                .filter((m) => m.kind === "Kustomization" && m.apiVersion?.startsWith("kustomize.toolkit.fluxcd.io/"))
+                .map((m) => [m.metadata?.name, m]),
+        );
 
     it("are exactly services, service-configs and configs, each waiting for the one before", () => {
         const ks = kustomizations();
         expect([...ks.keys()].map((k) => k ?? "").sort((a, b) => a.localeCompare(b))).toEqual([...LAYERS].sort((a, b) => a.localeCompare(b)));
-        expect(LAYERS.map((name) => ks.get(name)?.spec?.dependsOn)).toEqual([undefined, [{ name: "platform-services" }], [{ name: "platform-service-configs" }]]);
+        expect(LAYERS.map((name) => ks.get(name)?.spec?.dependsOn)).toEqual([
+            undefined,
+            [{ name: "platform-services" }],
+            [{ name: "platform-service-configs" }],
+        ]);
     });
 
     it("prune, wait with a timeout, and pull from the platform source in a folder that exists", () => {

@@ -17,7 +17,9 @@ async function main(): Promise<number> {
         for (const f of findings) console.log(formatFinding(f));
         const e = findings.filter((f) => f.severity === "error").length;
         errors += e;
-        console.log(`GitOps tree: ${e} error${e === 1 ? "" : "s"}, ${findings.length - e} warning${findings.length - e === 1 ? "" : "s"} in ${manifests} manifests (${files} files).`);
+        console.log(
+            `GitOps tree: ${e} error${e === 1 ? "" : "s"}, ${findings.length - e} warning${findings.length - e === 1 ? "" : "s"} in ${manifests} manifests (${files} files).`,
+        );
     }
     return errors > 0 ? 1 : 0;
 }

@@ -15,10 +15,22 @@ export interface ApiRetirement {
 export const API_RETIREMENTS: ApiRetirement[] = [
     { apiVersion: "extensions/v1beta1", kinds: ["DaemonSet", "Deployment", "ReplicaSet"], deprecatedIn: "1.8", removedIn: "1.16", replacement: "apps/v1" },
     { apiVersion: "apps/v1beta1", kinds: ["Deployment", "StatefulSet"], deprecatedIn: "1.9", removedIn: "1.16", replacement: "apps/v1" },
-    { apiVersion: "apps/v1beta2", kinds: ["DaemonSet", "Deployment", "ReplicaSet", "StatefulSet"], deprecatedIn: "1.9", removedIn: "1.16", replacement: "apps/v1" },
+    {
+        apiVersion: "apps/v1beta2",
+        kinds: ["DaemonSet", "Deployment", "ReplicaSet", "StatefulSet"],
+        deprecatedIn: "1.9",
+        removedIn: "1.16",
+        replacement: "apps/v1",
+    },
     { apiVersion: "extensions/v1beta1", kinds: ["NetworkPolicy"], deprecatedIn: "1.9", removedIn: "1.16", replacement: "networking.k8s.io/v1" },
     { apiVersion: "extensions/v1beta1", kinds: ["Ingress"], deprecatedIn: "1.14", removedIn: "1.22", replacement: "networking.k8s.io/v1" },
-    { apiVersion: "networking.k8s.io/v1beta1", kinds: ["Ingress", "IngressClass"], deprecatedIn: "1.19", removedIn: "1.22", replacement: "networking.k8s.io/v1" },
+    {
+        apiVersion: "networking.k8s.io/v1beta1",
+        kinds: ["Ingress", "IngressClass"],
+        deprecatedIn: "1.19",
+        removedIn: "1.22",
+        replacement: "networking.k8s.io/v1",
+    },
     {
         apiVersion: "admissionregistration.k8s.io/v1beta1",
         kinds: ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"],
@@ -26,9 +38,21 @@ export const API_RETIREMENTS: ApiRetirement[] = [
         removedIn: "1.22",
         replacement: "admissionregistration.k8s.io/v1",
     },
-    { apiVersion: "apiextensions.k8s.io/v1beta1", kinds: ["CustomResourceDefinition"], deprecatedIn: "1.16", removedIn: "1.22", replacement: "apiextensions.k8s.io/v1" },
+    {
+        apiVersion: "apiextensions.k8s.io/v1beta1",
+        kinds: ["CustomResourceDefinition"],
+        deprecatedIn: "1.16",
+        removedIn: "1.22",
+        replacement: "apiextensions.k8s.io/v1",
+    },
     { apiVersion: "apiregistration.k8s.io/v1beta1", kinds: ["APIService"], deprecatedIn: "1.19", removedIn: "1.22", replacement: "apiregistration.k8s.io/v1" },
-    { apiVersion: "certificates.k8s.io/v1beta1", kinds: ["CertificateSigningRequest"], deprecatedIn: "1.19", removedIn: "1.22", replacement: "certificates.k8s.io/v1" },
+    {
+        apiVersion: "certificates.k8s.io/v1beta1",
+        kinds: ["CertificateSigningRequest"],
+        deprecatedIn: "1.19",
+        removedIn: "1.22",
+        replacement: "certificates.k8s.io/v1",
+    },
     { apiVersion: "coordination.k8s.io/v1beta1", kinds: ["Lease"], deprecatedIn: "1.19", removedIn: "1.22", replacement: "coordination.k8s.io/v1" },
     {
         apiVersion: "rbac.authorization.k8s.io/v1beta1",
@@ -97,10 +121,7 @@ function atLeast(version: string, minimum: string): boolean {
     return a > c || (a === c && b >= d);
 }
 
-export type ApiVerdict =
-    | { status: "removed"; message: string }
-    | { status: "deprecated"; message: string }
-    | { status: "ok" };
+export type ApiVerdict = { status: "removed"; message: string } | { status: "deprecated"; message: string } | { status: "ok" };
 
 /** Whether a cluster of `version` serves `apiVersion`/`kind`, and what to say when it does not. */
 export function apiVerdict(apiVersion: string, kind: string, version: string): ApiVerdict {
@@ -108,7 +129,10 @@ export function apiVerdict(apiVersion: string, kind: string, version: string): A
     const entry = API_RETIREMENTS.find((r) => r.apiVersion === apiVersion && r.kinds.includes(kind));
     if (!entry || !atLeast(minor, entry.deprecatedIn)) return { status: "ok" };
     if (entry.removedIn && atLeast(minor, entry.removedIn)) {
-        return { status: "removed", message: `${apiVersion} ${kind} was removed in Kubernetes ${entry.removedIn}; this cluster runs ${minor}. Use ${entry.replacement}` };
+        return {
+            status: "removed",
+            message: `${apiVersion} ${kind} was removed in Kubernetes ${entry.removedIn}; this cluster runs ${minor}. Use ${entry.replacement}`,
+        };
     }
     const removal = entry.removedIn ? `, removed in ${entry.removedIn}` : ", no removal scheduled yet";
     return { status: "deprecated", message: `${apiVersion} ${kind} is deprecated since Kubernetes ${entry.deprecatedIn}${removal}. Use ${entry.replacement}` };

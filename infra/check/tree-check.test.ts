@@ -26,7 +26,8 @@ describe("API retirements", () => {
     it("warns about an API deprecated but still served", () => {
         expect(apiVerdict("flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema", "1.30")).toEqual({
             status: "deprecated",
-            message: "flowcontrol.apiserver.k8s.io/v1beta3 FlowSchema is deprecated since Kubernetes 1.29, removed in 1.32. Use flowcontrol.apiserver.k8s.io/v1",
+            message:
+                "flowcontrol.apiserver.k8s.io/v1beta3 FlowSchema is deprecated since Kubernetes 1.29, removed in 1.32. Use flowcontrol.apiserver.k8s.io/v1",
         });
     });
     it("accepts the same API on a cluster older than its deprecation", () => {
@@ -67,32 +68,39 @@ const fixtures: Fixture[] = [
     {
         what: "a file that is not YAML",
         change: (r) => edit(r, "platform/services/podinfo.yaml", "  name: podinfo\n---", "  name: podinfo\n  labels: [unclosed\n---"),
-        expected: "error   platform/services/podinfo.yaml: document 1 is not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
+        expected:
+            "error   platform/services/podinfo.yaml: document 1 is not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
     },
     {
         what: "a Kustomization path that does not exist",
         change: (r) => edit(r, "clusters/development/platform.yaml", "path: ./platform/configs", "path: ./platform/confgs"),
-        expected: "error   clusters/development/platform.yaml: Kustomization flux-system/platform-configs: spec.path: './platform/confgs' does not exist in this repository. Fix: correct the path",
+        expected:
+            "error   clusters/development/platform.yaml: Kustomization flux-system/platform-configs: spec.path: './platform/confgs' does not exist in this repository. Fix: correct the path",
     },
     {
         what: "a sourceRef to an unknown source",
-        change: (r) => edit(r, "clusters/staging/platform.yaml", /name: platform\n  path: \.\/platform\/services/, "name: platfrm\n  path: ./platform/services"),
-        expected: "error   clusters/staging/platform.yaml: Kustomization flux-system/platform-services: spec.sourceRef.name: no OCIRepository flux-system/platfrm in what clusters/staging syncs. Fix: correct the name or add the object",
+        change: (r) =>
+            edit(r, "clusters/staging/platform.yaml", /name: platform\n  path: \.\/platform\/services/, "name: platfrm\n  path: ./platform/services"),
+        expected:
+            "error   clusters/staging/platform.yaml: Kustomization flux-system/platform-services: spec.sourceRef.name: no OCIRepository flux-system/platfrm in what clusters/staging syncs. Fix: correct the name or add the object",
     },
     {
         what: "a dependsOn on an unknown Kustomization",
         change: (r) => edit(r, "clusters/production/platform.yaml", "- name: platform-service-configs", "- name: platform-service-config"),
-        expected: "error   clusters/production/platform.yaml: Kustomization flux-system/platform-configs: spec.dependsOn[0].name: no Kustomization flux-system/platform-service-config in what clusters/production syncs. Fix: correct the name or add the object",
+        expected:
+            "error   clusters/production/platform.yaml: Kustomization flux-system/platform-configs: spec.dependsOn[0].name: no Kustomization flux-system/platform-service-config in what clusters/production syncs. Fix: correct the name or add the object",
     },
     {
         what: "an invalid semver range on an OCIRepository",
         change: (r) => edit(r, "clusters/staging/platform.yaml", 'semver: "0.0.x"', 'semver: "0.0.x.y"'),
-        expected: "error   clusters/staging/platform.yaml: OCIRepository flux-system/platform: spec.ref.semver: '0.0.x.y' is not a valid semver range (Masterminds syntax). Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'",
+        expected:
+            "error   clusters/staging/platform.yaml: OCIRepository flux-system/platform: spec.ref.semver: '0.0.x.y' is not a valid semver range (Masterminds syntax). Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'",
     },
     {
         what: "an invalid chart version range on a HelmRelease",
         change: (r) => edit(r, "platform/services/podinfo.yaml", 'version: "6.x"', 'version: ">=> 6"'),
-        expected: "error   platform/services/podinfo.yaml: HelmRelease podinfo/podinfo: spec.chart.spec.version: '>=> 6' is not a valid semver range (Masterminds syntax). Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'",
+        expected:
+            "error   platform/services/podinfo.yaml: HelmRelease podinfo/podinfo: spec.chart.spec.version: '>=> 6' is not a valid semver range (Masterminds syntax). Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'",
     },
     {
         what: "a field of the wrong type in a HelmRelease",
@@ -102,7 +110,8 @@ const fixtures: Fixture[] = [
     {
         what: "a value outside a Flux enum",
         change: (r) => edit(r, "clusters/production/platform.yaml", "  interval: 10m\n  url: oci://", "  interval: 10m\n  provider: azur\n  url: oci://"),
-        expected: "error   clusters/production/platform.yaml: OCIRepository flux-system/platform: spec.provider: must be equal to one of the allowed values (generic, aws, azure, gcp)",
+        expected:
+            "error   clusters/production/platform.yaml: OCIRepository flux-system/platform: spec.provider: must be equal to one of the allowed values (generic, aws, azure, gcp)",
     },
     {
         what: "a Kubernetes object of the wrong shape",
@@ -112,22 +121,31 @@ const fixtures: Fixture[] = [
     {
         what: "a chart source that does not exist",
         change: (r) => edit(r, "platform/services/cert-manager.yaml", "        name: jetstack", "        name: jetstak"),
-        expected: "error   platform/services/cert-manager.yaml: HelmRelease cert-manager/cert-manager: spec.chart.spec.sourceRef.name: no HelmRepository cert-manager/jetstak in what clusters/development syncs. Fix: correct the name or add the object",
+        expected:
+            "error   platform/services/cert-manager.yaml: HelmRelease cert-manager/cert-manager: spec.chart.spec.sourceRef.name: no HelmRepository cert-manager/jetstak in what clusters/development syncs. Fix: correct the name or add the object",
     },
     {
         what: "an API removed before the stack's Kubernetes version",
-        change: (r) => append(r, "platform/configs/apps-namespace.yaml", "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: shop\n  namespace: apps\nspec:\n  minAvailable: 1\n"),
-        expected: "error   platform/configs/apps-namespace.yaml: PodDisruptionBudget apps/shop: apiVersion: stack aws-development: policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25; this cluster runs 1.35. Use policy/v1",
+        change: (r) =>
+            append(
+                r,
+                "platform/configs/apps-namespace.yaml",
+                "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: shop\n  namespace: apps\nspec:\n  minAvailable: 1\n",
+            ),
+        expected:
+            "error   platform/configs/apps-namespace.yaml: PodDisruptionBudget apps/shop: apiVersion: stack aws-development: policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25; this cluster runs 1.35. Use policy/v1",
     },
     {
         what: "a deprecated API, as a warning",
         change: (r) => append(r, "platform/configs/platform-info.yaml", "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: legacy\n  namespace: apps\n"),
-        expected: "warning platform/configs/platform-info.yaml: Endpoints apps/legacy: apiVersion: stack aws-development: v1 Endpoints is deprecated since Kubernetes 1.33, no removal scheduled yet. Use discovery.k8s.io/v1 EndpointSlice",
+        expected:
+            "warning platform/configs/platform-info.yaml: Endpoints apps/legacy: apiVersion: stack aws-development: v1 Endpoints is deprecated since Kubernetes 1.33, no removal scheduled yet. Use discovery.k8s.io/v1 EndpointSlice",
     },
     {
         what: "a stack whose root sync path does not exist",
         change: (r) => edit(r, "stacks/Pulumi.staging.yaml", "    branch: main\n", "    branch: main\n    path: clusters/ghost\n"),
-        expected: "error   stacks/Pulumi.staging.yaml: gitops-platform:sync.path: the root sync path 'clusters/ghost' does not exist. Fix: create it or correct sync.path",
+        expected:
+            "error   stacks/Pulumi.staging.yaml: gitops-platform:sync.path: the root sync path 'clusters/ghost' does not exist. Fix: create it or correct sync.path",
     },
     {
         what: "a stack file that is not YAML",

@@ -58,7 +58,7 @@ export function fieldPath(pointer: string): string {
  */
 export function rangeProblem(range: string): string | undefined {
     const trimmed = range.trim();
-    if (trimmed === "" ) return "is empty";
+    if (trimmed === "") return "is empty";
     if (trimmed === "*") return undefined;
     // node-semver reads the same grammar once Masterminds' comma "and" becomes a space.
     if (semver.validRange(trimmed.replace(/\s*,\s*/g, " ")) === null || /[^\sv0-9xX*.^~<>=|,\-+a-zA-Z]/.test(trimmed)) {
@@ -66,7 +66,6 @@ export function rangeProblem(range: string): string | undefined {
     }
     return undefined;
 }
-
 
 /** kubectl's verdict by folder content: checking several copies of a tree builds each distinct folder once. */
 const kustomizeCache = new Map<string, string | undefined>();
@@ -134,7 +133,7 @@ function readStacks(root: string, findings: Finding[]): StackView[] {
             });
             return [];
         }
-        const kubernetesVersion = cluster.backend === "eks" ? String(cluster.kubernetesVersion ?? "") : cluster.nodeImage ?? KIND_CLUSTER_DEFAULTS.nodeImage;
+        const kubernetesVersion = cluster.backend === "eks" ? String(cluster.kubernetesVersion ?? "") : (cluster.nodeImage ?? KIND_CLUSTER_DEFAULTS.nodeImage);
         return [{ name, file, syncPath, kubernetesVersion }];
     });
 }
@@ -175,7 +174,7 @@ function checkReferences(cluster: string, set: Located[], findings: Finding[]): 
             expect(l, "spec.sourceRef.name", source, source?.kind);
             dependsOn.forEach((d, i) => expect(l, `spec.dependsOn[${i}].name`, d, "Kustomization"));
         } else if (l.manifest.kind === "HelmRelease") {
-            const chartSource = ((spec.chart as { spec?: { sourceRef?: Ref } } | undefined)?.spec?.sourceRef) as Ref | undefined;
+            const chartSource = (spec.chart as { spec?: { sourceRef?: Ref } } | undefined)?.spec?.sourceRef as Ref | undefined;
             expect(l, "spec.chart.spec.sourceRef.name", chartSource, chartSource?.kind);
             const chartRef = spec.chartRef as Ref | undefined;
             expect(l, "spec.chartRef.name", chartRef, chartRef?.kind);
@@ -217,7 +216,8 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
                 findings.push({
                     severity: "error",
                     file: dir,
-                    message: "kubectl is not on PATH, so kustomizations cannot be built. Install kubectl 1.27 or later (it bundles kustomize v5): https://kubernetes.io/docs/tasks/tools/",
+                    message:
+                        "kubectl is not on PATH, so kustomizations cannot be built. Install kubectl 1.27 or later (it bundles kustomize v5): https://kubernetes.io/docs/tasks/tools/",
                 });
                 break;
             }
@@ -246,12 +246,21 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
             if (problem) findings.push({ severity: "error", file: l.file, object, field: "spec.chart.spec.version", message: problem });
         }
         if (isFluxKustomization(m) && typeof spec.path === "string" && !fs.existsSync(path.join(root, normaliseRepoPath(spec.path)))) {
-            findings.push({ severity: "error", file: l.file, object, field: "spec.path", message: `'${spec.path}' does not exist in this repository. Fix: correct the path` });
+            findings.push({
+                severity: "error",
+                file: l.file,
+                object,
+                field: "spec.path",
+                message: `'${spec.path}' does not exist in this repository. Fix: correct the path`,
+            });
         }
     }
 
     const clusterDirs = fs.existsSync(path.join(root, "clusters"))
-        ? fs.readdirSync(path.join(root, "clusters"), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `clusters/${e.name}`)
+        ? fs
+              .readdirSync(path.join(root, "clusters"), { withFileTypes: true })
+              .filter((e) => e.isDirectory())
+              .map((e) => `clusters/${e.name}`)
         : [];
     const sets = new Map(clusterDirs.map((dir) => [dir, clusterSet(root, dir, byFile)]));
     for (const [dir, set] of sets) checkReferences(dir, set, findings);

@@ -23,12 +23,28 @@ describe("which stacks a merge request previews", () => {
 
     it("tests, docs and tools the program never loads preview nothing", () => {
         expect(
-            affectedStacks(["components/environment.test.ts", "README.md", "infra/sandbox/sandbox.ts", "infra/check/tree-check.ts", "test/stacks.test.ts", "tools/bench/program.ts", "schemas/sources.json"], STACKS),
+            affectedStacks(
+                [
+                    "components/environment.test.ts",
+                    "README.md",
+                    "infra/sandbox/sandbox.ts",
+                    "infra/check/tree-check.ts",
+                    "test/stacks.test.ts",
+                    "tools/bench/program.ts",
+                    "schemas/sources.json",
+                ],
+                STACKS,
+            ),
         ).toEqual({ stacks: [], gitopsTree: false });
     });
 
     it("a promoted sandbox: its stack file removed, the source environment's folder changed", () => {
-        const changes = ["stacks/Pulumi.sandbox-a.yaml", "clusters/sandbox-a/platform.yaml", "clusters/development/platform.yaml", "clusters/development/apps.yaml"];
+        const changes = [
+            "stacks/Pulumi.sandbox-a.yaml",
+            "clusters/sandbox-a/platform.yaml",
+            "clusters/development/platform.yaml",
+            "clusters/development/apps.yaml",
+        ];
         expect(affectedStacks(changes, STACKS)).toEqual({ stacks: [], gitopsTree: true });
     });
 

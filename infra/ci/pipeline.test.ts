@@ -35,7 +35,7 @@ describe("the merge-request pipeline", () => {
 
     it("deploys development from main and publishes platform/ on a version tag", () => {
         expect(pipeline["deploy-development"].rules).toEqual([{ if: "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" }]);
-        expect(script("publish-platform")).toContain("flux push artifact \"oci://${CI_REGISTRY_IMAGE}/platform:${CI_COMMIT_TAG}\"");
+        expect(script("publish-platform")).toContain('flux push artifact "oci://${CI_REGISTRY_IMAGE}/platform:${CI_COMMIT_TAG}"');
         expect(script("publish-platform")).toContain("--ignore-paths='/*,!/platform/'");
     });
 });

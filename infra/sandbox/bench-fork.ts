@@ -51,7 +51,9 @@ async function main(): Promise<void> {
         fs.rmSync(root, { recursive: true, force: true });
     }
     times.sort((a, b) => a - b);
-    console.log(`fork of ${FILES * PER_FILE} manifests in ${FILES} files: median ${times[2].toFixed(0)} ms (min ${times[0].toFixed(0)}, max ${times[4].toFixed(0)}) over 5 runs`);
+    console.log(
+        `fork of ${FILES * PER_FILE} manifests in ${FILES} files: median ${times[2].toFixed(0)} ms (min ${times[0].toFixed(0)}, max ${times[4].toFixed(0)}) over 5 runs`,
+    );
 }
 
 void main();

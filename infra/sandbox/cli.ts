@@ -94,7 +94,11 @@ if (require.main === module) {
         (code) => process.exit(code),
         (e: Error) => {
             // Expected failures are one clear line; anything else keeps its stack for a bug report.
-            console.error(e instanceof SandboxError || e.name === "SandboxError" || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? `error: ${e.message}` : e);
+            console.error(
+                e instanceof SandboxError || e.name === "SandboxError" || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+                    ? `error: ${e.message}`
+                    : e,
+            );
             process.exit(1);
         },
     );

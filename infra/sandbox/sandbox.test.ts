@@ -68,8 +68,11 @@ const platformRef = (root: string, dir: string) =>
     (manifests(root, dir).find((m) => (m.metadata as { name: string }).name === "platform")!.spec as { ref: unknown }).ref;
 
 const clusterEnv = (root: string, dir: string) =>
-    (manifests(root, dir).find((m) => (m.metadata as { name: string }).name === "platform-configs")!.spec as { postBuild: { substitute: { cluster_env: string } } })
-        .postBuild.substitute.cluster_env;
+    (
+        manifests(root, dir).find((m) => (m.metadata as { name: string }).name === "platform-configs")!.spec as {
+            postBuild: { substitute: { cluster_env: string } };
+        }
+    ).postBuild.substitute.cluster_env;
 
 describe("fork", () => {
     let root: string;
@@ -96,7 +99,10 @@ describe("fork", () => {
         expect(platformRef(root, "clusters/sandbox-a")).toEqual({ branch: "feature/sandbox-a" });
         expect(clusterEnv(root, "clusters/sandbox-a")).toBe("sandbox-a");
         // Everything else in the folder is the source's, object for object.
-        const strip = (ms: Record<string, unknown>[]) => JSON.stringify(ms).replace(/feature\/sandbox-a|sandbox-a/g, "X").replace(/"branch":"main"|development/g, (m) => (m.includes("branch") ? '"branch":"X"' : "X"));
+        const strip = (ms: Record<string, unknown>[]) =>
+            JSON.stringify(ms)
+                .replace(/feature\/sandbox-a|sandbox-a/g, "X")
+                .replace(/"branch":"main"|development/g, (m) => (m.includes("branch") ? '"branch":"X"' : "X"));
         expect(strip(manifests(root, "clusters/sandbox-a"))).toBe(strip(manifests(root, "clusters/development")));
         expect(fs.readdirSync(path.join(root, "clusters/sandbox-a")).sort()).toEqual(fs.readdirSync(path.join(root, "clusters/development")).sort());
         expect(printed).toContain("  pulumi stack init sandbox-a");
@@ -182,10 +188,12 @@ describe("fork refuses, and leaves the repository as it was", () => {
         root = tempRepo();
         fs.writeFileSync(
             path.join(root, "stacks", "Pulumi.old-sandbox.yaml"),
-            fs.readFileSync(path.join(root, "stacks", "Pulumi.development.yaml"), "utf8").replace(
-                "gitops-platform:environment: development",
-                "gitops-platform:environment: old-sandbox\n  gitops-platform:sandbox:\n    source: development\n    createdAt: 2026-11-01T00:00:00Z",
-            ),
+            fs
+                .readFileSync(path.join(root, "stacks", "Pulumi.development.yaml"), "utf8")
+                .replace(
+                    "gitops-platform:environment: development",
+                    "gitops-platform:environment: old-sandbox\n  gitops-platform:sandbox:\n    source: development\n    createdAt: 2026-11-01T00:00:00Z",
+                ),
         );
         fs.cpSync(path.join(root, "clusters", "development"), path.join(root, "clusters", "old-sandbox"), { recursive: true });
         before = treeDigest(root);
@@ -193,17 +201,61 @@ describe("fork refuses, and leaves the repository as it was", () => {
     afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
     const cases: [string, Parameters<typeof fork>[1], string][] = [
-        ["a name with capitals", { sandbox: "Sandbox_A", from: "development", branch: "b" }, "'Sandbox_A' is not a valid sandbox name: use lowercase letters, digits and '-' (at most 50), e.g. 'sandbox-a'."],
-        ["a name that is too long", { sandbox: "s".repeat(51), from: "development", branch: "b" }, `'${"s".repeat(51)}' is not a valid sandbox name: use lowercase letters, digits and '-' (at most 50), e.g. 'sandbox-a'.`],
-        ["a long-lived environment's name", { sandbox: "staging", from: "development", branch: "b" }, "'staging' is a long-lived environment, not a sandbox name. Pick another name, e.g. 'sandbox-a'."],
-        ["an existing stack's name", { sandbox: "aws-staging", from: "development", branch: "b" }, "A stack named 'aws-staging' already exists (stacks/Pulumi.aws-staging.yaml). Pick another name or delete it first."],
-        ["an existing sandbox's name", { sandbox: "old-sandbox", from: "development", branch: "b" }, "A stack named 'old-sandbox' already exists (stacks/Pulumi.old-sandbox.yaml). Pick another name or delete it first."],
-        ["an unknown source", { sandbox: "s1", from: "nowhere", branch: "b" }, "There is no stack 'nowhere' (no stacks/Pulumi.nowhere.yaml). Stacks: aws-development, aws-production, aws-staging, development, old-sandbox, production, staging."],
-        ["a sandbox as the source", { sandbox: "s1", from: "old-sandbox", branch: "b" }, "'old-sandbox' is itself a sandbox. Fork its source instead, or pass --allow-nested to fork a fork."],
-        ["a platform change without a branch", { sandbox: "s1", from: "development" }, "'development' follows the main branch, so a sandbox of it is a platform change and needs its own branch. Pass --branch <name> (e.g. --branch s1)."],
-        ["a platform change on the source's own branch", { sandbox: "s1", from: "development", branch: "main" }, "'development' follows the main branch, so a sandbox of it is a platform change and needs its own branch. Pass --branch <name> (e.g. --branch s1)."],
-        ["a branch Git would refuse", { sandbox: "s1", from: "development", branch: "my branch" }, "--branch 'my branch' contains white space. Fix: use a branch name like 'main' or 'feature/sandbox-a'"],
-        ["a TTL that is not a duration", { sandbox: "s1", from: "development", branch: "b", ttl: "tomorrow" }, "--ttl 'tomorrow' is not a duration. Use minutes, hours or days, e.g. 8h or 3d."],
+        [
+            "a name with capitals",
+            { sandbox: "Sandbox_A", from: "development", branch: "b" },
+            "'Sandbox_A' is not a valid sandbox name: use lowercase letters, digits and '-' (at most 50), e.g. 'sandbox-a'.",
+        ],
+        [
+            "a name that is too long",
+            { sandbox: "s".repeat(51), from: "development", branch: "b" },
+            `'${"s".repeat(51)}' is not a valid sandbox name: use lowercase letters, digits and '-' (at most 50), e.g. 'sandbox-a'.`,
+        ],
+        [
+            "a long-lived environment's name",
+            { sandbox: "staging", from: "development", branch: "b" },
+            "'staging' is a long-lived environment, not a sandbox name. Pick another name, e.g. 'sandbox-a'.",
+        ],
+        [
+            "an existing stack's name",
+            { sandbox: "aws-staging", from: "development", branch: "b" },
+            "A stack named 'aws-staging' already exists (stacks/Pulumi.aws-staging.yaml). Pick another name or delete it first.",
+        ],
+        [
+            "an existing sandbox's name",
+            { sandbox: "old-sandbox", from: "development", branch: "b" },
+            "A stack named 'old-sandbox' already exists (stacks/Pulumi.old-sandbox.yaml). Pick another name or delete it first.",
+        ],
+        [
+            "an unknown source",
+            { sandbox: "s1", from: "nowhere", branch: "b" },
+            "There is no stack 'nowhere' (no stacks/Pulumi.nowhere.yaml). Stacks: aws-development, aws-production, aws-staging, development, old-sandbox, production, staging.",
+        ],
+        [
+            "a sandbox as the source",
+            { sandbox: "s1", from: "old-sandbox", branch: "b" },
+            "'old-sandbox' is itself a sandbox. Fork its source instead, or pass --allow-nested to fork a fork.",
+        ],
+        [
+            "a platform change without a branch",
+            { sandbox: "s1", from: "development" },
+            "'development' follows the main branch, so a sandbox of it is a platform change and needs its own branch. Pass --branch <name> (e.g. --branch s1).",
+        ],
+        [
+            "a platform change on the source's own branch",
+            { sandbox: "s1", from: "development", branch: "main" },
+            "'development' follows the main branch, so a sandbox of it is a platform change and needs its own branch. Pass --branch <name> (e.g. --branch s1).",
+        ],
+        [
+            "a branch Git would refuse",
+            { sandbox: "s1", from: "development", branch: "my branch" },
+            "--branch 'my branch' contains white space. Fix: use a branch name like 'main' or 'feature/sandbox-a'",
+        ],
+        [
+            "a TTL that is not a duration",
+            { sandbox: "s1", from: "development", branch: "b", ttl: "tomorrow" },
+            "--ttl 'tomorrow' is not a duration. Use minutes, hours or days, e.g. 8h or 3d.",
+        ],
     ];
 
     it.each(cases)("refuses %s", async (_what, options, message) => {

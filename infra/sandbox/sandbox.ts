@@ -317,7 +317,13 @@ export function list(ctx: SandboxContext): void {
     }
     const table = [["NAME", "SOURCE", "BRANCH", "AGE", "TTL", ""], ...rows.map((r) => [r.name, r.source, r.branch, r.age, r.ttl, r.expired ? "EXPIRED" : ""])];
     const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-    for (const row of table) ctx.print(row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+    for (const row of table)
+        ctx.print(
+            row
+                .map((c, i) => c.padEnd(widths[i]))
+                .join("  ")
+                .trimEnd(),
+        );
 }
 
 export async function remove(ctx: SandboxContext, name: string, options: { keepFiles?: boolean } = {}): Promise<void> {

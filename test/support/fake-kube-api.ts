@@ -22,7 +22,13 @@ export function fakeKubeApi(objects: FluxObject[], finaliseAfter: number | "neve
         req.on("data", (c) => (raw += c));
         req.on("end", () => {
             const url = new URL(req.url ?? "/", "http://localhost");
-            requests.push({ method: req.method ?? "", path: url.pathname, query: url.search || undefined, contentType: req.headers["content-type"], body: raw ? JSON.parse(raw) : undefined });
+            requests.push({
+                method: req.method ?? "",
+                path: url.pathname,
+                query: url.search || undefined,
+                contentType: req.headers["content-type"],
+                body: raw ? JSON.parse(raw) : undefined,
+            });
             const send = (code: number, body: object) => {
                 res.writeHead(code, { "content-type": "application/json" });
                 res.end(JSON.stringify(body));
@@ -46,7 +52,6 @@ export function fakeKubeApi(objects: FluxObject[], finaliseAfter: number | "neve
     });
     return { server, requests, live };
 }
-
 
 /** A kubeconfig for a fake API server listening on 127.0.0.1:`port`. */
 export function kubeconfigFor(port: number): string {

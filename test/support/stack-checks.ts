@@ -31,7 +31,6 @@ export function plainStrings(value: unknown): string[] {
 
 export const tokenForms = [TEST_TOKEN, Buffer.from(TEST_TOKEN).toString("base64"), Buffer.from(`platform-reader:${TEST_TOKEN}`).toString("base64")];
 
-
 export type StackRun = MockedRun<Record<string, unknown>>;
 
 /** One program run per stack, shared by every test in a file that only reads it. */

@@ -40,7 +40,8 @@ export async function benchCheck(): Promise<void> {
     }
     const ms = median(times);
     const errors = result.findings.filter((f) => f.severity === "error").length;
-    console.log(`GitOps check: ${result.manifests} manifests in ${ms.toFixed(0)} ms, ${Math.round((result.manifests / ms) * 1000)} manifests/s (schemas, ranges, references, API gate; kustomize builds excluded), ${errors} errors`);
+    console.log(
+        `GitOps check: ${result.manifests} manifests in ${ms.toFixed(0)} ms, ${Math.round((result.manifests / ms) * 1000)} manifests/s (schemas, ranges, references, API gate; kustomize builds excluded), ${errors} errors`,
+    );
     fs.rmSync(root, { recursive: true, force: true });
 }
-

@@ -27,7 +27,12 @@ function median(xs: number[]): number {
 }
 
 function summarise(samples: Sample[]): Sample {
-    return { wallMs: median(samples.map((s) => s.wallMs)), maxRssMb: median(samples.map((s) => s.maxRssMb)), resources: samples[0].resources, transpileOnly: samples.every((s) => s.transpileOnly) };
+    return {
+        wallMs: median(samples.map((s) => s.wallMs)),
+        maxRssMb: median(samples.map((s) => s.maxRssMb)),
+        resources: samples[0].resources,
+        transpileOnly: samples.every((s) => s.transpileOnly),
+    };
 }
 
 /**
@@ -40,17 +45,28 @@ function floorProject(loader: "default" | "program"): string {
     const dir = fs.mkdtempSync(path.join(ROOT, ".bench-floor-"));
     fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: floor\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n");
     fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "floor", private: true, main: "index.ts" }));
-    const ours = ts.parseConfigFileTextToJson("tsconfig.pulumi.json", fs.readFileSync(path.join(ROOT, "tsconfig.pulumi.json"), "utf8")).config as Record<string, object>;
+    const ours = ts.parseConfigFileTextToJson("tsconfig.pulumi.json", fs.readFileSync(path.join(ROOT, "tsconfig.pulumi.json"), "utf8")).config as Record<
+        string,
+        object
+    >;
     const tsconfig = loader === "program" ? { compilerOptions: ours.compilerOptions, "ts-node": ours["ts-node"] } : { compilerOptions: { noCheck: true } };
     fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify(tsconfig));
-    fs.writeFileSync(path.join(dir, "index.ts"), 'import * as k8s from "@pulumi/kubernetes";\n\nexport const name = new k8s.core.v1.Namespace("floor").metadata.name;\n');
+    fs.writeFileSync(
+        path.join(dir, "index.ts"),
+        'import * as k8s from "@pulumi/kubernetes";\n\nexport const name = new k8s.core.v1.Namespace("floor").metadata.name;\n',
+    );
     return dir;
 }
 
 async function sample(projectDir: string, project: string, stack: string, config: Record<string, string>, secretKeys: string[]): Promise<Sample> {
     const run = await runAsEngine({ projectDir, project, stack, config, secretKeys });
     if (run.report.code !== 0) throw new Error(`${project}/${stack} failed under the mock engine:\n${run.stderr}`);
-    return { wallMs: run.wallMs, maxRssMb: run.report.maxRssMb, resources: run.report.resources.length, transpileOnly: run.report.tsNode?.transpileOnly ?? false };
+    return {
+        wallMs: run.wallMs,
+        maxRssMb: run.report.maxRssMb,
+        resources: run.report.resources.length,
+        transpileOnly: run.report.tsNode?.transpileOnly ?? false,
+    };
 }
 
 export interface ProgramBench {
@@ -99,13 +115,37 @@ export function programTable(bench: ProgramBench): string {
     const lines = [
         row(["stack", "resources", "wall", "peak RSS", "÷ floor", "target", ""]),
         row(["---", "---:", "---:", "---:", "---:", "---", "---"]),
-        row(["floor: 1 Namespace, default loader", String(bench.floor.resources), `${(bench.floor.wallMs / 1000).toFixed(2)} s`, `${bench.floor.maxRssMb.toFixed(0)} MB`, "1.00×", "", ""]),
-        row(["floor: 1 Namespace, our loader (swc)", String(bench.floorOwnLoader.resources), `${(bench.floorOwnLoader.wallMs / 1000).toFixed(2)} s`, `${bench.floorOwnLoader.maxRssMb.toFixed(0)} MB`, `${(bench.floorOwnLoader.wallMs / bench.floor.wallMs).toFixed(2)}×`, "", ""]),
+        row([
+            "floor: 1 Namespace, default loader",
+            String(bench.floor.resources),
+            `${(bench.floor.wallMs / 1000).toFixed(2)} s`,
+            `${bench.floor.maxRssMb.toFixed(0)} MB`,
+            "1.00×",
+            "",
+            "",
+        ]),
+        row([
+            "floor: 1 Namespace, our loader (swc)",
+            String(bench.floorOwnLoader.resources),
+            `${(bench.floorOwnLoader.wallMs / 1000).toFixed(2)} s`,
+            `${bench.floorOwnLoader.maxRssMb.toFixed(0)} MB`,
+            `${(bench.floorOwnLoader.wallMs / bench.floor.wallMs).toFixed(2)}×`,
+            "",
+            "",
+        ]),
     ];
     for (const s of bench.stacks) {
         const t = TARGETS[s.backend];
         lines.push(
-            row([s.stack, String(s.sample.resources), `${(s.sample.wallMs / 1000).toFixed(2)} s`, `${s.sample.maxRssMb.toFixed(0)} MB`, `${s.ratio.toFixed(2)}×`, `≤ ${t.ratio}×, ≤ ${t.rssMb} MB`, s.withinTarget ? "ok" : "OVER"]),
+            row([
+                s.stack,
+                String(s.sample.resources),
+                `${(s.sample.wallMs / 1000).toFixed(2)} s`,
+                `${s.sample.maxRssMb.toFixed(0)} MB`,
+                `${s.ratio.toFixed(2)}×`,
+                `≤ ${t.ratio}×, ≤ ${t.rssMb} MB`,
+                s.withinTarget ? "ok" : "OVER",
+            ]),
         );
     }
     return lines.join("\n");

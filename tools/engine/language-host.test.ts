@@ -21,7 +21,12 @@ function projectWithMain(main: string | undefined): string {
 
 /** Compiler options after `extends`, as TypeScript (and so ts-node) resolves a tsconfig file. */
 function effectiveOptions(file: string, overrides: ts.CompilerOptions = {}): ts.CompilerOptions {
-    const parsed = ts.getParsedCommandLineOfConfigFile(file, overrides, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n")); } });
+    const parsed = ts.getParsedCommandLineOfConfigFile(file, overrides, {
+        ...ts.sys,
+        onUnRecoverableConfigFileDiagnostic: (d) => {
+            throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+        },
+    });
     return parsed!.options;
 }
 
@@ -75,7 +80,14 @@ describe("the program as `pulumi preview` runs it (Pulumi's own cmd/run, mocks f
 
     it("declares the environment: the kind cluster, the Flux install and the root sync", () => {
         const types = run.report.resources.map((r) => r.type);
-        expect(types).toEqual(expect.arrayContaining(["gitops-platform:index:Environment", "pulumi-nodejs:dynamic/kind:Cluster", "kubernetes:helm.sh/v3:Release", "kubernetes:fluxcd.controlplane.io/v1:FluxInstance"]));
+        expect(types).toEqual(
+            expect.arrayContaining([
+                "gitops-platform:index:Environment",
+                "pulumi-nodejs:dynamic/kind:Cluster",
+                "kubernetes:helm.sh/v3:Release",
+                "kubernetes:fluxcd.controlplane.io/v1:FluxInstance",
+            ]),
+        );
     });
 
     it("emits the JavaScript the type-checked configuration describes (same target and module)", () => {
@@ -92,12 +104,23 @@ describe("type-checking", () => {
         const scripts = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
         expect(scripts.test).toMatch(/^npm run -s typecheck && /);
         expect(scripts.typecheck).toBe("node node_modules/typescript-native/bin/tsc --noEmit -p tsconfig.json");
-        expect((JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", "typescript-native", "package.json"), "utf8")) as { version: string }).version).toMatch(/^7\./);
+        expect(
+            (JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", "typescript-native", "package.json"), "utf8")) as { version: string }).version,
+        ).toMatch(/^7\./);
         // @pulumi/pulumi declares typescript < 7 and run.js loads it through ts-node.
         expect((require("typescript/package.json") as { version: string }).version).toMatch(/^5\./);
     });
 
-    const emitShaping: (keyof ts.CompilerOptions)[] = ["target", "module", "moduleResolution", "esModuleInterop", "useDefineForClassFields", "isolatedModules", "experimentalDecorators", "jsx"];
+    const emitShaping: (keyof ts.CompilerOptions)[] = [
+        "target",
+        "module",
+        "moduleResolution",
+        "esModuleInterop",
+        "useDefineForClassFields",
+        "isolatedModules",
+        "experimentalDecorators",
+        "jsx",
+    ];
 
     it("Pulumi's tsconfig differs from the checked one in noCheck only, among the options that shape emitted code", () => {
         const checked = effectiveOptions(path.join(ROOT, "tsconfig.json"));

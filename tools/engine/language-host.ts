@@ -102,7 +102,20 @@ export async function runAsEngine(options: RunAsEngineOptions): Promise<ProgramR
     // `constructConfig`: the host hands config over with keys in the legacy `<ns>:config:<key>` form.
     const legacy = Object.fromEntries(Object.entries(options.config).map(([k, v]) => [k.replace(/^([^:]+):/, "$1:config:"), v]));
     // `constructArguments`: monitor, project, stack, pwd, dry-run, then the entry point.
-    const args = [...(options.nodeArgs ?? []), "-r", MOCK_ENGINE, runPath, "--monitor", "mock", "--project", options.project, "--stack", options.stack, "--pwd", launch.pwd];
+    const args = [
+        ...(options.nodeArgs ?? []),
+        "-r",
+        MOCK_ENGINE,
+        runPath,
+        "--monitor",
+        "mock",
+        "--project",
+        options.project,
+        "--stack",
+        options.stack,
+        "--pwd",
+        launch.pwd,
+    ];
     if (options.dryRun ?? true) args.push("--dry-run");
     args.push(launch.entryPoint);
     const env: NodeJS.ProcessEnv = { ...process.env };

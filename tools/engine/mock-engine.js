@@ -27,7 +27,10 @@ void pulumi.runtime.setMocks(
             resources.push({ type: args.type, name: args.name });
             if (args.type.startsWith("pulumi-nodejs:dynamic/")) providers[args.type] = args.inputs.__provider;
             // What the real providers would report once created: enough for the program's applies to run.
-            return { id: `${args.name}-id`, state: { ...args.inputs, kubeconfig: "apiVersion: v1\nkind: Config\n", arn: "arn:aws:iam::123456789012:role/mock" } };
+            return {
+                id: `${args.name}-id`,
+                state: { ...args.inputs, kubeconfig: "apiVersion: v1\nkind: Config\n", arn: "arn:aws:iam::123456789012:role/mock" },
+            };
         },
         call: (args) => ({ ...args.inputs, endpoint: "https://mock.example", certificateAuthorities: [{ data: "" }], certificateAuthority: { data: "" } }),
     },
@@ -50,7 +53,13 @@ process.on("exit", (code) => {
         elapsedMs: performance.now() - started,
         maxRssMb: process.resourceUsage().maxRSS / 1024,
         tsNode: tsNode
-            ? { transpileOnly: tsNode.options.transpileOnly === true, swc: tsNode.options.swc === true, configFile: tsNode.configFilePath ?? null, module: tsNode.config.options.module, target: tsNode.config.options.target }
+            ? {
+                  transpileOnly: tsNode.options.transpileOnly === true,
+                  swc: tsNode.options.swc === true,
+                  configFile: tsNode.configFilePath ?? null,
+                  module: tsNode.config.options.module,
+                  target: tsNode.config.options.target,
+              }
             : null,
     };
     if (process.env.REPORT_FILE) fs.writeFileSync(process.env.REPORT_FILE, JSON.stringify(report));

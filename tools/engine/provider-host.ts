@@ -78,27 +78,49 @@ export async function startProviderHost(env: NodeJS.ProcessEnv = process.env): P
         new Promise<Answer<T>>((resolve) => send((e, r) => resolve(e ? { failed: failure(e) } : { ok: map(r) })));
 
     // The engine configures every provider before its first call.
-    await call((cb) => client.configure(new provproto.ConfigureRequest().setArgs(struct({})), cb), () => null);
+    await call(
+        (cb) => client.configure(new provproto.ConfigureRequest().setArgs(struct({})), cb),
+        () => null,
+    );
 
     return {
         check: (olds, news) =>
-            call((cb) => client.check(new provproto.CheckRequest().setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), cb), (r: provproto.CheckResponse) => ({
-                inputs: plain(r.getInputs()),
-                failures: r.getFailuresList().map((f) => ({ property: f.getProperty(), reason: f.getReason() })),
-            })),
+            call(
+                (cb) => client.check(new provproto.CheckRequest().setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), cb),
+                (r: provproto.CheckResponse) => ({
+                    inputs: plain(r.getInputs()),
+                    failures: r.getFailuresList().map((f) => ({ property: f.getProperty(), reason: f.getReason() })),
+                }),
+            ),
         create: (properties) =>
-            call((cb) => client.create(new provproto.CreateRequest().setUrn(URN).setProperties(struct(properties)), cb), (r: provproto.CreateResponse) => ({ id: r.getId(), properties: plain(r.getProperties()) })),
+            call(
+                (cb) => client.create(new provproto.CreateRequest().setUrn(URN).setProperties(struct(properties)), cb),
+                (r: provproto.CreateResponse) => ({ id: r.getId(), properties: plain(r.getProperties()) }),
+            ),
         read: (id, properties) =>
-            call((cb) => client.read(new provproto.ReadRequest().setId(id).setUrn(URN).setProperties(struct(properties)), cb), (r: provproto.ReadResponse) => ({ id: r.getId(), properties: plain(r.getProperties()) })),
+            call(
+                (cb) => client.read(new provproto.ReadRequest().setId(id).setUrn(URN).setProperties(struct(properties)), cb),
+                (r: provproto.ReadResponse) => ({ id: r.getId(), properties: plain(r.getProperties()) }),
+            ),
         diff: (id, olds, news) =>
-            call((cb) => client.diff(new provproto.DiffRequest().setId(id).setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), cb), (r: provproto.DiffResponse) => ({
-                changes: ({ 0: "unknown", 1: "none", 2: "some" } as const)[r.getChanges()],
-                replaces: r.getReplacesList(),
-                deleteBeforeReplace: r.getDeletebeforereplace(),
-            })),
+            call(
+                (cb) => client.diff(new provproto.DiffRequest().setId(id).setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), cb),
+                (r: provproto.DiffResponse) => ({
+                    changes: ({ 0: "unknown", 1: "none", 2: "some" } as const)[r.getChanges()],
+                    replaces: r.getReplacesList(),
+                    deleteBeforeReplace: r.getDeletebeforereplace(),
+                }),
+            ),
         update: (id, olds, news) =>
-            call((cb) => client.update(new provproto.UpdateRequest().setId(id).setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), cb), (r: provproto.UpdateResponse) => ({ properties: plain(r.getProperties()) })),
-        delete: (id, properties) => call((cb) => client.delete(new provproto.DeleteRequest().setId(id).setUrn(URN).setProperties(struct(properties)), cb), () => null),
+            call(
+                (cb) => client.update(new provproto.UpdateRequest().setId(id).setUrn(URN).setOlds(struct(olds)).setNews(struct(news)), cb),
+                (r: provproto.UpdateResponse) => ({ properties: plain(r.getProperties()) }),
+            ),
+        delete: (id, properties) =>
+            call(
+                (cb) => client.delete(new provproto.DeleteRequest().setId(id).setUrn(URN).setProperties(struct(properties)), cb),
+                () => null,
+            ),
         stderr: () => stderr,
         stop: async () => {
             client.close();

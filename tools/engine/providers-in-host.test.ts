@@ -87,7 +87,11 @@ describe("the kind provider in Pulumi's dynamic-provider host", () => {
     it("creates the cluster and answers with its kubeconfig and context", async () => {
         const created = ok(await host.create(inputs()));
         expect(created.id).toBe("development");
-        expect(created.properties).toMatchObject({ ...kindInputs, kubeconfig: "apiVersion: v1\nkind: Config\ncurrent-context: kind-development\n", context: "kind-development" });
+        expect(created.properties).toMatchObject({
+            ...kindInputs,
+            kubeconfig: "apiVersion: v1\nkind: Config\ncurrent-context: kind-development\n",
+            context: "kind-development",
+        });
         expect(created.properties.__provider).toBe(serialised[KIND]);
         expect(kind.calls()).toEqual(["create cluster --name development --config=- --wait 120s", "get kubeconfig --name development"]);
     });
@@ -99,7 +103,9 @@ describe("the kind provider in Pulumi's dynamic-provider host", () => {
             const answer = await host.create({ ...inputs(), name: "half" });
             if ("failed" in answer) inState = answer.failed.initFailure?.properties ?? {};
             expect("failed" in answer && answer.failed).toEqual({
-                message: expect.stringMatching(/^kind created the cluster "half" but could not read its kubeconfig: `kind get kubeconfig` failed with exit code 1:\nERROR: failed to get cluster internal kubeconfig/),
+                message: expect.stringMatching(
+                    /^kind created the cluster "half" but could not read its kubeconfig: `kind get kubeconfig` failed with exit code 1:\nERROR: failed to get cluster internal kubeconfig/,
+                ),
                 initFailure: {
                     id: "half",
                     properties: expect.objectContaining({ name: "half", kubeconfig: "", context: "kind-half", __provider: serialised[KIND] }),
@@ -121,18 +127,32 @@ describe("the kind provider in Pulumi's dynamic-provider host", () => {
         const edited = serialised[KIND].replace("needs a running Docker engine", "needs a running Docker daemon");
         expect(edited).not.toBe(serialised[KIND]);
         const olds = { ...inputs(), kubeconfig: "old", context: "kind-development" };
-        expect(ok(await host.diff("development", olds, { ...kindInputs, __provider: edited }))).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: true });
+        expect(ok(await host.diff("development", olds, { ...kindInputs, __provider: edited }))).toEqual({
+            changes: "some",
+            replaces: [],
+            deleteBeforeReplace: true,
+        });
         const updated = ok(await host.update("development", olds, { ...kindInputs, __provider: edited }));
         expect(updated.properties).toMatchObject({ name: "development", context: "kind-development", __provider: edited });
-        expect(kind.calls().filter((c) => /^(create|delete) cluster --name development\b/.test(c))).toEqual(["create cluster --name development --config=- --wait 120s"]);
+        expect(kind.calls().filter((c) => /^(create|delete) cluster --name development\b/.test(c))).toEqual([
+            "create cluster --name development --config=- --wait 120s",
+        ]);
     });
 
     it("sees no change when neither the inputs nor its code changed", async () => {
-        expect(ok(await host.diff("development", { ...inputs(), kubeconfig: "k" }, inputs()))).toEqual({ changes: "none", replaces: [], deleteBeforeReplace: true });
+        expect(ok(await host.diff("development", { ...inputs(), kubeconfig: "k" }, inputs()))).toEqual({
+            changes: "none",
+            replaces: [],
+            deleteBeforeReplace: true,
+        });
     });
 
     it("replaces the cluster, deleting first, when a node setting changed", async () => {
-        expect(ok(await host.diff("development", { ...inputs(), kubeconfig: "k" }, { ...inputs(), workers: 2 }))).toEqual({ changes: "some", replaces: ["workers"], deleteBeforeReplace: true });
+        expect(ok(await host.diff("development", { ...inputs(), kubeconfig: "k" }, { ...inputs(), workers: 2 }))).toEqual({
+            changes: "some",
+            replaces: ["workers"],
+            deleteBeforeReplace: true,
+        });
     });
 
     it("reads a cluster that was deleted outside Pulumi as gone", async () => {
@@ -184,7 +204,13 @@ describe("the Flux teardown in Pulumi's dynamic-provider host", () => {
     }, 20_000);
 
     it("deletes what Flux synced and succeeds once the finalisers ran", async () => {
-        const api = fakeKubeApi([{ kind: "Kustomization", metadata: { namespace: "flux-system", name: "flux-system" } }, { kind: "HelmRelease", metadata: { namespace: "podinfo", name: "podinfo" } }], 1);
+        const api = fakeKubeApi(
+            [
+                { kind: "Kustomization", metadata: { namespace: "flux-system", name: "flux-system" } },
+                { kind: "HelmRelease", metadata: { namespace: "podinfo", name: "podinfo" } },
+            ],
+            1,
+        );
         const port = await listen(api.server);
         try {
             expect(await host.delete("flux-teardown", props(port, 30))).toEqual({ ok: null });
