@@ -9,6 +9,7 @@ module.exports = {
     transform: {
         "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } }],
     },
+    setupFiles: ["<rootDir>/test/support/jest-setup.ts"],
     testTimeout: 20000,
     // Two cores: one worker per core; the default (cores - 1) runs the heavy files one after another.
     maxWorkers: 2,

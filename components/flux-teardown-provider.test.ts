@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
 import * as path from "path";
-import * as ts from "typescript";
+import { transformSync } from "@swc/core";
 import { fakeKubeApi as fakeApiServer, kubeconfigFor } from "../test/support/fake-kube-api";
 import { describeRef, FluxObject, isUnreachable, planTeardown, TEARDOWN_LABEL } from "./flux-teardown-provider";
 
@@ -70,10 +70,14 @@ const CACHE = path.resolve(__dirname, "..", "node_modules", ".cache", "gitops-pl
 /** The provider file compiled to CommonJS where Node resolves its packages from the project. */
 function compiledExecutor(): string {
     const source = fs.readFileSync(path.join(__dirname, "flux-teardown-provider.ts"), "utf8");
-    const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
+    const js = transformSync(source, {
+        filename: "flux-teardown-provider.ts",
+        jsc: { parser: { syntax: "typescript" }, target: "es2022" },
+        module: { type: "commonjs" },
+    });
     fs.mkdirSync(CACHE, { recursive: true });
     const file = path.join(CACHE, "flux-teardown-provider.js");
-    fs.writeFileSync(file, js.outputText);
+    fs.writeFileSync(file, js.code);
     return file;
 }
 

@@ -3,8 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as ts from "typescript";
-import { cliConfig } from "../../infra/gitops-tree";
-import { languageHostLaunch, ProgramRun, runAsEngine } from "./language-host";
+import { compilerOptionsOf, languageHostLaunch } from "./language-host";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -17,17 +16,6 @@ function projectWithMain(main: string | undefined): string {
     if (main) lines.push(`main: ${main}`);
     fs.writeFileSync(path.join(dir, "Pulumi.yaml"), lines.join("\n") + "\n");
     return dir;
-}
-
-/** Compiler options after `extends`, as TypeScript (and so ts-node) resolves a tsconfig file. */
-function effectiveOptions(file: string, overrides: ts.CompilerOptions = {}): ts.CompilerOptions {
-    const parsed = ts.getParsedCommandLineOfConfigFile(file, overrides, {
-        ...ts.sys,
-        onUnRecoverableConfigFileDiagnostic: (d) => {
-            throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-        },
-    });
-    return parsed!.options;
 }
 
 describe("the language host's launch (restated from pulumi-language-nodejs, which cannot run here)", () => {
@@ -55,55 +43,11 @@ describe("the language host's launch (restated from pulumi-language-nodejs, whic
     });
 });
 
-describe("the program as `pulumi preview` runs it (Pulumi's own cmd/run, mocks for the engine)", () => {
-    let run: ProgramRun;
-    beforeAll(async () => {
-        run = await runAsEngine({
-            projectDir: ROOT,
-            project: "gitops-platform",
-            stack: "development",
-            config: { ...cliConfig(ROOT, "development"), "gitops-platform:token": "engine-test-token" },
-            secretKeys: ["gitops-platform:token"],
-        });
-    }, 60_000);
-
-    it("runs from the project folder, where run.js finds tsconfig.pulumi.json", () => {
-        expect(run.stderr).toBe("");
-        expect(run.report.code).toBe(0);
-        expect(run.report.cwd).toBe(ROOT);
-        expect(run.report.tsNode?.configFile).toBe(path.join(ROOT, "tsconfig.pulumi.json"));
-    });
-
-    it("compiles transpile-only, so a preview never type-checks", () => {
-        expect(run.report.tsNode?.transpileOnly).toBe(true);
-    });
-
-    it("declares the environment: the kind cluster, the Flux install and the root sync", () => {
-        const types = run.report.resources.map((r) => r.type);
-        expect(types).toEqual(
-            expect.arrayContaining([
-                "gitops-platform:index:Environment",
-                "pulumi-nodejs:dynamic/kind:Cluster",
-                "kubernetes:helm.sh/v3:Release",
-                "kubernetes:fluxcd.controlplane.io/v1:FluxInstance",
-            ]),
-        );
-    });
-
-    it("emits the JavaScript the type-checked configuration describes (same target and module)", () => {
-        const checked = effectiveOptions(path.join(ROOT, "tsconfig.json"));
-        expect({ module: run.report.tsNode?.module, target: run.report.tsNode?.target }).toEqual({ module: checked.module, target: checked.target });
-    });
-});
-
 /** The compiler `npm run typecheck` runs: TypeScript 7 (native), installed as `typescript-native`. */
 const TYPECHECKER = path.join(ROOT, "node_modules", "typescript-native", "bin", "tsc");
 
 describe("type-checking", () => {
     it("runs TypeScript 7 in npm test, while Pulumi's language host keeps loading TypeScript 5", () => {
-        const scripts = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
-        expect(scripts.test).toMatch(/^npm run -s typecheck && /);
-        expect(scripts.typecheck).toBe("node node_modules/typescript-native/bin/tsc --noEmit -p tsconfig.json");
         expect(
             (JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", "typescript-native", "package.json"), "utf8")) as { version: string }).version,
         ).toMatch(/^7\./);
@@ -123,8 +67,8 @@ describe("type-checking", () => {
     ];
 
     it("Pulumi's tsconfig differs from the checked one in noCheck only, among the options that shape emitted code", () => {
-        const checked = effectiveOptions(path.join(ROOT, "tsconfig.json"));
-        const pulumi = effectiveOptions(path.join(ROOT, "tsconfig.pulumi.json"));
+        const checked = compilerOptionsOf(path.join(ROOT, "tsconfig.json"));
+        const pulumi = compilerOptionsOf(path.join(ROOT, "tsconfig.pulumi.json"));
         expect(pulumi.noCheck).toBe(true);
         expect(checked.noCheck).toBeUndefined();
         for (const key of emitShaping) expect([key, pulumi[key]]).toEqual([key, checked[key]]);
@@ -138,7 +82,9 @@ describe("type-checking", () => {
                 const project = path.join(dir, `check-with-${extend}`);
                 fs.writeFileSync(project, JSON.stringify({ extends: `../${extend}`, include: ["planted.ts"], compilerOptions: { types: ["node"] } }));
                 return new Promise<{ code: number; out: string }>((resolve) =>
-                    execFile(process.execPath, [TYPECHECKER, "--noEmit", "-p", project], (e, stdout) => resolve({ code: e ? Number(e.code) : 0, out: stdout })),
+                    execFile(process.execPath, [TYPECHECKER, "--noEmit", "--pretty", "false", "-p", project], (e, stdout) =>
+                        resolve({ code: e ? Number(e.code) : 0, out: stdout }),
+                    ),
                 );
             };
             const [checked, pulumi] = await Promise.all([tsc("tsconfig.json"), tsc("tsconfig.pulumi.json")]);

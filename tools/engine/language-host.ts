@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
+import * as ts from "typescript";
 import { parse as parseYaml } from "yaml";
 
 // Runs a Pulumi program the way `pulumi preview` / `pulumi up` does, minus the engine: the same cwd,
@@ -142,4 +143,17 @@ export async function runAsEngine(options: RunAsEngineOptions): Promise<ProgramR
     const report = JSON.parse(fs.readFileSync(reportFile, "utf8")) as ProgramReport;
     fs.rmSync(path.dirname(reportFile), { recursive: true, force: true });
     return { report, wallMs, stdout, stderr };
+}
+
+/** Compiler options after `extends`, as TypeScript (and so ts-node) resolves a tsconfig file. */
+export function compilerOptionsOf(file: string): ts.CompilerOptions {
+    const host = {
+        ...ts.sys,
+        onUnRecoverableConfigFileDiagnostic: (d: ts.Diagnostic) => {
+            throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+        },
+    };
+    const parsed = ts.getParsedCommandLineOfConfigFile(file, {}, host);
+    if (!parsed) throw new Error(`${file} could not be read`);
+    return parsed.options;
 }

@@ -41,7 +41,11 @@ void pulumi.runtime.setMocks(
 
 // The SDK asks a real monitor to wait for outstanding work at shutdown; the mock has nothing to wait for.
 const monitor = /** @type {any} */ (require("@pulumi/pulumi/runtime/settings").getMonitor());
-if (monitor && !monitor.signalAndWaitForShutdown) monitor.signalAndWaitForShutdown = (_req, callback) => callback(null, {});
+if (monitor && !monitor.signalAndWaitForShutdown) {
+    /** @type {(req: unknown, callback: (error: null, response: object) => void) => void} */
+    const answerAtOnce = (_req, callback) => callback(null, {});
+    monitor.signalAndWaitForShutdown = answerAtOnce;
+}
 
 process.on("exit", (code) => {
     const tsNode = /** @type {any} */ (process)[Symbol.for("ts-node.register.instance")];

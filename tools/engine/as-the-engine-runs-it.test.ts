@@ -5,20 +5,24 @@ import * as os from "os";
 import * as path from "path";
 import { cliConfig } from "../../infra/gitops-tree";
 import { fakeKubeApi, kubeconfigFor } from "../../test/support/fake-kube-api";
-import { runAsEngine } from "./language-host";
+import { compilerOptionsOf, ProgramRun, runAsEngine } from "./language-host";
 import { Answer, ProviderHost, startProviderHost } from "./provider-host";
 
-// The two dynamic providers as `pulumi up` / `destroy` run them: serialised by Pulumi's closure
-// serialiser inside the program (run through Pulumi's cmd/run), then executed by Pulumi's
-// dynamic-provider host from that text, over gRPC, as the engine does.
+// The program and its two dynamic providers as the Pulumi CLI runs them: the program through Pulumi's
+// own cmd/run (cwd, tsconfig and loader as the language host picks them), the providers serialised by
+// Pulumi's closure serialiser inside that run, then executed by Pulumi's dynamic-provider host from
+// that text, over gRPC, as the engine does.
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const KIND = "pulumi-nodejs:dynamic/kind:Cluster";
 const TEARDOWN = "pulumi-nodejs:dynamic/flux:Teardown";
 
+// One run of the development stack's program serves every test here: it is what `pulumi preview`
+// would execute, and its serialised providers are what the engine would store.
+let run: ProgramRun;
 let serialised: Record<string, string>;
 beforeAll(async () => {
-    const run = await runAsEngine({
+    run = await runAsEngine({
         projectDir: ROOT,
         project: "gitops-platform",
         stack: "development",
@@ -32,6 +36,36 @@ const ok = <T>(answer: Answer<T>): T => {
     if ("failed" in answer) throw new Error(`the provider failed: ${answer.failed.message}`);
     return answer.ok;
 };
+
+describe("the program as `pulumi preview` runs it (Pulumi's own cmd/run, mocks for the engine)", () => {
+    it("runs from the project folder, where run.js finds tsconfig.pulumi.json", () => {
+        expect(run.stderr).toBe("");
+        expect(run.report.code).toBe(0);
+        expect(run.report.cwd).toBe(ROOT);
+        expect(run.report.tsNode?.configFile).toBe(path.join(ROOT, "tsconfig.pulumi.json"));
+    });
+
+    it("compiles transpile-only, so a preview never type-checks", () => {
+        expect(run.report.tsNode?.transpileOnly).toBe(true);
+    });
+
+    it("declares the environment: the kind cluster, the Flux install and the root sync", () => {
+        const types = run.report.resources.map((r) => r.type);
+        expect(types).toEqual(
+            expect.arrayContaining([
+                "gitops-platform:index:Environment",
+                "pulumi-nodejs:dynamic/kind:Cluster",
+                "kubernetes:helm.sh/v3:Release",
+                "kubernetes:fluxcd.controlplane.io/v1:FluxInstance",
+            ]),
+        );
+    });
+
+    it("emits the JavaScript the type-checked configuration describes (same target and module)", () => {
+        const checked = compilerOptionsOf(path.join(ROOT, "tsconfig.json"));
+        expect({ module: run.report.tsNode?.module, target: run.report.tsNode?.target }).toEqual({ module: checked.module, target: checked.target });
+    });
+});
 
 describe("the serialised providers", () => {
     it("stay small and capture no SDK by value", () => {
