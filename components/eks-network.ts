@@ -1,4 +1,5 @@
-import * as aws from "@pulumi/aws";
+// Only the EC2 module: the package index would load every AWS service.
+import * as ec2 from "@pulumi/aws/ec2";
 import * as pulumi from "@pulumi/pulumi";
 
 export interface EksNetworkArgs {
@@ -44,20 +45,20 @@ export class EksNetwork extends pulumi.ComponentResource {
         const plan = planSubnets(args.cidr, args.zones);
         const perZoneNat = (args.natGateways ?? "single") === "perZone";
 
-        const vpc = new aws.ec2.Vpc(
+        const vpc = new ec2.Vpc(
             `${name}-vpc`,
             { cidrBlock: args.cidr, enableDnsHostnames: true, enableDnsSupport: true, tags: { Name: name } },
             { parent: this },
         );
-        const gateway = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: { Name: name } }, { parent: this });
-        const publicRoutes = new aws.ec2.RouteTable(
+        const gateway = new ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: { Name: name } }, { parent: this });
+        const publicRoutes = new ec2.RouteTable(
             `${name}-public`,
             { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: gateway.id }], tags: { Name: `${name}-public` } },
             { parent: this },
         );
 
         const publicSubnets = plan.map((p) => {
-            const subnet = new aws.ec2.Subnet(
+            const subnet = new ec2.Subnet(
                 `${name}-public-${p.zone}`,
                 {
                     vpcId: vpc.id,
@@ -68,14 +69,14 @@ export class EksNetwork extends pulumi.ComponentResource {
                 },
                 { parent: this },
             );
-            new aws.ec2.RouteTableAssociation(`${name}-public-${p.zone}`, { subnetId: subnet.id, routeTableId: publicRoutes.id }, { parent: this });
+            new ec2.RouteTableAssociation(`${name}-public-${p.zone}`, { subnetId: subnet.id, routeTableId: publicRoutes.id }, { parent: this });
             return subnet;
         });
 
         const natZones = perZoneNat ? plan : plan.slice(0, 1);
         const nats = natZones.map((p, i) => {
-            const ip = new aws.ec2.Eip(`${name}-nat-${p.zone}`, { domain: "vpc", tags: { Name: `${name}-nat-${p.zone}` } }, { parent: this });
-            return new aws.ec2.NatGateway(
+            const ip = new ec2.Eip(`${name}-nat-${p.zone}`, { domain: "vpc", tags: { Name: `${name}-nat-${p.zone}` } }, { parent: this });
+            return new ec2.NatGateway(
                 `${name}-nat-${p.zone}`,
                 { allocationId: ip.id, subnetId: publicSubnets[i].id, tags: { Name: `${name}-nat-${p.zone}` } },
                 { parent: this, dependsOn: [gateway] },
@@ -83,7 +84,7 @@ export class EksNetwork extends pulumi.ComponentResource {
         });
 
         const privateSubnets = plan.map((p, i) => {
-            const subnet = new aws.ec2.Subnet(
+            const subnet = new ec2.Subnet(
                 `${name}-private-${p.zone}`,
                 {
                     vpcId: vpc.id,
@@ -95,12 +96,12 @@ export class EksNetwork extends pulumi.ComponentResource {
                 { parent: this },
             );
             const nat = perZoneNat ? nats[i] : nats[0];
-            const routes = new aws.ec2.RouteTable(
+            const routes = new ec2.RouteTable(
                 `${name}-private-${p.zone}`,
                 { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat.id }], tags: { Name: `${name}-private-${p.zone}` } },
                 { parent: this },
             );
-            new aws.ec2.RouteTableAssociation(`${name}-private-${p.zone}`, { subnetId: subnet.id, routeTableId: routes.id }, { parent: this });
+            new ec2.RouteTableAssociation(`${name}-private-${p.zone}`, { subnetId: subnet.id, routeTableId: routes.id }, { parent: this });
             return subnet;
         });
 

@@ -33,11 +33,28 @@ export const tokenForms = [TEST_TOKEN, Buffer.from(TEST_TOKEN).toString("base64"
 
 export type StackRun = MockedRun<Record<string, unknown>>;
 
+/**
+ * Every AWS and EKS module the program may load, each by the path it is loaded by (the components
+ * import them one by one). Kind stacks must load none; the package indexes must never load.
+ */
+export const AWS_MODULES = [
+    "@pulumi/aws",
+    "@pulumi/eks",
+    "@pulumi/aws/ec2",
+    "@pulumi/aws/eks",
+    "@pulumi/aws/iam",
+    "@pulumi/aws/kms",
+    "@pulumi/aws/provider",
+    "@pulumi/eks/cluster",
+    "@pulumi/eks/managedNodeGroup",
+    "@pulumi/eks/types/enums",
+];
+
 /** One program run per stack, shared by every test in a file that only reads it. */
 export function sharedRuns(): (stack: string) => Promise<StackRun> {
     const runs = new Map<string, Promise<StackRun>>();
     return (stack) => {
-        if (!runs.has(stack)) runs.set(stack, runProgram(stack, { recordLoads: ["@pulumi/aws", "@pulumi/eks"] }));
+        if (!runs.has(stack)) runs.set(stack, runProgram(stack, { recordLoads: AWS_MODULES }));
         return runs.get(stack)!;
     };
 }
