@@ -19,6 +19,12 @@ export interface DeclaredResource {
     inputs: Record<string, unknown>;
 }
 
+/** Records the URN of every registration (components included), as the mock monitor assigns it. */
+interface UrnRecordingMonitor {
+    registerResource(req: { getParent(): string; getType(): string; getName(): string }, callback: (...args: unknown[]) => void): unknown;
+    newUrn(parent: string, type: string, name: string): string;
+}
+
 /** The shipped stack names, from the files in stacks/. */
 export function shippedStacks(): string[] {
     return listStacks(REPO_ROOT);
@@ -65,6 +71,8 @@ export interface RunOptions {
 
 export interface MockedRun<T> {
     resources: DeclaredResource[];
+    /** The URN of every resource and component the program registered, in registration order. */
+    urns: string[];
     pulumi: typeof pulumiType;
     /** What the body returned. */
     result: T;
@@ -132,6 +140,20 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
         options.preview ?? false,
     );
     pulumi.runtime.setAllConfig(config, secretKeys);
+    const urns: string[] = [];
+    const monitor = (require("@pulumi/pulumi/runtime/settings") as { getMonitor(): UrnRecordingMonitor }).getMonitor();
+    const register = monitor.registerResource.bind(monitor);
+    // The mock monitor shortens a child's type to its parent's last type; the engine keeps the whole
+    // chain (Environment$FluxBootstrap$Namespace), and so does this record.
+    const engineUrns = new Map<string, string>();
+    monitor.registerResource = (req, callback) => {
+        const parent = req.getParent() ? engineUrns.get(req.getParent()) : undefined;
+        const qualifiedType = parent ? `${parent.split("::")[2]}$${req.getType()}` : req.getType();
+        const urn = `urn:pulumi:${stack}::${PROJECT}::${qualifiedType}::${req.getName()}`;
+        engineUrns.set(monitor.newUrn(req.getParent(), req.getType(), req.getName()), urn);
+        urns.push(urn);
+        return register(req, callback);
+    };
     const saved = process.env.GITLAB_TOKEN;
     delete process.env.GITLAB_TOKEN;
     try {
@@ -147,6 +169,7 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
     const byType = (type: string) => resources.filter((r) => r.type === type);
     return {
         resources,
+        urns,
         pulumi,
         result,
         loaded: [...loadedPackages],

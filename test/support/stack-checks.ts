@@ -1,3 +1,5 @@
+import * as fs from "fs";
+import * as path from "path";
 import type * as pulumiType from "@pulumi/pulumi";
 import { FLUX_INSTANCE_CRD, vendoredOperatorVersion } from "../../tools/schemas/vendored";
 import { crdValidator } from "./crd-schema";
@@ -130,6 +132,15 @@ export function describeEveryStack(stacks: string[], shared: (stack: string) => 
                 path: `clusters/${env}`,
             });
             expect(run.result.environmentName).toBe(env);
+        });
+
+        it("declares exactly the URNs recorded in test/urns/, so no existing stack's state moves", () => {
+            // A changed URN is a delete and a create for Pulumi. When a change means to move resources,
+            // it adds aliases, then refreshes the record: UPDATE_URNS=1 npx jest test/
+            const file = path.join(__dirname, "..", "urns", `${stack}.txt`);
+            const declared = [...run.urns].sort().join("\n") + "\n";
+            if (process.env.UPDATE_URNS === "1") fs.writeFileSync(file, declared);
+            expect(declared).toBe(fs.readFileSync(file, "utf8"));
         });
 
         it("declares a FluxInstance the upstream CRD schema accepts, with no field the API server would drop", () => {
