@@ -4,7 +4,7 @@
  */
 module.exports = {
     testEnvironment: "node",
-    roots: ["<rootDir>/test", "<rootDir>/components", "<rootDir>/infra", "<rootDir>/policy", "<rootDir>/tools"],
+    roots: ["<rootDir>/test", "<rootDir>/components", "<rootDir>/infra", "<rootDir>/lib", "<rootDir>/policy", "<rootDir>/tools"],
     testMatch: ["**/*.test.ts"],
     transform: {
         "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } }],

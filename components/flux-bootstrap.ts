@@ -7,13 +7,25 @@ export const FLUX_NAMESPACE = "flux-system";
 /** The Flux Operator reconciles only a FluxInstance with this name. */
 export const FLUX_INSTANCE_NAME = "flux";
 
+/** The controllers a FluxInstance may install (the enum of `spec.components` in its CRD). */
+export const FLUX_COMPONENTS = [
+    "source-controller",
+    "kustomize-controller",
+    "helm-controller",
+    "notification-controller",
+    "image-reflector-controller",
+    "image-automation-controller",
+    "source-watcher",
+] as const;
+export type FluxComponent = (typeof FLUX_COMPONENTS)[number];
+
 /** What an omitted argument means; the stack config's defaults are these too. */
 export const FLUX_DEFAULTS = {
     registry: "ghcr.io/fluxcd",
     syncInterval: "1m",
     username: "git",
     /** The operator's own default set, stated so the stack config can show and validate it. */
-    components: ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"],
+    components: ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"] satisfies FluxComponent[],
 } as const;
 
 /** The root sync: the Git repository, branch and folder the whole cluster is reconciled from. */
@@ -38,7 +50,7 @@ export interface FluxBootstrapArgs {
     /** Registry the Flux controller images come from. @default "ghcr.io/fluxcd" */
     registry?: string;
     /** Controllers to install. @default the operator's default: source, kustomize, helm and notification */
-    components?: string[];
+    components?: FluxComponent[];
     /** `FluxInstance.spec.cluster.type`: the distribution Flux tunes itself for. @default "kubernetes" */
     clusterType?: "kubernetes" | "aws";
     sync: RootSync;

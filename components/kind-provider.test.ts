@@ -1,5 +1,6 @@
 import { parse } from "yaml";
-import { CommandResult, KindClusterInputs, KindClusterOutputs, KindClusterProvider, renderKindConfig, spawnCommand } from "./kind-provider";
+import { CommandResult, spawnCommand } from "../lib/run-command";
+import { KindClusterInputs, KindClusterOutputs, KindClusterProvider, renderKindConfig } from "./kind-provider";
 
 interface Call {
     command: string;

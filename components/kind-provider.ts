@@ -1,9 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
+import { CommandResult, CommandRunner, spawnCommand } from "../lib/run-command";
 
 // A Pulumi dynamic provider that drives the `kind` CLI. No kind provider plugin exists, and a
 // dynamic provider needs no binary beyond `kind` and Docker on the machine that runs `pulumi up`.
-// Everything the provider calls lives in this file: Pulumi serialises the provider object with the
-// functions it references, and one self-contained file keeps that closure small and predictable.
+// Pulumi serialises the provider object with the functions it references, by value (this file's and
+// lib/run-command.ts's): nothing it calls may capture a large module, so modules are required inside
+// the functions that use them.
 // Errors are plain `Error`s: the serialiser rewrites `super(...)` in a class extending Error into
 // `Error.call(this, ...)`, which sets no message (pulumi/pulumi#10974), and the engine would print
 // "Unknown Error".
@@ -31,15 +33,6 @@ export interface KindClusterOutputs extends KindClusterInputs {
     /** The context kind writes into the user's kubeconfig. */
     context: string;
 }
-
-export interface CommandResult {
-    code: number;
-    stdout: string;
-    stderr: string;
-}
-
-/** Runs a command; rejects only when it cannot start (e.g. ENOENT), resolves with its exit code otherwise. */
-export type CommandRunner = (command: string, args: string[], stdin?: string) => Promise<CommandResult>;
 
 export const KIND_CONFIG_API_VERSION = "kind.x-k8s.io/v1alpha4";
 const INPUT_FIELDS: (keyof KindClusterInputs)[] = ["name", "nodeImage", "controlPlaneNodes", "workers", "portMappings"];
@@ -98,22 +91,6 @@ export function kindFailure(action: string, outcome: CommandResult | Error): Err
     }
     const tail = stderr.split("\n").slice(-10).join("\n");
     return new Error(`\`kind ${action}\` failed with exit code ${outcome.code}:\n${tail}`);
-}
-
-/** Spawns a process, feeding it stdin; the default runner. */
-export function spawnCommand(command: string, args: string[], stdin?: string): Promise<CommandResult> {
-    const childProcess = require("child_process") as typeof import("child_process");
-    return new Promise((resolve, reject) => {
-        const child = childProcess.spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-        child.on("error", reject);
-        child.on("close", (code: number | null) => resolve({ code: code ?? 1, stdout, stderr }));
-        child.stdin.on("error", () => undefined); // the process may exit before reading stdin
-        child.stdin.end(stdin ?? "");
-    });
 }
 
 export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<KindClusterInputs, KindClusterOutputs> {

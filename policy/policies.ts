@@ -1,11 +1,10 @@
 import { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import * as path from "path";
 import * as semver from "semver";
-import { findPlatformSource } from "../infra/gitops-tree";
+import { findPlatformSource } from "../lib/gitops-tree";
+import { REPO_ROOT } from "../lib/project";
 
 // Mandatory rules, checked on every preview and update: what must hold whatever the config says.
 
-const REPO_ROOT = path.resolve(__dirname, "..");
 const FLUX_INSTANCE = "kubernetes:fluxcd.controlplane.io/v1:FluxInstance";
 const CLUSTER_TYPES = ["pulumi-nodejs:dynamic/kind:Cluster", "eks:index:Cluster"];
 

@@ -1,11 +1,11 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as semver from "semver";
-import { findPlatformSource, Manifest, readManifests, yamlFilesUnder } from "../infra/gitops-tree";
-import { REPO_ROOT } from "./support/program";
+import { findPlatformSource, Manifest, readManifests, yamlFilesUnder } from "../lib/gitops-tree";
+import { REPO_ROOT } from "../lib/project";
 
 // Policies of the tree Flux syncs: cadence per environment and the order of the platform layers.
-// Parsing, schemas, references and kustomize builds are `npm run check` (infra/check).
+// Parsing, schemas, references and kustomize builds are `npm run check` (tools/check).
 
 const ENVIRONMENTS = ["development", "staging", "production"];
 const LAYERS = ["platform-services", "platform-service-configs", "platform-configs"];

@@ -1,11 +1,10 @@
-import * as path from "path";
 import type * as pulumiType from "@pulumi/pulumi";
-import { cliConfig, listStacks } from "../../infra/gitops-tree";
+import { cliConfig, listStacks } from "../../lib/stack-files";
+import { REPO_ROOT } from "../../lib/project";
 
 // Each fresh copy of the Pulumi runtime adds process exit listeners; many runs in one worker are expected.
 process.setMaxListeners(100);
 
-export const REPO_ROOT = path.resolve(__dirname, "../..");
 export const PROJECT = "gitops-platform";
 /** The key Pulumi's RPC layer uses to mark a secret value; mocks see secret inputs wrapped with it. */
 export const SECRET_SIG = "4dabf18193072939515e22adb298388d";

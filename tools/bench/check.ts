@@ -3,16 +3,16 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
-import { checkTree, loadSchemaValidator } from "../../infra/check/tree-check";
+import { checkTree, loadSchemaValidator } from "../check/tree-check";
+import { REPO_ROOT } from "../../lib/project";
 
-const ROOT = path.resolve(__dirname, "..", "..");
 const RUNS = 3;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function generatedTree(manifests: number): string {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-bench-check-"));
-    fs.cpSync(path.join(ROOT, "platform"), path.join(root, "platform"), { recursive: true });
-    fs.cpSync(path.join(ROOT, "clusters", "development"), path.join(root, "clusters", "bench"), { recursive: true });
+    fs.cpSync(path.join(REPO_ROOT, "platform"), path.join(root, "platform"), { recursive: true });
+    fs.cpSync(path.join(REPO_ROOT, "clusters", "development"), path.join(root, "clusters", "bench"), { recursive: true });
     const apps = path.join(root, "clusters", "bench", "apps");
     fs.mkdirSync(apps);
     const perFile = 10;

@@ -1,14 +1,14 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as ts from "typescript";
-import { cliConfig, listStacks } from "../../infra/gitops-tree";
+import { cliConfig, listStacks } from "../../lib/stack-files";
 import { runAsEngine } from "../engine/language-host";
+import { REPO_ROOT } from "../../lib/project";
 
 // Program evaluation the way `pulumi preview` runs it: each stack's program through Pulumi's own
 // cmd/run from the cwd and with the tsconfig the language host picks, in a fresh process, against a
 // floor measured in the same run: the same loader running a one-resource Kubernetes program.
 
-const ROOT = path.resolve(__dirname, "..", "..");
 const PROJECT = "gitops-platform";
 
 export interface Sample {
@@ -42,10 +42,10 @@ function summarise(samples: Sample[]): Sample {
  * settings (tsconfig.pulumi.json, swc) and is printed for comparison.
  */
 function floorProject(loader: "default" | "program"): string {
-    const dir = fs.mkdtempSync(path.join(ROOT, ".bench-floor-"));
+    const dir = fs.mkdtempSync(path.join(REPO_ROOT, ".bench-floor-"));
     fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: floor\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n");
     fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "floor", private: true, main: "index.ts" }));
-    const ours = ts.parseConfigFileTextToJson("tsconfig.pulumi.json", fs.readFileSync(path.join(ROOT, "tsconfig.pulumi.json"), "utf8")).config as Record<
+    const ours = ts.parseConfigFileTextToJson("tsconfig.pulumi.json", fs.readFileSync(path.join(REPO_ROOT, "tsconfig.pulumi.json"), "utf8")).config as Record<
         string,
         object
     >;
@@ -89,16 +89,16 @@ export async function benchPrograms(runs = 5): Promise<ProgramBench> {
         for (let i = 0; i < runs; i++) {
             floorSamples.push(await sample(floorDir, "floor", "floor", {}, []));
             ownLoaderSamples.push(await sample(ownLoaderDir, "floor", "floor", {}, []));
-            for (const stack of listStacks(ROOT)) {
-                const config = { ...cliConfig(ROOT, stack), [`${PROJECT}:token`]: "bench-token" };
-                const s = await sample(ROOT, PROJECT, stack, config, [`${PROJECT}:token`]);
+            for (const stack of listStacks(REPO_ROOT)) {
+                const config = { ...cliConfig(REPO_ROOT, stack), [`${PROJECT}:token`]: "bench-token" };
+                const s = await sample(REPO_ROOT, PROJECT, stack, config, [`${PROJECT}:token`]);
                 perStack.set(stack, [...(perStack.get(stack) ?? []), s]);
             }
         }
         const floor = summarise(floorSamples);
         for (const [stack, samples] of perStack) {
             const s = summarise(samples);
-            const backend = (JSON.parse(cliConfig(ROOT, stack)[`${PROJECT}:cluster`]) as { backend: "kind" | "eks" }).backend;
+            const backend = (JSON.parse(cliConfig(REPO_ROOT, stack)[`${PROJECT}:cluster`]) as { backend: "kind" | "eks" }).backend;
             const ratio = s.wallMs / floor.wallMs;
             const target = TARGETS[backend];
             stacks.push({ stack, backend, sample: s, ratio, withinTarget: s.transpileOnly && ratio <= target.ratio && s.maxRssMb <= target.rssMb });

@@ -3,17 +3,17 @@ import * as http from "http";
 import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
-import { cliConfig } from "../../infra/gitops-tree";
+import { cliConfig } from "../../lib/stack-files";
 import { fakeKubeApi, kubeconfigFor } from "../../test/support/fake-kube-api";
 import { compilerOptionsOf, ProgramRun, runAsEngine } from "./language-host";
 import { Answer, ProviderHost, startProviderHost } from "./provider-host";
+import { REPO_ROOT } from "../../lib/project";
 
 // The program and its two dynamic providers as the Pulumi CLI runs them: the program through Pulumi's
 // own cmd/run (cwd, tsconfig and loader as the language host picks them), the providers serialised by
 // Pulumi's closure serialiser inside that run, then executed by Pulumi's dynamic-provider host from
 // that text, over gRPC, as the engine does.
 
-const ROOT = path.resolve(__dirname, "..", "..");
 const KIND = "pulumi-nodejs:dynamic/kind:Cluster";
 const TEARDOWN = "pulumi-nodejs:dynamic/flux:Teardown";
 
@@ -23,10 +23,10 @@ let run: ProgramRun;
 let serialised: Record<string, string>;
 beforeAll(async () => {
     run = await runAsEngine({
-        projectDir: ROOT,
+        projectDir: REPO_ROOT,
         project: "gitops-platform",
         stack: "development",
-        config: { ...cliConfig(ROOT, "development"), "gitops-platform:token": "host-test-token" },
+        config: { ...cliConfig(REPO_ROOT, "development"), "gitops-platform:token": "host-test-token" },
         secretKeys: ["gitops-platform:token"],
     });
     serialised = run.report.providers;
@@ -41,8 +41,8 @@ describe("the program as `pulumi preview` runs it (Pulumi's own cmd/run, mocks f
     it("runs from the project folder, where run.js finds tsconfig.pulumi.json", () => {
         expect(run.stderr).toBe("");
         expect(run.report.code).toBe(0);
-        expect(run.report.cwd).toBe(ROOT);
-        expect(run.report.tsNode?.configFile).toBe(path.join(ROOT, "tsconfig.pulumi.json"));
+        expect(run.report.cwd).toBe(REPO_ROOT);
+        expect(run.report.tsNode?.configFile).toBe(path.join(REPO_ROOT, "tsconfig.pulumi.json"));
     });
 
     it("compiles transpile-only, so a preview never type-checks", () => {
@@ -62,7 +62,7 @@ describe("the program as `pulumi preview` runs it (Pulumi's own cmd/run, mocks f
     });
 
     it("emits the JavaScript the type-checked configuration describes (same target and module)", () => {
-        const checked = compilerOptionsOf(path.join(ROOT, "tsconfig.json"));
+        const checked = compilerOptionsOf(path.join(REPO_ROOT, "tsconfig.json"));
         expect({ module: run.report.tsNode?.module, target: run.report.tsNode?.target }).toEqual({ module: checked.module, target: checked.target });
     });
 });

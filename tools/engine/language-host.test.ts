@@ -4,8 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import * as ts from "typescript";
 import { compilerOptionsOf, languageHostLaunch } from "./language-host";
-
-const ROOT = path.resolve(__dirname, "..", "..");
+import { REPO_ROOT } from "../../lib/project";
 
 /** A folder holding a copy of Pulumi.yaml with `main` set, and the folders `main` may name. */
 function projectWithMain(main: string | undefined): string {
@@ -35,8 +34,8 @@ describe("the language host's launch (restated from pulumi-language-nodejs, whic
     });
 
     it("hands this project's runtime option `tsconfig` to run.js", () => {
-        expect(languageHostLaunch(ROOT)).toEqual({
-            pwd: ROOT,
+        expect(languageHostLaunch(REPO_ROOT)).toEqual({
+            pwd: REPO_ROOT,
             entryPoint: ".",
             env: { PULUMI_NODEJS_TYPESCRIPT: "true", PULUMI_NODEJS_TSCONFIG_PATH: "tsconfig.pulumi.json" },
         });
@@ -44,12 +43,12 @@ describe("the language host's launch (restated from pulumi-language-nodejs, whic
 });
 
 /** The compiler `npm run typecheck` runs: TypeScript 7 (native), installed as `typescript-native`. */
-const TYPECHECKER = path.join(ROOT, "node_modules", "typescript-native", "bin", "tsc");
+const TYPECHECKER = path.join(REPO_ROOT, "node_modules", "typescript-native", "bin", "tsc");
 
 describe("type-checking", () => {
     it("runs TypeScript 7 in npm test, while Pulumi's language host keeps loading TypeScript 5", () => {
         expect(
-            (JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", "typescript-native", "package.json"), "utf8")) as { version: string }).version,
+            (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "node_modules", "typescript-native", "package.json"), "utf8")) as { version: string }).version,
         ).toMatch(/^7\./);
         // @pulumi/pulumi declares typescript < 7 and run.js loads it through ts-node.
         expect((require("typescript/package.json") as { version: string }).version).toMatch(/^5\./);
@@ -67,15 +66,15 @@ describe("type-checking", () => {
     ];
 
     it("Pulumi's tsconfig differs from the checked one in noCheck only, among the options that shape emitted code", () => {
-        const checked = compilerOptionsOf(path.join(ROOT, "tsconfig.json"));
-        const pulumi = compilerOptionsOf(path.join(ROOT, "tsconfig.pulumi.json"));
+        const checked = compilerOptionsOf(path.join(REPO_ROOT, "tsconfig.json"));
+        const pulumi = compilerOptionsOf(path.join(REPO_ROOT, "tsconfig.pulumi.json"));
         expect(pulumi.noCheck).toBe(true);
         expect(checked.noCheck).toBeUndefined();
         for (const key of emitShaping) expect([key, pulumi[key]]).toEqual([key, checked[key]]);
     });
 
     it("npm test's type-check fails on a planted type error that Pulumi's transpile-only run lets through", async () => {
-        const dir = fs.mkdtempSync(path.join(ROOT, ".typecheck-"));
+        const dir = fs.mkdtempSync(path.join(REPO_ROOT, ".typecheck-"));
         try {
             fs.writeFileSync(path.join(dir, "planted.ts"), 'export const replicas: number = "three";\n');
             const tsc = (extend: string) => {

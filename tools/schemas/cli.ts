@@ -9,7 +9,7 @@ async function main(): Promise<void> {
     }
     const record = await updateFluxInstanceSchema(version);
     console.log(`schemas/: FluxInstance CRD of ${record.project} ${record.tag} (sha256 ${record.sha256.slice(0, 12)}…).`);
-    console.log(`Now set flux.operatorVersion's default to ${version} in infra/config.ts (and in any stack that pins it); npm test checks they agree.`);
+    console.log(`Now set flux.operatorVersion's default to ${version} in infra/config/schema.ts (and in any stack that pins it); npm test checks they agree.`);
 }
 
 main().catch((e: unknown) => {

@@ -1,11 +1,12 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { REPO_ROOT } from "../../lib/project";
 
 // The upstream schemas vendored in schemas/, and the one way they change: fetched again from upstream
 // at a tag, with their record in schemas/sources.json rewritten to match.
 
-export const SCHEMAS_DIR = path.resolve(__dirname, "..", "..", "schemas");
+export const SCHEMAS_DIR = path.join(REPO_ROOT, "schemas");
 export const FLUX_INSTANCE_CRD = "fluxcd.controlplane.io_fluxinstances.yaml";
 
 /** Where a vendored file came from; one entry per file in schemas/sources.json. */

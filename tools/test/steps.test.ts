@@ -1,10 +1,10 @@
 import * as fs from "fs";
 import * as path from "path";
 import { runStep, STATIC_STEPS, Step, SUITE } from "./steps";
+import { REPO_ROOT } from "../../lib/project";
 
 // npm test's gates, run on the program's entry file as it is and with one mistake planted in it.
 
-const ROOT = path.resolve(__dirname, "..", "..");
 const step = (name: string) => STATIC_STEPS.find((s) => s.name === name)!;
 
 /** The step's command aimed at `target` instead of the whole repository. */
@@ -18,8 +18,8 @@ function aimedAt(s: Step, target: string): Step {
  * Not a dot-folder: both tools skip hidden folders. It exists only while this test runs.
  */
 function plantedEntry(plant: string): { dir: string; file: string } {
-    const dir = fs.mkdtempSync(path.join(ROOT, "planted-"));
-    const entry = fs.readFileSync(path.join(ROOT, "infra", "index.ts"), "utf8").replace('from "./program"', 'from "../infra/program"');
+    const dir = fs.mkdtempSync(path.join(REPO_ROOT, "planted-"));
+    const entry = fs.readFileSync(path.join(REPO_ROOT, "infra", "index.ts"), "utf8").replace('from "./program"', 'from "../infra/program"');
     fs.writeFileSync(path.join(dir, "index.ts"), entry + plant);
     fs.writeFileSync(
         path.join(dir, "tsconfig.json"),
@@ -40,7 +40,7 @@ async function gates(plant: string): Promise<Record<string, { code: number; outp
 
 describe("npm test", () => {
     it("runs the formatter, the linter with the type-check, then the suite", () => {
-        const scripts = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
+        const scripts = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
         expect(scripts.test).toBe("ts-node --swc tools/test/cli.ts");
         expect([...STATIC_STEPS, SUITE].map((s) => s.name)).toEqual(["format", "lint + type-check", "jest"]);
         expect(step("lint + type-check").args).toEqual(expect.arrayContaining(["--type-aware", "--type-check", "--deny-warnings"]));

@@ -1,12 +1,12 @@
 import { spawn } from "child_process";
 import * as path from "path";
 import { performance } from "perf_hooks";
+import { REPO_ROOT } from "../../lib/project";
 
 // `npm test`: every gate a change must pass, the static ones side by side, then the suite. Each step
 // is an ordinary command (also an npm script of its own); this only orders them and times them.
 
-const ROOT = path.resolve(__dirname, "..", "..");
-const bin = (tool: string) => path.join(ROOT, "node_modules", ".bin", tool);
+const bin = (tool: string) => path.join(REPO_ROOT, "node_modules", ".bin", tool);
 
 export interface Step {
     name: string;
@@ -26,7 +26,7 @@ export const STATIC_STEPS: Step[] = [
     { name: "format", command: bin("prettier"), args: ["--check", "--cache", "--cache-strategy", "content", "--log-level", "warn", "."] },
     { name: "lint + type-check", command: bin("oxlint"), args: ["--type-aware", "--type-check", "--deny-warnings", "--quiet"] },
 ];
-/** The suite, which includes the GitOps tree check of the shipped tree (infra/check/tree-check.test.ts). */
+/** The suite, which includes the GitOps tree check of the shipped tree (tools/check/tree-check.test.ts). */
 export const SUITE: Step = { name: "jest", command: bin("jest"), args: [] };
 
 export interface StepResult {
@@ -40,7 +40,7 @@ export function runStep(step: Step, options: { stream?: boolean } = {}): Promise
     const start = performance.now();
     return new Promise((resolve) => {
         const child = spawn(step.command, step.args, {
-            cwd: ROOT,
+            cwd: REPO_ROOT,
             stdio: ["ignore", "pipe", "pipe"],
             env: { ...process.env, FORCE_COLOR: process.stdout.isTTY ? "1" : "0" },
         });

@@ -3,10 +3,11 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as semver from "semver";
-import { parse as parseYaml, parseAllDocuments } from "yaml";
+import { parseAllDocuments } from "yaml";
 import { KIND_CLUSTER_DEFAULTS } from "../../components/kind-cluster";
-import { PROJECT } from "../config";
-import { listStacks, Manifest, normaliseRepoPath, syncedManifests, yamlFilesUnder } from "../gitops-tree";
+import { Manifest, normaliseRepoPath, syncedManifests, yamlFilesUnder } from "../../lib/gitops-tree";
+import { defaultSyncPath, PROJECT } from "../../lib/project";
+import { configString, configValue, listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
 import { apiVerdict } from "./deprecated-apis";
 
 // The offline check of the tree Flux syncs (clusters/ and platform/) and of the stacks that point at it.
@@ -110,20 +111,15 @@ interface StackView {
 
 function readStacks(root: string, findings: Finding[]): StackView[] {
     return listStacks(root).flatMap((name) => {
-        const file = `stacks/Pulumi.${name}.yaml`;
-        let config: Record<string, unknown>;
-        try {
-            config = (parseYaml(fs.readFileSync(path.join(root, file), "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
-        } catch (e) {
-            findings.push({ severity: "error", file, message: `is not valid YAML: ${(e as Error).message.split("\n")[0]}` });
+        const file = stackFile(name);
+        const doc = readStackDocument(root, name);
+        if (doc.errors.length > 0) {
+            findings.push({ severity: "error", file, message: `is not valid YAML: ${doc.errors[0].message.split("\n")[0]}` });
             return [];
         }
-        // An unquoted name such as 123 is a YAML number; the CLI hands the program its text.
-        const rawEnvironment = config[`${PROJECT}:environment`];
-        const environment = typeof rawEnvironment === "string" || typeof rawEnvironment === "number" ? String(rawEnvironment) : "";
-        const sync = (config[`${PROJECT}:sync`] ?? {}) as { path?: string };
-        const cluster = (config[`${PROJECT}:cluster`] ?? {}) as { backend?: string; nodeImage?: string; kubernetesVersion?: string };
-        const syncPath = normaliseRepoPath(sync.path ?? `clusters/${environment}`);
+        const environment = configString(doc, "environment") ?? "";
+        const cluster = (configValue(doc, "cluster") ?? {}) as { backend?: string; nodeImage?: string; kubernetesVersion?: string };
+        const syncPath = normaliseRepoPath(configString(doc, "sync.path") ?? defaultSyncPath(environment));
         if (!fs.existsSync(path.join(root, syncPath))) {
             findings.push({
                 severity: "error",

@@ -1,11 +1,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
+import { REPO_ROOT } from "../../lib/project";
 
 // The pipeline is YAML for the repository host; these checks keep it wired to the tools it relies on.
 
 type Job = { script?: string[]; rules?: { if: string }[]; image?: unknown };
-const pipeline = parse(fs.readFileSync(path.resolve(__dirname, "..", "..", ".gitlab-ci.yml"), "utf8")) as Record<string, Job>;
+const pipeline = parse(fs.readFileSync(path.join(REPO_ROOT, ".gitlab-ci.yml"), "utf8")) as Record<string, Job>;
 const script = (job: string) => (pipeline[job]?.script ?? []).join("\n");
 
 describe("the merge-request pipeline", () => {

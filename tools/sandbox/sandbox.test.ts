@@ -6,8 +6,8 @@ import { parse, parseAllDocuments } from "yaml";
 import { main } from "./cli";
 import { fork, forkOverrides, listSandboxes, promote, pulumiForkCommands, remove, SandboxContext } from "./sandbox";
 import { readStackFile } from "./tree";
+import { REPO_ROOT } from "../../lib/project";
 
-const REPO = path.resolve(__dirname, "..", "..");
 const NOW = new Date("2026-11-24T18:00:00.000Z");
 
 interface Call {
@@ -18,7 +18,7 @@ interface Call {
 /** A throwaway copy of the parts of the repository the commands touch. */
 function tempRepo(): string {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-sandbox-"));
-    for (const dir of ["stacks", "clusters", "platform"]) fs.cpSync(path.join(REPO, dir), path.join(root, dir), { recursive: true });
+    for (const dir of ["stacks", "clusters", "platform"]) fs.cpSync(path.join(REPO_ROOT, dir), path.join(root, dir), { recursive: true });
     return root;
 }
 
@@ -414,7 +414,7 @@ describe("list and delete", () => {
 
 describe("the command line", () => {
     it("prints help and refuses unknown commands and missing arguments", async () => {
-        const { ctx, printed } = context(REPO);
+        const { ctx, printed } = context(REPO_ROOT);
         expect(await main(["--help"], ctx)).toBe(0);
         expect(printed[0]).toMatch(/^Usage: npm run sandbox -- <command>/);
         expect(await main([], ctx)).toBe(2);

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, EnvironmentConfig, gitBranchProblem, httpsUrlProblem, parseConfig } from "./config";
+import { gitBranchProblem, httpsUrlProblem } from "../../lib/validators";
+import { ConfigError, EnvironmentConfig, parseConfig } from ".";
 
 const REPO_URL = "https://gitlab.com/gitops-platform/gitops-platform.git";
 const OCI_URL = "oci://registry.gitlab.com/gitops-platform/gitops-platform/platform";

@@ -1,5 +1,5 @@
-import * as path from "path";
-import { listStacks } from "../gitops-tree";
+import { listStacks } from "../../lib/stack-files";
+import { REPO_ROOT } from "../../lib/project";
 
 // Which stacks a merge request must preview, from the files it changes. The pipeline calls this
 // (`npm run -s affected -- <changed files>`); the rules live here, tested, not in shell.
@@ -15,9 +15,8 @@ export interface Affected {
 function isProgramFile(file: string): boolean {
     if (file.endsWith(".test.ts")) return false;
     if (["Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.pulumi.json"].includes(file)) return true;
-    if (/^components\/.+\.ts$/.test(file) || file.startsWith("policy/")) return true;
-    // infra/ holds the program entry and config, and tools (sandbox, check, ci) the program never loads.
-    return /^infra\/[^/]+\.ts$/.test(file);
+    // The program is infra/ with the components and the shared code it loads; tools/ never reaches a stack.
+    return /^(infra|components|lib)\/.+\.ts$/.test(file) || file.startsWith("policy/");
 }
 
 export function affectedStacks(changedFiles: string[], knownStacks: string[]): Affected {
@@ -41,7 +40,7 @@ export function affectedStacks(changedFiles: string[], knownStacks: string[]): A
 }
 
 if (require.main === module) {
-    const root = path.resolve(__dirname, "..", "..");
+    const root = REPO_ROOT;
     const known = listStacks(root);
     const args = process.argv.slice(2);
     const json = args[0] === "--json";

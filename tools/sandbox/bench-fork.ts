@@ -4,15 +4,15 @@ import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
 import { fork } from "./sandbox";
+import { REPO_ROOT } from "../../lib/project";
 
-const REPO = path.resolve(__dirname, "..", "..");
 const FILES = 100;
 const PER_FILE = 10;
 
 function repoWithLargeCluster(): string {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-bench-"));
-    fs.cpSync(path.join(REPO, "stacks"), path.join(root, "stacks"), { recursive: true });
-    fs.cpSync(path.join(REPO, "clusters", "development"), path.join(root, "clusters", "development"), { recursive: true });
+    fs.cpSync(path.join(REPO_ROOT, "stacks"), path.join(root, "stacks"), { recursive: true });
+    fs.cpSync(path.join(REPO_ROOT, "clusters", "development"), path.join(root, "clusters", "development"), { recursive: true });
     const apps = path.join(root, "clusters", "development", "apps");
     fs.mkdirSync(apps);
     for (let f = 0; f < FILES; f++) {

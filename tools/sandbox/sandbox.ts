@@ -1,22 +1,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Document } from "yaml";
-import { CommandResult } from "../../components/kind-provider";
-import { DNS_LABEL, ENVIRONMENTS, gitBranchProblem, TTL } from "../config";
-import { findPlatformSource } from "../gitops-tree";
-import {
-    configString,
-    configValue,
-    diffTrees,
-    dropSecureValues,
-    listStacks,
-    readStackFile,
-    retargetTree,
-    SandboxError,
-    setConfigValue,
-    staged,
-    stackFile,
-} from "./tree";
+import { findPlatformSource } from "../../lib/gitops-tree";
+import { DEFAULT_BRANCH, defaultSyncPath, ENVIRONMENTS } from "../../lib/project";
+import { CommandResult } from "../../lib/run-command";
+import { configString, configValue, listStacks, setConfigValue, stackFilePath } from "../../lib/stack-files";
+import { DNS_LABEL, gitBranchProblem, TTL } from "../../lib/validators";
+import { diffTrees, dropSecureValues, readStackFile, retargetTree, SandboxError, staged } from "./tree";
 
 export interface SandboxContext {
     /** The repository root. */
@@ -65,8 +55,8 @@ function readSource(root: string, stack: string): SourceStack {
     return {
         doc,
         environment,
-        branch: configString(doc, "sync.branch") ?? "main",
-        treePath: (configString(doc, "sync.path") ?? `clusters/${environment}`).replace(/^\.\//, ""),
+        branch: configString(doc, "sync.branch") ?? DEFAULT_BRANCH,
+        treePath: (configString(doc, "sync.path") ?? defaultSyncPath(environment)).replace(/^\.\//, ""),
         isSandbox: configValue(doc, "sandbox") !== undefined || !(ENVIRONMENTS as readonly string[]).includes(environment),
     };
 }
@@ -79,7 +69,7 @@ function checkFork(ctx: SandboxContext, o: ForkOptions, source: SourceStack, git
     if ((ENVIRONMENTS as readonly string[]).includes(o.sandbox)) {
         throw new SandboxError(`'${o.sandbox}' is a long-lived environment, not a sandbox name. Pick another name, e.g. 'sandbox-a'.`);
     }
-    if (fs.existsSync(stackFile(ctx.root, o.sandbox))) {
+    if (fs.existsSync(stackFilePath(ctx.root, o.sandbox))) {
         throw new SandboxError(`A stack named '${o.sandbox}' already exists (stacks/Pulumi.${o.sandbox}.yaml). Pick another name or delete it first.`);
     }
     if (fs.existsSync(path.join(ctx.root, "clusters", o.sandbox))) {
@@ -179,7 +169,7 @@ export async function fork(ctx: SandboxContext, o: ForkOptions): Promise<void> {
             await mustSucceed(ctx, "pulumi", commands[0]);
             // From here the stack exists in the backend: remove it too if a later step fails.
             staging.onRollback(() => ctx.run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", o.sandbox]));
-            staging.onRollback(() => fs.rmSync(stackFile(ctx.root, o.sandbox), { force: true }));
+            staging.onRollback(() => fs.rmSync(stackFilePath(ctx.root, o.sandbox), { force: true }));
             for (const args of commands.slice(1)) await mustSucceed(ctx, "pulumi", args);
         } else {
             const doc = source.doc.clone();
@@ -189,7 +179,7 @@ export async function fork(ctx: SandboxContext, o: ForkOptions): Promise<void> {
             if (doc.contents) doc.contents.commentBefore = null;
             const file = path.join(staging.dir, "stack.yaml");
             fs.writeFileSync(file, doc.toString());
-            staging.place(file, stackFile(ctx.root, o.sandbox));
+            staging.place(file, stackFilePath(ctx.root, o.sandbox));
             ctx.print(`The pulumi CLI is not on PATH: stacks/Pulumi.${o.sandbox}.yaml was written without encrypted values. With the CLI, run:`);
             ctx.print(`  pulumi stack init ${o.sandbox}`);
             for (const key of dropped) ctx.print(`  pulumi config set --secret ${key.replace(/^[^:]+:/, "")} <value> --stack ${o.sandbox}`);
@@ -202,7 +192,7 @@ export async function fork(ctx: SandboxContext, o: ForkOptions): Promise<void> {
 }
 
 function readSandbox(root: string, name: string): { doc: Document; source: string } {
-    if (!fs.existsSync(stackFile(root, name))) {
+    if (!fs.existsSync(stackFilePath(root, name))) {
         const sandboxes = listStacks(root).filter((s) => configValue(readStackFile(root, s), "sandbox") !== undefined);
         throw new SandboxError(`There is no sandbox '${name}'. Sandboxes: ${sandboxes.join(", ") || "none"}.`);
     }
@@ -228,7 +218,7 @@ export async function promote(ctx: SandboxContext, name: string, options: { dryR
     const { doc } = readSandbox(ctx.root, name);
     const sourceStack = configString(doc, "sandbox.source") ?? "";
     const source = readSource(ctx.root, sourceStack);
-    const sandboxTree = path.join(ctx.root, configString(doc, "sync.path") ?? `clusters/${name}`);
+    const sandboxTree = path.join(ctx.root, configString(doc, "sync.path") ?? defaultSyncPath(name));
     const targetTree = path.join(ctx.root, source.treePath);
     if (!fs.existsSync(sandboxTree)) throw new SandboxError(`${path.relative(ctx.root, sandboxTree)} does not exist; there is nothing to promote.`);
     const targetPlatform = fs.existsSync(targetTree) ? findPlatformSource(ctx.root, source.treePath) : undefined;
@@ -259,7 +249,7 @@ export async function promote(ctx: SandboxContext, name: string, options: { dryR
         if (fs.existsSync(targetTree)) staging.setAside(targetTree);
         staging.place(promoted, targetTree);
         staging.setAside(sandboxTree);
-        staging.setAside(stackFile(ctx.root, name));
+        staging.setAside(stackFilePath(ctx.root, name));
     });
     if (options.dryRun) return;
 
@@ -300,7 +290,7 @@ export function listSandboxes(ctx: Pick<SandboxContext, "root" | "now">): Sandbo
             {
                 name: stack,
                 source,
-                branch: configString(doc, "sync.branch") ?? "main",
+                branch: configString(doc, "sync.branch") ?? DEFAULT_BRANCH,
                 age: humanAge(Math.max(0, age)),
                 ttl: typeof ttl === "string" ? ttl : "-",
                 expired: typeof ttl === "string" && age > parseTtl(ttl),
@@ -344,6 +334,6 @@ export async function remove(ctx: SandboxContext, name: string, options: { keepF
         return;
     }
     fs.rmSync(path.join(ctx.root, "clusters", name), { recursive: true, force: true });
-    fs.rmSync(stackFile(ctx.root, name), { force: true });
+    fs.rmSync(stackFilePath(ctx.root, name), { force: true });
     ctx.print(`Deleted ${name}: its cluster, its stack, clusters/${name} and stacks/Pulumi.${name}.yaml.`);
 }

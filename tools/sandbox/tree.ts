@@ -1,10 +1,8 @@
 import * as fs from "fs";
 import * as path from "path";
-import { Document, isMap, parseAllDocuments, parseDocument, Scalar } from "yaml";
-import { PROJECT } from "../config";
-import { listStacks, yamlFilesUnder } from "../gitops-tree";
-
-export { listStacks };
+import { Document, isMap, parseAllDocuments } from "yaml";
+import { yamlFilesUnder } from "../../lib/gitops-tree";
+import { listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
 
 // File work for the sandbox commands: stack files as YAML documents (comments kept), cluster folders
 // copied and rewritten, and every change staged first so a failure leaves the repository untouched.
@@ -16,38 +14,16 @@ export class SandboxError extends Error {
     }
 }
 
-export const stackFile = (root: string, stack: string) => path.join(root, "stacks", `Pulumi.${stack}.yaml`);
-
 /** A stack file, parsed with its comments. */
 export function readStackFile(root: string, stack: string): Document {
-    const file = stackFile(root, stack);
-    if (!fs.existsSync(file)) {
+    const file = stackFile(stack);
+    if (!fs.existsSync(path.join(root, file))) {
         const known = listStacks(root);
-        throw new SandboxError(`There is no stack '${stack}' (no ${path.relative(root, file)}). Stacks: ${known.join(", ") || "none"}.`);
+        throw new SandboxError(`There is no stack '${stack}' (no ${file}). Stacks: ${known.join(", ") || "none"}.`);
     }
-    const doc = parseDocument(fs.readFileSync(file, "utf8"));
-    if (doc.errors.length > 0) throw new SandboxError(`${path.relative(root, file)} is not valid YAML: ${doc.errors[0].message}`);
+    const doc = readStackDocument(root, stack);
+    if (doc.errors.length > 0) throw new SandboxError(`${file} is not valid YAML: ${doc.errors[0].message}`);
     return doc;
-}
-
-/** A config value of our namespace, as plain data; `key` may be dotted (`sync.branch`). */
-export function configValue(doc: Document, key: string): unknown {
-    const [top, ...rest] = key.split(".");
-    return doc.getIn(["config", `${PROJECT}:${top}`, ...rest], false) as unknown;
-}
-
-/** A config value that is a scalar, as the string the CLI would hand the program; else undefined. */
-export function configString(doc: Document, key: string): string | undefined {
-    const value = configValue(doc, key);
-    return typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : undefined;
-}
-
-export function setConfigValue(doc: Document, key: string, value: string | boolean): void {
-    const [top, ...rest] = key.split(".");
-    // Strings are quoted: a branch like "1.10" or a time stamp must not turn into a number or a date.
-    const node = typeof value === "string" ? new Scalar(value) : doc.createNode(value);
-    if (node instanceof Scalar && typeof value === "string") node.type = Scalar.QUOTE_DOUBLE;
-    doc.setIn(["config", `${PROJECT}:${top}`, ...rest], node);
 }
 
 /** Removes every encrypted (`secure:`) value, which only decrypts in the stack that wrote it. */

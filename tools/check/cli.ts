@@ -1,11 +1,11 @@
 // `npm run check`: the offline check of clusters/, platform/ and the stacks' root sync paths.
-import * as path from "path";
 import { parseArgs } from "util";
 import { checkTree, formatFinding, loadSchemaValidator } from "./tree-check";
+import { REPO_ROOT } from "../../lib/project";
 
 async function main(): Promise<number> {
     const { values } = parseArgs({ options: { root: { type: "string", multiple: true }, json: { type: "boolean" } } });
-    const roots = values.root ?? [path.resolve(__dirname, "..", "..")];
+    const roots = values.root ?? [REPO_ROOT];
     const results: Record<string, ReturnType<typeof checkTree>> = {};
     for (const root of roots) results[root] = checkTree(root, await loadSchemaValidator(root));
     if (values.json) {

@@ -1,10 +1,10 @@
 // `npm run sandbox -- <command>`: fork a sandbox from a stack, list sandboxes, promote one back, delete one.
 import { spawn } from "child_process";
-import * as path from "path";
 import { parseArgs } from "util";
-import { spawnCommand } from "../../components/kind-provider";
+import { spawnCommand } from "../../lib/run-command";
 import { fork, list, promote, remove, SandboxContext } from "./sandbox";
 import { SandboxError } from "./tree";
+import { REPO_ROOT } from "../../lib/project";
 
 const HELP = `Usage: npm run sandbox -- <command> [options]
 
@@ -24,7 +24,7 @@ Commands:
 
 function context(): SandboxContext {
     return {
-        root: path.resolve(__dirname, "..", ".."),
+        root: REPO_ROOT,
         now: new Date(),
         run: (command, args, options) =>
             options?.stream

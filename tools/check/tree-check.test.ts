@@ -4,8 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { apiVerdict, kubernetesMinor } from "./deprecated-apis";
 import { CheckResult, fieldPath, formatFinding, rangeProblem } from "./tree-check";
-
-const REPO = path.resolve(__dirname, "..", "..");
+import { REPO_ROOT } from "../../lib/project";
 
 describe("semver ranges in Flux's Masterminds syntax", () => {
     it.each(["0.0.x", "6.x", "1.x", "~1.2.0", "^1.2", ">=1.2.0 <2.0.0", ">= 1.2, < 2.0", "1.2.3", "*", "1.2.3 || 2.x", "1.2 - 1.4"])("accepts %s", (r) => {
@@ -168,7 +167,7 @@ const fixtures: Fixture[] = [
 
 function copyRepo(): string {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-check-"));
-    for (const dir of ["stacks", "clusters", "platform"]) fs.cpSync(path.join(REPO, dir), path.join(root, dir), { recursive: true });
+    for (const dir of ["stacks", "clusters", "platform"]) fs.cpSync(path.join(REPO_ROOT, dir), path.join(root, dir), { recursive: true });
     return root;
 }
 
@@ -177,7 +176,7 @@ describe("npm run check", () => {
     let results: Record<string, CheckResult>;
 
     beforeAll(() => {
-        roots.set("shipped", REPO);
+        roots.set("shipped", REPO_ROOT);
         for (const f of fixtures) {
             const root = copyRepo();
             f.change(root);
@@ -186,7 +185,7 @@ describe("npm run check", () => {
         const args = ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cli.ts"), "--json", ...[...roots.values()].flatMap((r) => ["--root", r])];
         // The CLI as `npm run check` runs it: ts-node transpiling through swc.
         const env = { ...process.env, TS_NODE_SWC: "true" };
-        results = JSON.parse(execFileSync(process.execPath, args, { cwd: REPO, encoding: "utf8", timeout: 60000, env })) as Record<string, CheckResult>;
+        results = JSON.parse(execFileSync(process.execPath, args, { cwd: REPO_ROOT, encoding: "utf8", timeout: 60000, env })) as Record<string, CheckResult>;
     });
 
     afterAll(() => {
@@ -194,8 +193,8 @@ describe("npm run check", () => {
     });
 
     it("passes the shipped tree with no error and no warning", () => {
-        expect(results[REPO].findings.map(formatFinding)).toEqual([]);
-        expect(results[REPO].manifests).toBeGreaterThan(25);
+        expect(results[REPO_ROOT].findings.map(formatFinding)).toEqual([]);
+        expect(results[REPO_ROOT].manifests).toBeGreaterThan(25);
     });
 
     it.each(fixtures.map((f) => [f.what, f] as const))("catches %s, naming file, object and field", (_what, fixture) => {

@@ -1,9 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
-import { parse as parseYaml, parseAllDocuments } from "yaml";
-
-/** The repository root: everything Flux syncs (`clusters/`, `platform/`) lives under it. */
-export const REPO_ROOT = path.resolve(__dirname, "..");
+import { parseAllDocuments } from "yaml";
 
 /** The name every cluster folder gives the source its platform Kustomizations pull from. */
 export const PLATFORM_SOURCE_NAME = "platform";
@@ -131,24 +128,4 @@ export function syncedManifests(
 /** A path inside the repository as Flux reads it: POSIX, no leading `./`, no trailing `/`. */
 export function normaliseRepoPath(p: string): string {
     return path.posix.normalize(p.replace(/\\/g, "/")).replace(/^\.\//, "").replace(/\/$/, "");
-}
-
-/** The stack names, from the files in `<root>/stacks`. */
-export function listStacks(root: string): string[] {
-    const dir = path.join(root, "stacks");
-    if (!fs.existsSync(dir)) return [];
-    return fs
-        .readdirSync(dir)
-        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-        .filter((s): s is string => s !== undefined)
-        .sort();
-}
-
-/**
- * A stack file's config as the Pulumi CLI hands it to the program (PULUMI_CONFIG): every value a
- * string, objects and arrays JSON-encoded, booleans and numbers as their text.
- */
-export function cliConfig(root: string, stack: string): Record<string, string> {
-    const doc = parseYaml(fs.readFileSync(path.join(root, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config?: Record<string, unknown> } | null;
-    return Object.fromEntries(Object.entries(doc?.config ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
 }

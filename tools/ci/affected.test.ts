@@ -9,7 +9,8 @@ describe("which stacks a merge request previews", () => {
 
     it("a change to the program previews every stack", () => {
         expect(affectedStacks(["components/flux-bootstrap.ts", "README.md"], STACKS).stacks).toEqual(STACKS);
-        expect(affectedStacks(["infra/config.ts"], STACKS).stacks).toEqual(STACKS);
+        expect(affectedStacks(["infra/config/schema.ts"], STACKS).stacks).toEqual(STACKS);
+        expect(affectedStacks(["lib/validators.ts"], STACKS).stacks).toEqual(STACKS);
         expect(affectedStacks(["package-lock.json"], STACKS).stacks).toEqual(STACKS);
         expect(affectedStacks(["policy/policies.ts"], STACKS).stacks).toEqual(STACKS);
         // How Pulumi compiles the program (transpile-only, swc) is part of the program.
@@ -27,8 +28,8 @@ describe("which stacks a merge request previews", () => {
                 [
                     "components/environment.test.ts",
                     "README.md",
-                    "infra/sandbox/sandbox.ts",
-                    "infra/check/tree-check.ts",
+                    "tools/sandbox/sandbox.ts",
+                    "tools/check/tree-check.ts",
                     "test/stacks.test.ts",
                     "tools/bench/program.ts",
                     "schemas/sources.json",

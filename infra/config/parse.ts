@@ -1,0 +1,114 @@
+import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
+import { PROJECT, REPO_ROOT, tierOf } from "../../lib/project";
+import { stackFile as stackFileOf } from "../../lib/stack-files";
+import { ConfigError, ConfigProblem, issueKeys, withFix } from "./errors";
+import { checkAlerts, checkEks, checkPlatformSource, checkProduction, checkSync, clusterConfig } from "./rules";
+import { DEFAULTS, EnvironmentConfig, stackSchema } from "./schema";
+
+// The config the Pulumi CLI hands the program, parsed once: schema first, then the rules, every
+// problem collected before anything is thrown.
+
+export interface ParseContext {
+    stack: string;
+    /** Where `clusters/` lives. @default the repository root */
+    repoRoot?: string;
+    /** Environment variables, for the token fallback. @default {} */
+    env?: Record<string, string | undefined>;
+    /** The stack file's text, to catch a token committed in plain text. @default not checked */
+    stackFileText?: string;
+}
+
+const SECRET_KEYS = ["token", "alertWebhookUrl"] as const;
+
+/**
+ * Parses the config the Pulumi CLI hands the program (`project:key` to string, objects as JSON)
+ * into an `EnvironmentConfig`, or throws one `ConfigError` listing every problem.
+ */
+export function parseConfig(raw: Record<string, string>, ctx: ParseContext): EnvironmentConfig {
+    const stackFile = stackFileOf(ctx.stack);
+    const repoRoot = ctx.repoRoot ?? REPO_ROOT;
+    const problems: ConfigProblem[] = [];
+    const report = (key: string, message: string) => problems.push({ key: `${PROJECT}:${key}`, message });
+
+    const values: Record<string, unknown> = {};
+    for (const [fullKey, text] of Object.entries(raw)) {
+        const [namespace, key] = splitKey(fullKey);
+        if (namespace !== PROJECT) continue;
+        values[key] = decode(text);
+    }
+
+    for (const key of SECRET_KEYS) {
+        if (storedInPlainText(ctx.stackFileText, key)) {
+            report(
+                key,
+                `is stored in plain text in ${stackFile}. Fix: remove it from the file and run ` +
+                    `'pulumi config set --secret ${key} <value> -s ${ctx.stack}'`,
+            );
+        }
+    }
+
+    const parsed = stackSchema.safeParse(values);
+    if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+            for (const key of issueKeys(issue)) report(key, withFix(issue.message));
+        }
+        throw new ConfigError(stackFile, problems);
+    }
+    const config = parsed.data;
+    const tier = tierOf(config.environment);
+
+    const sync = checkSync(config, report, repoRoot);
+    const platformSource = sync ? checkPlatformSource(config, sync.path, report, repoRoot) : undefined;
+    checkProduction(config, tier, report, ctx.stack);
+    checkEks(config, tier, report);
+    const alerts = sync ? checkAlerts(config, sync.path, report, repoRoot, ctx.stack) : undefined;
+
+    const tokenValue = config.token ?? ctx.env?.[DEFAULTS.tokenEnvVar];
+    if (!tokenValue) {
+        report(
+            "token",
+            `is not set, and neither is ${DEFAULTS.tokenEnvVar}. Fix: run ` +
+                `'pulumi config set --secret token <token> -s ${ctx.stack}' or export ${DEFAULTS.tokenEnvVar}`,
+        );
+    }
+
+    if (problems.length > 0 || !sync || !platformSource || !tokenValue) {
+        throw new ConfigError(stackFile, problems);
+    }
+    return {
+        stack: ctx.stack,
+        stackFile,
+        environment: config.environment,
+        tier,
+        cluster: clusterConfig(config),
+        flux: config.flux,
+        sync,
+        platformRepository: config.platformRepository,
+        platformSourceKind: platformSource,
+        token: pulumi.secret(tokenValue),
+        protect: config.protect,
+        alerts,
+        sandbox: config.sandbox,
+    };
+}
+
+function splitKey(fullKey: string): [string, string] {
+    const i = fullKey.indexOf(":");
+    return i < 0 ? ["", fullKey] : [fullKey.slice(0, i), fullKey.slice(i + 1)];
+}
+
+/** The CLI passes every value as a string; objects, arrays, numbers and booleans as JSON. */
+function decode(text: string): unknown {
+    try {
+        return JSON.parse(text);
+    } catch {
+        return text;
+    }
+}
+
+function storedInPlainText(stackFileText: string | undefined, key: string): boolean {
+    if (!stackFileText) return false;
+    const doc = parseYaml(stackFileText) as { config?: Record<string, unknown> } | null;
+    return typeof doc?.config?.[`${PROJECT}:${key}`] === "string";
+}

@@ -1,0 +1,164 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as semver from "semver";
+import { findPlatformSource, normaliseRepoPath, PlatformSourceKind, syncedManifests } from "../../lib/gitops-tree";
+import { defaultSyncPath, type Tier } from "../../lib/project";
+import { gitBranchProblem, httpsUrlProblem } from "../../lib/validators";
+import type { AlertsConfig, ClusterConfig, StackConfig, SyncConfig } from "./schema";
+
+// The rules a schema cannot express: the config against the GitOps tree it points at (the sync path
+// exists, the platform source agrees with the secret), and what production and EKS demand.
+
+export function checkAlerts(config: StackConfig, syncPath: string, report: Report, repoRoot: string, stack: string): AlertsConfig | undefined {
+    if (!config.alerts) {
+        if (config.alertWebhookUrl) report("alertWebhookUrl", "is set, but alerts is not, so nothing would use it. Fix: set alerts or remove alertWebhookUrl");
+        return undefined;
+    }
+    const url = config.alertWebhookUrl;
+    if (!url) {
+        report("alertWebhookUrl", `is required when alerts is set. Fix: 'pulumi config set --secret alertWebhookUrl <url> -s ${stack}'`);
+        return undefined;
+    }
+    // The URL is a credential: messages never quote it.
+    if (!/^https:\/\/[^\s/]+/.test(url)) {
+        report("alertWebhookUrl", "is not an https:// URL. Fix: paste the webhook URL your Slack, Teams or receiver gave you");
+        return undefined;
+    }
+    const helmReleaseNamespaces = [
+        ...new Set(
+            syncedManifests(repoRoot, syncPath)
+                .filter((l) => l.manifest.kind === "HelmRelease" && l.manifest.metadata?.namespace)
+                .map((l) => l.manifest.metadata!.namespace!),
+        ),
+    ].sort();
+    return { ...config.alerts, webhookUrl: pulumi.secret(url), helmReleaseNamespaces };
+}
+
+export type Report = (key: string, message: string) => void;
+
+export function clusterConfig(config: StackConfig): ClusterConfig {
+    const name = config.cluster.name ?? config.environment;
+    if (config.cluster.backend === "kind") return { ...config.cluster, name };
+    const region = config.cluster.region;
+    return { ...config.cluster, name, zones: config.cluster.zones.map((z) => (z.length <= 2 ? `${region}${z}` : z)) };
+}
+
+export function checkEks(config: StackConfig, tier: Tier, report: Report): void {
+    const cluster = config.cluster;
+    if (cluster.backend !== "eks") return;
+    cluster.zones.forEach((zone, i) => {
+        if (zone.length > 2 && !zone.startsWith(cluster.region)) {
+            report(`cluster.zones.${i}`, `'${zone}' is not in ${cluster.region}. Fix: give the zone suffix, e.g. 'a', or a zone of ${cluster.region}`);
+        } else if (!/^([a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d)?[a-z]$/.test(zone)) {
+            report(`cluster.zones.${i}`, `'${zone}' is not an availability zone. Fix: e.g. 'a' or '${cluster.region}a'`);
+        }
+    });
+    if (tier !== "production") return;
+    if (cluster.natGateways !== "perZone") {
+        report("cluster.natGateways", "is 'single', so one zone failing cuts every node off. Fix: use 'perZone' in production");
+    }
+    cluster.publicAccessCidrs.forEach((c, i) => {
+        if (c.endsWith("/0")) {
+            report(`cluster.publicAccessCidrs.${i}`, `'${c}' opens the production API endpoint to the whole internet. Fix: list your VPN or CI egress CIDRs`);
+        }
+    });
+    if (cluster.nodeGroup.minSize < 2) {
+        report("cluster.nodeGroup.minSize", "is below 2, so production rides on a single node. Fix: use 2 or more");
+    }
+}
+
+export function checkSync(config: StackConfig, report: Report, repoRoot: string): SyncConfig | undefined {
+    let ok = true;
+    const urlProblem = httpsUrlProblem(config.sync.url);
+    if (urlProblem) {
+        report("sync.url", urlProblem);
+        ok = false;
+    }
+    const branchProblem = gitBranchProblem(config.sync.branch);
+    if (branchProblem) {
+        report("sync.branch", branchProblem);
+        ok = false;
+    }
+    const syncPath = normaliseRepoPath(config.sync.path ?? defaultSyncPath(config.environment));
+    if (path.isAbsolute(syncPath) || syncPath.split("/").includes("..")) {
+        report("sync.path", `'${config.sync.path}' leaves the repository. Fix: use a path like 'clusters/${config.environment}'`);
+        return undefined;
+    }
+    if (!fs.existsSync(path.join(repoRoot, syncPath)) || !fs.statSync(path.join(repoRoot, syncPath)).isDirectory()) {
+        report(
+            "sync.path",
+            `'${syncPath}' is not a folder in this repository, so Flux would sync nothing. ` +
+                `Fix: create it (copy clusters/development) or point sync.path at an existing cluster folder`,
+        );
+        return undefined;
+    }
+    return ok ? { url: config.sync.url, branch: config.sync.branch, path: syncPath, username: config.sync.username } : undefined;
+}
+
+export function checkPlatformSource(config: StackConfig, syncPath: string, report: Report, repoRoot: string): PlatformSourceKind | undefined {
+    const repo = config.platformRepository;
+    let source;
+    try {
+        source = findPlatformSource(repoRoot, syncPath);
+    } catch (e) {
+        report("sync.path", `${(e as Error).message}. Fix: repair the YAML`);
+        return undefined;
+    }
+    if (!source) {
+        report(
+            "sync.path",
+            `'${syncPath}' declares no GitRepository or OCIRepository named 'platform'. ` + `Fix: add platform.yaml (see clusters/development)`,
+        );
+        return undefined;
+    }
+    const expected = repo.type === "git" ? "GitRepository" : "OCIRepository";
+    if (source.kind !== expected) {
+        const want = source.kind === "GitRepository" ? "git" : "oci";
+        report(
+            "platformRepository.type",
+            `is '${repo.type}' but ${source.file} pulls the platform from an ${source.kind}, ` +
+                `so Flux could not use the secret. Fix: set platformRepository.type to '${want}'`,
+        );
+        return undefined;
+    }
+    if (repo.type === "git") {
+        const problem = httpsUrlProblem(repo.url);
+        if (problem) report("platformRepository.url", problem);
+        else if (stripGitSuffix(repo.url) !== stripGitSuffix(source.url)) {
+            report("platformRepository.url", `is ${repo.url} but ${source.file} pulls ${source.url}. Fix: make them the same`);
+        }
+    } else {
+        if (!repo.url.startsWith("oci://")) {
+            report("platformRepository.url", `must start with oci://. Fix: e.g. 'oci://${repo.server}/group/project/platform'`);
+        } else if (!repo.url.startsWith(`oci://${repo.server}/`)) {
+            report("platformRepository.url", `is not on the registry ${repo.server}. Fix: make server the host of url`);
+        } else if (repo.url !== source.url) {
+            report("platformRepository.url", `is ${repo.url} but ${source.file} pulls ${source.url}. Fix: make them the same`);
+        }
+    }
+    return source.kind;
+}
+
+export function checkProduction(config: StackConfig, tier: Tier, report: Report, stack: string): void {
+    if (config.sandbox && tier !== "sandbox") {
+        report("sandbox", `marks a sandbox, but '${config.environment}' is a long-lived environment. Fix: remove the sandbox key`);
+    }
+    if (tier !== "production") return;
+    if (semver.valid(config.flux.version) === null) {
+        report(
+            "flux.version",
+            `is the range '${config.flux.version}', but production runs one known Flux version. ` + `Fix: pin an exact version, e.g. '2.8.8'`,
+        );
+    }
+    if (!config.protect) {
+        report(
+            "protect",
+            `must be true in production so 'pulumi destroy' cannot remove the cluster or Flux. ` + `Fix: 'pulumi config set protect true -s ${stack}'`,
+        );
+    }
+}
+
+function stripGitSuffix(url: string): string {
+    return url.replace(/\.git$/, "").replace(/\/$/, "");
+}

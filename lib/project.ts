@@ -1,0 +1,30 @@
+import * as path from "path";
+
+// Facts about this repository that the program, the tools, the policy pack and the tests all use;
+// each has this one home.
+
+/** The repository root: everything Flux syncs (`clusters/`, `platform/`) lives under it. */
+export const REPO_ROOT = path.resolve(__dirname, "..");
+
+/** The config namespace: the project name in Pulumi.yaml. */
+export const PROJECT = "gitops-platform";
+
+/** The long-lived environments; any other environment name is a sandbox. */
+export const ENVIRONMENTS = ["development", "staging", "production"] as const;
+export type Tier = (typeof ENVIRONMENTS)[number] | "sandbox";
+
+/** The tier of an environment name. */
+export function tierOf(environment: string): Tier {
+    return (ENVIRONMENTS as readonly string[]).includes(environment) ? (environment as Tier) : "sandbox";
+}
+
+/** The branch the root sync follows unless a stack says otherwise. */
+export const DEFAULT_BRANCH = "main";
+
+/** The folder an environment's root sync reads unless its stack says otherwise. */
+export function defaultSyncPath(environment: string): string {
+    return `clusters/${environment}`;
+}
+
+/** Where the token comes from when the stack holds none. */
+export const TOKEN_ENV_VAR = "GITLAB_TOKEN";

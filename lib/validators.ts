@@ -1,0 +1,63 @@
+// Checks of values people type (URLs, branch names, CIDRs, names), each returning why a value is not
+// acceptable, or undefined. Pulumi-free: the program's config schema and the sandbox tool share them.
+
+/** A DNS-1123 label: what names a kind cluster, a namespace or a sandbox. */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A sandbox's time to live: minutes, hours or days. */
+export const TTL = /^[1-9][0-9]*(m|h|d)$/;
+
+/** Why a URL cannot carry our token, or undefined when it can. */
+export function httpsUrlProblem(url: string): string | undefined {
+    if (/^(ssh:\/\/|[\w.-]+@[\w.-]+:)/.test(url)) {
+        return `'${url}' is an SSH URL, but Flux authenticates here with a token over HTTPS. Fix: use the https:// URL of the repository`;
+    }
+    let parsed: URL;
+    try {
+        parsed = new URL(url);
+    } catch {
+        return `'${url}' is not a URL. Fix: use e.g. 'https://gitlab.com/group/project.git'`;
+    }
+    if (parsed.protocol !== "https:") {
+        return `'${url}' is not https, and the token must not cross the network in clear text. Fix: use https://`;
+    }
+    if (parsed.username || parsed.password) {
+        return `'${url}' embeds credentials. Fix: remove them from the URL; the token comes from the 'token' key`;
+    }
+    return undefined;
+}
+
+/** Why a name is not a usable Git branch (the rules of `git check-ref-format --branch`), or undefined. */
+export function gitBranchProblem(branch: string): string | undefined {
+    const fix = "Fix: use a branch name like 'main' or 'feature/sandbox-a'";
+    if (branch.length === 0) return `is empty. ${fix}`;
+    if (branch.startsWith("refs/")) return `'${branch}' is a full ref. Fix: give the branch name alone, e.g. 'main'`;
+    if (/\s/.test(branch)) return `'${branch}' contains white space. ${fix}`;
+    // oxlint-disable-next-line no-control-regex -- control characters are exactly what Git forbids here
+    if (/[~^:?*[\\\x00-\x1f\x7f]/.test(branch)) return `'${branch}' contains a character Git forbids in ref names. ${fix}`;
+    if (branch.includes("..") || branch.includes("@{") || branch.includes("//")) {
+        return `'${branch}' contains '..', '@{' or '//', which Git forbids. ${fix}`;
+    }
+    if (/^[-/.]|[/.]$|\.lock$|\/\./.test(branch) || branch === "@") {
+        return `'${branch}' starts or ends in a way Git forbids. ${fix}`;
+    }
+    return undefined;
+}
+
+/** Why a string is not an IPv4 CIDR block with its host bits clear, or undefined. */
+export function cidrProblem(value: string): string | undefined {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
+    const octets = m ? m.slice(1, 5).map(Number) : [];
+    const prefix = m ? Number(m[5]) : -1;
+    if (!m || octets.some((o) => o > 255) || prefix > 32) {
+        return `'${value}' is not an IPv4 CIDR block. Fix: e.g. '203.0.113.0/24'`;
+    }
+    const address = octets.reduce((a, o) => a * 256 + o, 0);
+    const size = 2 ** (32 - prefix);
+    if (address % size !== 0) {
+        const network = address - (address % size);
+        const text = [24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join(".");
+        return `'${value}' has host bits set. Fix: use '${text}/${prefix}'`;
+    }
+    return undefined;
+}
