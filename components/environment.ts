@@ -1,13 +1,34 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { EksClusterConfig, EnvironmentConfig, KindClusterConfig } from "../infra/config";
-import { FluxAlerts } from "./flux-alerts";
-import { FluxBootstrap } from "./flux-bootstrap";
+import type { EksClusterArgs } from "./eks-cluster";
+import { FluxAlerts, FluxAlertsArgs } from "./flux-alerts";
+import { FluxBootstrap, FluxBootstrapArgs } from "./flux-bootstrap";
 import { FluxTeardown } from "./flux-teardown";
-import { KindCluster } from "./kind-cluster";
+import { KindCluster, KindClusterArgs } from "./kind-cluster";
 
-/** An environment is exactly its validated stack config; see `infra/config.ts` for every field. */
-export type EnvironmentArgs = EnvironmentConfig;
+/** The cluster an environment runs on: one of the cluster components, with that component's own args. */
+export type EnvironmentCluster = ({ backend: "kind" } & KindClusterArgs) | ({ backend: "eks" } & EksClusterArgs);
+
+export interface EnvironmentArgs {
+    /** The cluster: kind (a local cluster in Docker) or EKS. */
+    cluster: EnvironmentCluster;
+    /**
+     * Flux: the operator chart, the distribution, the root sync and the platform repository's
+     * credentials. Its cluster type follows the backend.
+     */
+    flux: Omit<FluxBootstrapArgs, "clusterType">;
+    /** Failed reconciliations reported through a Flux notification Provider and Alert. @default no alerts */
+    alerts?: FluxAlertsArgs;
+    /** Protects the cluster and the Flux install from deletion. @default false */
+    protect?: boolean;
+    /**
+     * Lets the Kubernetes provider drop objects from state when the cluster is gone, so `pulumi destroy`
+     * of a cluster deleted by hand does not wedge. @default true
+     */
+    deleteUnreachable?: boolean;
+    /** How the cluster folder pulls the platform (GitRepository or OCIRepository); exported as is. */
+    platformSourceKind: string;
+}
 
 /** What Flux needs from a cluster, whichever backend made it. */
 interface Cluster {
@@ -35,52 +56,28 @@ export class Environment extends pulumi.ComponentResource {
     constructor(name: string, args: EnvironmentArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gitops-platform:index:Environment", name, {}, opts);
 
-        // Production's cluster and Flux install are protected: `pulumi destroy` stops before touching them.
+        // A protected cluster and Flux install stop `pulumi destroy` before it touches them.
         const clusterOpts = { parent: this, protect: args.protect };
         const cluster =
             args.cluster.backend === "kind"
                 ? kindCluster(`${name}-cluster`, args.cluster, clusterOpts)
-                : eksCluster(`${name}-cluster`, args.cluster, args, clusterOpts);
+                : eksCluster(`${name}-cluster`, args.cluster, clusterOpts);
 
         const provider = new k8s.Provider(
             `${name}-kubernetes`,
-            {
-                kubeconfig: cluster.kubeconfig,
-                // A sandbox or development cluster removed with `kind delete cluster` must not wedge
-                // `pulumi destroy`; production never drops objects from state because its API is down.
-                deleteUnreachable: args.tier !== "production",
-            },
+            { kubeconfig: cluster.kubeconfig, deleteUnreachable: args.deleteUnreachable ?? true },
             { parent: this, dependsOn: cluster.readyFor },
         );
 
         const flux = new FluxBootstrap(
             `${name}-flux`,
-            {
-                operatorVersion: args.flux.operatorVersion,
-                version: args.flux.version,
-                registry: args.flux.registry,
-                components: args.flux.components,
-                clusterType: args.cluster.backend === "eks" ? "aws" : "kubernetes",
-                sync: { ...args.sync, interval: args.flux.syncInterval },
-                token: args.token,
-                platformRepository: args.platformRepository,
-            },
+            { ...args.flux, clusterType: args.cluster.backend === "eks" ? "aws" : "kubernetes" },
             { parent: this, provider, protect: args.protect },
         );
 
         if (args.alerts) {
-            new FluxAlerts(
-                `${name}-alerts`,
-                {
-                    type: args.alerts.type,
-                    channel: args.alerts.channel,
-                    severity: args.alerts.severity,
-                    webhookUrl: args.alerts.webhookUrl,
-                    helmReleaseNamespaces: args.alerts.helmReleaseNamespaces,
-                },
-                // The notification CRDs arrive with Flux: after the FluxInstance.
-                { parent: this, provider, dependsOn: [flux] },
-            );
+            // The notification CRDs arrive with Flux: after the FluxInstance.
+            new FluxAlerts(`${name}-alerts`, args.alerts, { parent: this, provider, dependsOn: [flux] });
         }
 
         // Depends on the whole Flux install, so `pulumi destroy` runs it first: it deletes what Flux synced,
@@ -90,7 +87,7 @@ export class Environment extends pulumi.ComponentResource {
         this.clusterName = cluster.clusterName;
         this.kubeconfig = cluster.kubeconfig;
         this.kubeContext = cluster.kubeContext;
-        this.sync = { url: args.sync.url, ref: flux.syncRef, path: flux.syncPath };
+        this.sync = { url: args.flux.sync.url, ref: flux.syncRef, path: flux.syncPath };
         this.platformSourceKind = args.platformSourceKind;
         this.registerOutputs({
             clusterName: this.clusterName,
@@ -102,42 +99,16 @@ export class Environment extends pulumi.ComponentResource {
     }
 }
 
-function kindCluster(name: string, config: KindClusterConfig, opts: pulumi.ComponentResourceOptions): Cluster {
-    const cluster = new KindCluster(
-        name,
-        {
-            clusterName: config.name,
-            nodeImage: config.nodeImage,
-            controlPlaneNodes: config.controlPlaneNodes,
-            workers: config.workers,
-            portMappings: config.portMappings,
-        },
-        opts,
-    );
+function kindCluster(name: string, args: KindClusterArgs, opts: pulumi.ComponentResourceOptions): Cluster {
+    const cluster = new KindCluster(name, args, opts);
     // `kind create cluster --wait` returns once the nodes are ready.
     return { ...pick(cluster), readyFor: [] };
 }
 
-function eksCluster(name: string, config: EksClusterConfig, env: EnvironmentArgs, opts: pulumi.ComponentResourceOptions): Cluster {
-    // Loaded only here: the AWS SDKs take seconds to load, and kind stacks never need them.
+function eksCluster(name: string, args: EksClusterArgs, opts: pulumi.ComponentResourceOptions): Cluster {
+    // Loaded only here: kind stacks never need the AWS modules.
     const { EksCluster } = require("./eks-cluster") as typeof import("./eks-cluster");
-    const cluster = new EksCluster(
-        name,
-        {
-            clusterName: config.name,
-            region: config.region,
-            kubernetesVersion: config.kubernetesVersion,
-            zones: config.zones,
-            vpcCidr: config.vpcCidr,
-            natGateways: config.natGateways,
-            nodeGroup: config.nodeGroup,
-            adminRoleArns: config.adminRoleArns,
-            publicAccessCidrs: config.publicAccessCidrs,
-            tags: { ...config.tags, environment: env.environment, "managed-by": "pulumi/gitops-platform" },
-            deletionProtection: env.tier === "production",
-        },
-        opts,
-    );
+    const cluster = new EksCluster(name, args, opts);
     return { ...pick(cluster), readyFor: cluster.readyFor };
 }
 

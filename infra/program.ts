@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Environment } from "../components/environment";
-import { loadConfig } from "./config";
+import { Environment, EnvironmentArgs } from "../components/environment";
+import { EnvironmentConfig, loadConfig } from "./config";
 
 /** What a stack exports; `pulumi stack output` shows these. */
 export interface StackOutputs {
@@ -16,7 +16,7 @@ export interface StackOutputs {
 /** The whole program: read this stack's config once, then declare its environment. */
 export function declareStack(): StackOutputs {
     const config = loadConfig();
-    const environment = new Environment(config.environment, config);
+    const environment = new Environment(config.environment, environmentArgs(config));
     return {
         environmentName: config.environment,
         clusterName: environment.clusterName,
@@ -24,5 +24,59 @@ export function declareStack(): StackOutputs {
         kubeContext: environment.kubeContext,
         sync: environment.sync,
         platformSourceKind: environment.platformSourceKind,
+    };
+}
+
+/** What a stack's config means for the components: the one place config turns into component args. */
+export function environmentArgs(config: EnvironmentConfig): EnvironmentArgs {
+    const production = config.tier === "production";
+    const c = config.cluster;
+    const cluster: EnvironmentArgs["cluster"] =
+        c.backend === "kind"
+            ? {
+                  backend: "kind",
+                  clusterName: c.name,
+                  nodeImage: c.nodeImage,
+                  controlPlaneNodes: c.controlPlaneNodes,
+                  workers: c.workers,
+                  portMappings: c.portMappings,
+              }
+            : {
+                  backend: "eks",
+                  clusterName: c.name,
+                  region: c.region,
+                  kubernetesVersion: c.kubernetesVersion,
+                  zones: c.zones,
+                  vpcCidr: c.vpcCidr,
+                  natGateways: c.natGateways,
+                  nodeGroup: c.nodeGroup,
+                  adminRoleArns: c.adminRoleArns,
+                  publicAccessCidrs: c.publicAccessCidrs,
+                  tags: { ...c.tags, environment: config.environment, "managed-by": "pulumi/gitops-platform" },
+                  deletionProtection: production,
+              };
+    return {
+        cluster,
+        flux: {
+            operatorVersion: config.flux.operatorVersion,
+            version: config.flux.version,
+            registry: config.flux.registry,
+            components: config.flux.components,
+            sync: { ...config.sync, interval: config.flux.syncInterval },
+            token: config.token,
+            platformRepository: config.platformRepository,
+        },
+        alerts: config.alerts && {
+            type: config.alerts.type,
+            channel: config.alerts.channel,
+            severity: config.alerts.severity,
+            webhookUrl: config.alerts.webhookUrl,
+            helmReleaseNamespaces: config.alerts.helmReleaseNamespaces,
+        },
+        protect: config.protect,
+        // A sandbox or development cluster removed with `kind delete cluster` must not wedge `pulumi destroy`;
+        // production never drops objects from state because its API is down.
+        deleteUnreachable: !production,
+        platformSourceKind: config.platformSourceKind,
     };
 }

@@ -1,6 +1,7 @@
 import type * as pulumiType from "@pulumi/pulumi";
 import type { Environment as EnvironmentType } from "../components/environment";
 import type { parseConfig as parseConfigType } from "../infra/config";
+import type { environmentArgs as environmentArgsType } from "../infra/program";
 import { runMocked, stackConfig, TEST_TOKEN, valueOf } from "./support/program";
 
 // Resource options (dependsOn, protect) never reach the mocks, so the Environment is built here with a
@@ -33,8 +34,9 @@ async function build(stack: string) {
     const run = await runMocked(stack, {}, (load) => {
         const { parseConfig } = load("../../infra/config") as { parseConfig: typeof parseConfigType };
         const { Environment } = load("../../components/environment") as { Environment: typeof EnvironmentType };
+        const { environmentArgs } = load("../../infra/program") as { environmentArgs: typeof environmentArgsType };
         const config = parseConfig(stackConfig(stack), { stack, env: { GITLAB_TOKEN: TEST_TOKEN } });
-        return new Environment(config.environment, config, {
+        return new Environment(config.environment, environmentArgs(config), {
             transformations: [
                 (args) => {
                     const dependsOn = args.opts.dependsOn;
