@@ -1,13 +1,14 @@
 import type * as pulumiType from "@pulumi/pulumi";
 import { cliConfig, listStacks } from "../../lib/stack-files";
 import { REPO_ROOT } from "../../lib/project";
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 
 // Each fresh copy of the Pulumi runtime adds process exit listeners; many runs in one worker are expected.
 process.setMaxListeners(100);
 
 export const PROJECT = "gitops-platform";
-/** The key Pulumi's RPC layer uses to mark a secret value; mocks see secret inputs wrapped with it. */
-export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+/** The key Pulumi's RPC layer marks special values with; mocks see secret inputs wrapped with it. */
+export const SECRET_SIG = specialSigKey;
 /** A token that only tests use; every assertion about leaks searches for it. */
 export const TEST_TOKEN = "test-token-9f8e7d6c5b4a";
 export const FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    client-key-data: FAKEKEY\n";
@@ -218,5 +219,5 @@ export function field(value: unknown, dotted: string): unknown {
 
 /** True when a mocked input carries Pulumi's secret signature. */
 export function isSecretInput(value: unknown): boolean {
-    return typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG] !== undefined;
+    return typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG] === specialSecretSig;
 }

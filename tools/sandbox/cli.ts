@@ -1,26 +1,10 @@
 // `npm run sandbox -- <command>`: fork a sandbox from a stack, list sandboxes, promote one back, delete one.
 import { spawn } from "child_process";
-import { parseArgs } from "util";
+import { Command, CommanderError } from "commander";
 import { spawnCommand } from "../../lib/run-command";
 import { fork, list, promote, remove, SandboxContext } from "./sandbox";
 import { SandboxError } from "./tree";
 import { REPO_ROOT } from "../../lib/project";
-
-const HELP = `Usage: npm run sandbox -- <command> [options]
-
-Commands:
-  fork <sandbox> --from <stack> [--branch <b>] [--ttl <8h|3d>] [--create-branch] [--allow-nested]
-        Fork a sandbox stack from a stack's config: stacks/Pulumi.<sandbox>.yaml and clusters/<sandbox>,
-        copied from the source and pointed at the sandbox's branch. A sandbox of a Git-synced environment
-        (development) needs --branch; one of staging or production may keep the source's branch.
-  list  Sandboxes with their source, branch, age and TTL; expired ones are flagged.
-  promote <sandbox> [--dry-run]
-        Copy clusters/<sandbox> back over its source's folder, keeping the source's own platform ref,
-        then remove the sandbox's files. Shows what changes first. Destroy the sandbox's cluster before.
-  delete <sandbox> [--keep-files]
-        pulumi destroy (Flux objects first, then Flux, then the cluster), pulumi stack rm, then remove the
-        sandbox's files (kept with --keep-files, to promote them). Refuses anything that is not a sandbox.
-`;
 
 function context(): SandboxContext {
     return {
@@ -38,54 +22,58 @@ function context(): SandboxContext {
     };
 }
 
+/**
+ * The command line: each command accepts its own options and nothing else (commander refuses the rest),
+ * and every failure is an error with one clear line. Returns the exit code.
+ */
 export async function main(argv: string[], ctx: SandboxContext): Promise<number> {
-    const { values, positionals } = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-            from: { type: "string" },
-            branch: { type: "string" },
-            ttl: { type: "string" },
-            "create-branch": { type: "boolean" },
-            "allow-nested": { type: "boolean" },
-            "dry-run": { type: "boolean" },
-            "keep-files": { type: "boolean" },
-            help: { type: "boolean", short: "h" },
-        },
-    });
-    const [command, name, ...extra] = positionals;
-    if (values.help || !command) {
-        ctx.print(HELP);
-        return command || values.help ? 0 : 2;
+    const program = new Command("npm run sandbox --")
+        .description("Short-lived stacks forked from a stack's config, promoted back by merge request, torn down safely.")
+        .exitOverride()
+        .configureOutput({ writeOut: (text) => ctx.print(text.trimEnd()), writeErr: (text) => ctx.print(text.trimEnd()) })
+        .showHelpAfterError("(npm run sandbox -- --help lists the commands)");
+    program
+        .command("fork")
+        .argument("<sandbox>", "name of the sandbox: a DNS label, also its environment and cluster folder")
+        .requiredOption("--from <stack>", "the stack whose config the sandbox copies, e.g. development")
+        .option("--branch <branch>", "branch the sandbox's root sync follows; needed for a Git-synced source")
+        .option("--ttl <duration>", "how long it is meant to live, e.g. 8h or 3d; `list` flags it after")
+        .option("--create-branch", "create the branch with git switch -c")
+        .option("--allow-nested", "allow forking a sandbox")
+        .description("Fork a sandbox stack: stacks/Pulumi.<sandbox>.yaml and clusters/<sandbox>, copied from the source and pointed at the sandbox's branch.")
+        .action((sandbox: string, o: { from: string; branch?: string; ttl?: string; createBranch?: boolean; allowNested?: boolean }) =>
+            fork(ctx, { sandbox, from: o.from, branch: o.branch, ttl: o.ttl, createBranch: o.createBranch, allowNested: o.allowNested }),
+        );
+    program
+        .command("list")
+        .description("Sandboxes with their source, branch, age and TTL; expired ones are flagged.")
+        .action(() => list(ctx));
+    program
+        .command("promote")
+        .argument("<sandbox>")
+        .option("--dry-run", "show what would change, write nothing")
+        .description("Copy clusters/<sandbox> back over its source's folder, keeping the source's own platform ref; shows the change first.")
+        .action((sandbox: string, o: { dryRun?: boolean }) => promote(ctx, sandbox, { dryRun: o.dryRun }));
+    program
+        .command("delete")
+        .argument("<sandbox>")
+        .option("--keep-files", "keep stacks/ and clusters/ files, to promote them")
+        .description("pulumi destroy (Flux objects first, then Flux, then the cluster), pulumi stack rm, then remove the sandbox's files.")
+        .action((sandbox: string, o: { keepFiles?: boolean }) => remove(ctx, sandbox, { keepFiles: o.keepFiles }));
+
+    if (argv.length === 0) {
+        ctx.print(program.helpInformation().trimEnd());
+        return 2;
     }
-    if (extra.length > 0) throw new SandboxError(`Unexpected argument '${extra[0]}'. See npm run sandbox -- --help`);
-    const needName = () => {
-        if (!name) throw new SandboxError(`'${command}' needs a sandbox name. See npm run sandbox -- --help`);
-        return name;
-    };
-    switch (command) {
-        case "fork":
-            if (!values.from) throw new SandboxError("fork needs --from <stack>, e.g. --from development");
-            await fork(ctx, {
-                sandbox: needName(),
-                from: values.from,
-                branch: values.branch,
-                ttl: values.ttl,
-                createBranch: values["create-branch"],
-                allowNested: values["allow-nested"],
-            });
-            return 0;
-        case "list":
-            list(ctx);
-            return 0;
-        case "promote":
-            await promote(ctx, needName(), { dryRun: values["dry-run"] });
-            return 0;
-        case "delete":
-            await remove(ctx, needName(), { keepFiles: values["keep-files"] });
-            return 0;
-        default:
-            throw new SandboxError(`Unknown command '${command}'. Commands: fork, list, promote, delete.`);
+    try {
+        await program.parseAsync(argv, { from: "user" });
+        return 0;
+    } catch (e) {
+        if (e instanceof CommanderError) {
+            if (e.code === "commander.helpDisplayed" || e.code === "commander.help") return 0;
+            throw new SandboxError(e.message.replace(/^error: /, ""));
+        }
+        throw e;
     }
 }
 
@@ -94,11 +82,7 @@ if (require.main === module) {
         (code) => process.exit(code),
         (e: Error) => {
             // Expected failures are one clear line; anything else keeps its stack for a bug report.
-            console.error(
-                e instanceof SandboxError || e.name === "SandboxError" || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
-                    ? `error: ${e.message}`
-                    : e,
-            );
+            console.error(e instanceof SandboxError || e.name === "SandboxError" ? `error: ${e.message}` : e);
             process.exit(1);
         },
     );

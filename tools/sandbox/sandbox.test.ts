@@ -416,11 +416,18 @@ describe("the command line", () => {
     it("prints help and refuses unknown commands and missing arguments", async () => {
         const { ctx, printed } = context(REPO_ROOT);
         expect(await main(["--help"], ctx)).toBe(0);
-        expect(printed[0]).toMatch(/^Usage: npm run sandbox -- <command>/);
+        expect(printed[0]).toMatch(/^Usage: npm run sandbox -- \[options\] \[command\]/);
+        expect(printed[0]).toMatch(/fork \[options\] <sandbox>[\s\S]*list[\s\S]*promote \[options\] <sandbox>[\s\S]*delete \[options\] <sandbox>/);
         expect(await main([], ctx)).toBe(2);
-        await expect(main(["explode"], ctx)).rejects.toThrow("Unknown command 'explode'. Commands: fork, list, promote, delete.");
-        await expect(main(["fork", "s1"], ctx)).rejects.toThrow("fork needs --from <stack>, e.g. --from development");
-        await expect(main(["promote"], ctx)).rejects.toThrow("'promote' needs a sandbox name. See npm run sandbox -- --help");
-        await expect(main(["list", "--colour"], ctx)).rejects.toThrow("Unknown option '--colour'");
+        await expect(main(["explode"], ctx)).rejects.toThrow("unknown command 'explode'");
+        await expect(main(["fork", "s1"], ctx)).rejects.toThrow("required option '--from <stack>' not specified");
+        await expect(main(["promote"], ctx)).rejects.toThrow("missing required argument 'sandbox'");
+        await expect(main(["list", "--colour"], ctx)).rejects.toThrow("unknown option '--colour'");
+    });
+
+    it("refuses an option that belongs to another command", async () => {
+        const { ctx } = context(REPO_ROOT);
+        await expect(main(["list", "--dry-run", "--keep-files"], ctx)).rejects.toThrow("unknown option '--dry-run'");
+        await expect(main(["promote", "sandbox-a", "--keep-files"], ctx)).rejects.toThrow("unknown option '--keep-files'");
     });
 });
