@@ -30,8 +30,8 @@ export async function main(argv: string[], ctx: SandboxContext): Promise<number>
     const program = new Command("npm run sandbox --")
         .description("Short-lived stacks forked from a stack's config, promoted back by merge request, torn down safely.")
         .exitOverride()
-        .configureOutput({ writeOut: (text) => ctx.print(text.trimEnd()), writeErr: (text) => ctx.print(text.trimEnd()) })
-        .showHelpAfterError("(npm run sandbox -- --help lists the commands)");
+        // Errors come back as one SandboxError line (printed by the caller), not through commander's output.
+        .configureOutput({ writeOut: (text) => ctx.print(text.trimEnd()), writeErr: () => undefined });
     program
         .command("fork")
         .argument("<sandbox>", "name of the sandbox: a DNS label, also its environment and cluster folder")
@@ -71,7 +71,7 @@ export async function main(argv: string[], ctx: SandboxContext): Promise<number>
     } catch (e) {
         if (e instanceof CommanderError) {
             if (e.code === "commander.helpDisplayed" || e.code === "commander.help") return 0;
-            throw new SandboxError(e.message.replace(/^error: /, ""));
+            throw new SandboxError(`${e.message.replace(/^error: /, "")}. See npm run sandbox -- --help`);
         }
         throw e;
     }
