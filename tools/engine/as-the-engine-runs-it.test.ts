@@ -67,6 +67,17 @@ describe("the program as `pulumi preview` runs it (Pulumi's own cmd/run, mocks f
     });
 });
 
+describe("what the program needs installed", () => {
+    it("is all in dependencies: a deploy that installs without devDependencies runs it", () => {
+        const lock = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean }> };
+        expect(run.report.packages.length).toBeGreaterThan(10);
+        // `debug` (node_modules/debug/src/node.js) loads supports-color only when it is installed: an optional peer.
+        const optional = new Set(["node_modules/supports-color", "node_modules/has-flag"]);
+        const devOnly = run.report.packages.filter((p) => !optional.has(p) && (lock.packages[p]?.dev === true || lock.packages[p] === undefined));
+        expect(devOnly).toEqual([]);
+    });
+});
+
 describe("the serialised providers", () => {
     it("stay small and capture no SDK by value", () => {
         expect(Object.keys(serialised).sort()).toEqual([TEARDOWN, KIND]);

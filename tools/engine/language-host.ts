@@ -63,6 +63,8 @@ export interface ProgramReport {
     resources: { type: string; name: string }[];
     /** Each dynamic resource type's serialised provider, the `__provider` text the engine would store. */
     providers: Record<string, string>;
+    /** The installed packages the process loaded, as package-lock.json keys them (`node_modules/<name>`). */
+    packages: string[];
     /** From loading the Pulumi SDK to exit, inside the program's process. */
     elapsedMs: number;
     maxRssMb: number;

@@ -54,6 +54,14 @@ process.on("exit", (code) => {
         cwd: process.cwd(),
         resources,
         providers,
+        // Every installed package the process loaded, as the lockfile names it (node_modules/<name>, nested kept).
+        packages: [
+            ...new Set(
+                Object.keys(require.cache)
+                    .map((file) => /^.*?\/(node_modules\/(?:@[^/]+\/)?[^/]+(?:\/node_modules\/(?:@[^/]+\/)?[^/]+)*)\//.exec(file)?.[1])
+                    .filter((name) => name !== undefined),
+            ),
+        ].sort(),
         elapsedMs: performance.now() - started,
         maxRssMb: process.resourceUsage().maxRSS / 1024,
         tsNode: tsNode
