@@ -1,3 +1,4 @@
+import { describe, expect, it } from "@jest/globals";
 import { planSubnets } from "./eks-network";
 
 describe("the subnet layout", () => {

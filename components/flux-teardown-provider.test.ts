@@ -1,3 +1,4 @@
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as http from "http";

@@ -1,3 +1,4 @@
+import { describe, expect, it } from "@jest/globals";
 import { parse } from "yaml";
 import { CommandResult, spawnCommand } from "../lib/run-command";
 import { KindClusterInputs, KindClusterOutputs, KindClusterProvider, renderKindConfig } from "./kind-provider";

@@ -1,3 +1,4 @@
+import { describe, expect, it } from "@jest/globals";
 import { PolicyResource } from "@pulumi/policy";
 import { eksEndpointRestricted, eksSecretsEncrypted, policies, productionIsPinnedAndProtected } from "./policies";
 import { resource, violationsOfResource, violationsOfStack } from "./testing";

@@ -1,4 +1,5 @@
 // The EKS stacks under mocks: the checks every stack passes, then the security defaults of EKS.
+import { beforeAll, describe, expect, it } from "@jest/globals";
 import type * as pulumiType from "@pulumi/pulumi";
 import { DeclaredResource, FAKE_EKS, field, MockedRun, runProgram, stackFacts, stacksOn, valueOf } from "./support/program";
 import { eksEndpointRestricted } from "../policy/policies";

@@ -1,3 +1,4 @@
+import { beforeAll, describe, expect, it } from "@jest/globals";
 import type * as pulumiType from "@pulumi/pulumi";
 import type { Environment as EnvironmentType } from "../components/environment";
 import type { parseConfig as parseConfigType } from "../infra/config";

@@ -1,4 +1,5 @@
 // Each kind stack file, loaded the way the Pulumi CLI loads it, runs the real program under mocks.
+import { beforeAll, describe, expect, it } from "@jest/globals";
 import { field, FAKE_KUBECONFIG, MockedRun, runMocked, runProgram, shippedStacks, stackFacts, stacksOn, TEST_TOKEN, valueOf } from "./support/program";
 import { describeEveryStack, FLUX_INSTANCE, plainStrings, secretNamed, secretValue, sharedRuns } from "./support/stack-checks";
 

@@ -1,6 +1,7 @@
+import { describe, expect, it } from "@jest/globals";
 import * as pulumi from "@pulumi/pulumi";
 import { gitBranchProblem, httpsUrlProblem } from "../../lib/validators";
-import { ConfigError, EnvironmentConfig, parseConfig } from ".";
+import { ConfigError, parseConfig } from ".";
 
 const REPO_URL = "https://gitlab.com/gitops-platform/gitops-platform.git";
 const OCI_URL = "oci://registry.gitlab.com/gitops-platform/gitops-platform/platform";
@@ -65,7 +66,7 @@ function withKey(base: Record<string, unknown>, key: string, value: unknown): Re
 describe("valid stack config", () => {
     it("fills in the documented defaults", () => {
         const config = parse(development());
-        expect(config).toMatchObject<Partial<EnvironmentConfig>>({
+        expect(config).toMatchObject({
             stack: "dev",
             stackFile: "stacks/Pulumi.dev.yaml",
             environment: "development",

@@ -1,3 +1,4 @@
+import { jest } from "@jest/globals";
 import type * as pulumiType from "@pulumi/pulumi";
 import { cliConfig, listStacks } from "../../lib/stack-files";
 import { REPO_ROOT } from "../../lib/project";

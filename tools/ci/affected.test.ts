@@ -1,3 +1,4 @@
+import { describe, expect, it } from "@jest/globals";
 import { affectedStacks } from "./affected";
 
 const STACKS = ["aws-development", "aws-production", "aws-staging", "development", "production", "staging"];

@@ -1,3 +1,4 @@
+import { describe, expect, it } from "@jest/globals";
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";

@@ -1,3 +1,4 @@
+import { afterEach, beforeEach, describe, expect, it } from "@jest/globals";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -76,7 +77,9 @@ const clusterEnv = (root: string, dir: string) =>
 
 describe("fork", () => {
     let root: string;
-    beforeEach(() => (root = tempRepo()));
+    beforeEach(() => {
+        root = tempRepo();
+    });
     afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
     it("a sandbox of development gets its own stack file and cluster folder, tracking its own branch", async () => {

@@ -1,3 +1,4 @@
+import { describe, expect, it } from "@jest/globals";
 import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
