@@ -88,6 +88,8 @@ const NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "Ama
  * An EKS cluster that is secure without asking: private nodes with no public IPs, the API endpoint
  * private plus a CIDR allow-list, API authentication with access entries only, Secrets encrypted with
  * its own rotating KMS key, and every AWS resource tagged.
+ *
+ * @public Environment loads it with `require`, and only for EKS stacks.
  */
 export class EksCluster extends pulumi.ComponentResource {
     readonly clusterName: pulumi.Output<string>;

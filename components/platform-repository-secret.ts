@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { PLATFORM_SECRET_NAME } from "../lib/gitops-tree";
 
 /** Where Flux pulls the platform from, and as whom. The token is passed separately, as a secret. */
 export type PlatformRepository =
@@ -37,7 +38,7 @@ export class PlatformRepositorySecret extends pulumi.ComponentResource {
 
         const repo = args.repository;
         const token = pulumi.secret(args.token);
-        const metadata = { name: args.secretName ?? "platform-repository", namespace: args.namespace ?? "flux-system" };
+        const metadata = { name: args.secretName ?? PLATFORM_SECRET_NAME, namespace: args.namespace ?? "flux-system" };
         const secret =
             repo.type === "git"
                 ? new k8s.core.v1.Secret(

@@ -7,6 +7,7 @@ import { field, runMocked, stackConfig, TEST_TOKEN } from "./program";
  * Runs a stack that lives in another checkout (a sandbox forked into a temporary copy of the repo)
  * under mocks, and returns what its FluxInstance syncs.
  */
+/** @public Loaded with `require` where it is needed. */
 export async function runForkedStack(root: string, stack: string): Promise<{ ref: unknown; path: unknown }> {
     const run = await runMocked(stack, { root }, (load) => {
         const { parseConfig } = load("../../infra/config") as { parseConfig: typeof parseConfigType };

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Document, isMap, parseAllDocuments } from "yaml";
-import { yamlFilesUnder } from "../../lib/gitops-tree";
+import { PLATFORM_SOURCE_NAME, yamlFilesUnder } from "../../lib/gitops-tree";
 import { listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
 
 // File work for the sandbox commands: stack files as YAML documents (comments kept), cluster folders
@@ -65,7 +65,7 @@ export function retargetTree(dir: string, change: Retarget): string[] {
             if (doc.errors.length > 0) throw new SandboxError(`${rel} is not valid YAML: ${doc.errors[0].message}`);
             const kind = doc.get("kind");
             const name = doc.getIn(["metadata", "name"]);
-            if ((kind === "GitRepository" || kind === "OCIRepository") && name === "platform" && change.platformRef) {
+            if ((kind === "GitRepository" || kind === "OCIRepository") && name === PLATFORM_SOURCE_NAME && change.platformRef) {
                 const ref = (doc.getIn(["spec", "ref"]) as { toJSON(): Record<string, string> } | undefined)?.toJSON() ?? {};
                 const next = change.platformRef(String(kind), ref);
                 if (JSON.stringify(next) !== JSON.stringify(ref)) {

@@ -25,6 +25,8 @@ export const STATIC_STEPS: Step[] = [
     // The cache (node_modules/.cache/prettier) is keyed by file content and config: only changed files are read.
     { name: "format", command: bin("prettier"), args: ["--check", "--cache", "--cache-strategy", "content", "--log-level", "warn", "."] },
     { name: "lint + type-check", command: bin("oxlint"), args: ["--type-aware", "--type-check", "--deny-warnings", "--quiet"] },
+    // Files, exports and dependencies nothing uses (knip.json names the entry points).
+    { name: "unused code", command: bin("knip"), args: ["--no-progress"] },
 ];
 /** The suite, which includes the GitOps tree check of the shipped tree (tools/check/tree-check.test.ts). */
 export const SUITE: Step = { name: "jest", command: bin("jest"), args: [] };
