@@ -11,8 +11,8 @@ describe("the subnet layout", () => {
     });
 
     it("fits six zones without overlap inside the /16", () => {
-        const toRange = (cidr: string) => {
-            const [ip, bits] = cidr.split("/");
+        const toRange = (cidr: string): [number, number] => {
+            const [ip = "", bits = ""] = cidr.split("/");
             const start = ip.split(".").reduce((a, o) => a * 256 + Number(o), 0);
             return [start, start + 2 ** (32 - Number(bits)) - 1];
         };
@@ -20,9 +20,9 @@ describe("the subnet layout", () => {
             .flatMap((p) => [p.privateCidr, p.publicCidr])
             .map(toRange)
             .sort((x, y) => x[0] - y[0]);
-        const overlaps = ranges.slice(1).filter(([start], i) => start <= ranges[i][1]);
+        const overlaps = ranges.slice(1).filter(([start], i) => start <= (ranges[i]?.[1] ?? -1));
         expect(overlaps).toEqual([]);
-        expect(ranges[ranges.length - 1][1]).toBeLessThanOrEqual(toRange("10.0.0.0/16")[1]);
+        expect(ranges.at(-1)?.[1]).toBeLessThanOrEqual(toRange("10.0.0.0/16")[1]);
     });
 
     it("refuses a VPC that is not a /16 and more zones than the layout holds", () => {

@@ -1,6 +1,7 @@
 // Only the EC2 module: the package index would load every AWS service.
 import * as ec2 from "@pulumi/aws/ec2";
 import * as pulumi from "@pulumi/pulumi";
+import { defined } from "../lib/defined";
 
 export interface EksNetworkArgs {
     /** The VPC's IPv4 block; must be a /16. */
@@ -78,7 +79,7 @@ export class EksNetwork extends pulumi.ComponentResource {
             const ip = new ec2.Eip(`${name}-nat-${p.zone}`, { domain: "vpc", tags: { Name: `${name}-nat-${p.zone}` } }, { parent: this });
             return new ec2.NatGateway(
                 `${name}-nat-${p.zone}`,
-                { allocationId: ip.id, subnetId: publicSubnets[i].id, tags: { Name: `${name}-nat-${p.zone}` } },
+                { allocationId: ip.id, subnetId: defined(publicSubnets[i], `public subnet ${p.zone}`).id, tags: { Name: `${name}-nat-${p.zone}` } },
                 { parent: this, dependsOn: [gateway] },
             );
         });
@@ -95,7 +96,7 @@ export class EksNetwork extends pulumi.ComponentResource {
                 },
                 { parent: this },
             );
-            const nat = perZoneNat ? nats[i] : nats[0];
+            const nat = defined(perZoneNat ? nats[i] : nats[0], `NAT gateway for ${p.zone}`);
             const routes = new ec2.RouteTable(
                 `${name}-private-${p.zone}`,
                 { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat.id }], tags: { Name: `${name}-private-${p.zone}` } },

@@ -130,11 +130,10 @@ describe("the teardown executor against a Kubernetes API", () => {
     let results: { phases?: string[][]; error?: string }[];
 
     beforeAll(async () => {
-        const ports = [await listen(healthy.server), await listen(stuck.server), await listen(noFlux)];
         results = await runExecutorInNode([
-            { port: ports[0], timeoutMs: 5000 },
-            { port: ports[1], timeoutMs: 300 },
-            { port: ports[2], timeoutMs: 1000 },
+            { port: await listen(healthy.server), timeoutMs: 5000 },
+            { port: await listen(stuck.server), timeoutMs: 300 },
+            { port: await listen(noFlux), timeoutMs: 1000 },
         ]);
     });
     afterAll(() => {
@@ -145,7 +144,7 @@ describe("the teardown executor against a Kubernetes API", () => {
 
     it("stops Flux re-applying, then deletes phase by phase, waiting for each to be gone", () => {
         const api = healthy;
-        expect(results[0].error).toBeUndefined();
+        expect(results[0]?.error).toBeUndefined();
 
         const writes = api.requests.filter((r) => r.method !== "GET");
         expect(writes.slice(0, 2)).toEqual([
@@ -183,7 +182,7 @@ describe("the teardown executor against a Kubernetes API", () => {
     });
 
     it("gives up after its timeout and names what is stuck, deleting nothing further", () => {
-        expect(results[1].error).toBe(
+        expect(results[1]?.error).toBe(
             "Flux teardown gave up after 0s; still deleting: HelmRelease podinfo/podinfo. Their finalisers are waiting on something: " +
                 "look with `kubectl -n podinfo describe helmrelease podinfo`, fix it, and run `pulumi destroy` again. The cluster is left as it was, so nothing leaks.",
         );

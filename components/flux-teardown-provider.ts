@@ -108,9 +108,10 @@ export interface TeardownOptions {
  * which sets no message (pulumi/pulumi#10974), and `pulumi destroy` would print "Unknown Error".
  */
 export function teardownStuck(stuck: FluxRef[], timeoutMs: number): Error & { stuck: FluxRef[] } {
+    const [first = { kind: "Kustomization", namespace: "flux-system", name: "flux-system" }] = stuck;
     const message =
         `Flux teardown gave up after ${Math.round(timeoutMs / 1000)}s; still deleting: ${stuck.map(describeRef).join(", ")}. ` +
-        `Their finalisers are waiting on something: look with \`kubectl -n ${stuck[0].namespace} describe ${stuck[0].kind.toLowerCase()} ${stuck[0].name}\`, ` +
+        `Their finalisers are waiting on something: look with \`kubectl -n ${first.namespace} describe ${first.kind.toLowerCase()} ${first.name}\`, ` +
         "fix it, and run `pulumi destroy` again. The cluster is left as it was, so nothing leaks.";
     return Object.assign(new Error(message), { stuck });
 }

@@ -66,7 +66,7 @@ describe("the generated kind config", () => {
         const config = parse(
             renderKindConfig({ ...inputs, portMappings: [{ containerPort: 80, hostPort: 80, protocol: "TCP", listenAddress: "127.0.0.1" }] }),
         ) as { nodes: { extraPortMappings?: unknown[] }[] };
-        expect(config.nodes[0].extraPortMappings).toEqual([{ containerPort: 80, hostPort: 80, protocol: "TCP", listenAddress: "127.0.0.1" }]);
+        expect(config.nodes[0]?.extraPortMappings).toEqual([{ containerPort: 80, hostPort: 80, protocol: "TCP", listenAddress: "127.0.0.1" }]);
     });
 });
 

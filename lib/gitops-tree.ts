@@ -37,7 +37,7 @@ export function readManifests(file: string): Manifest[] {
     const manifests: Manifest[] = [];
     for (const doc of docs) {
         if (doc.errors.length > 0) {
-            throw new Error(`${file}: ${doc.errors[0].message}`);
+            throw new Error(`${file}: ${doc.errors.map((e) => e.message).join("; ")}`);
         }
         const value: unknown = doc.toJS();
         if (value !== null && typeof value === "object") {

@@ -57,9 +57,10 @@ function problems(values: Record<string, unknown>, stack = "dev", extra = {}): s
 function withKey(base: Record<string, unknown>, key: string, value: unknown): Record<string, unknown> {
     const next = structuredClone(base);
     const parts = key.split(".");
+    const last = parts.pop() ?? key;
     let node = next as Record<string, unknown>;
-    for (const p of parts.slice(0, -1)) node = node[p] as Record<string, unknown>;
-    node[parts[parts.length - 1]] = value;
+    for (const p of parts) node = node[p] as Record<string, unknown>;
+    node[last] = value;
     return next;
 }
 

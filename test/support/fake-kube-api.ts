@@ -35,7 +35,7 @@ export function fakeKubeApi(objects: FluxObject[], finaliseAfter: number | "neve
             };
             const list = /^\/apis\/[^/]+\/[^/]+\/(kustomizations|helmreleases)$/.exec(url.pathname);
             if (list && req.method === "GET") {
-                return send(200, { items: [...live.entries()].filter(([k]) => k.startsWith(list[1])).map(([, v]) => v.object) });
+                return send(200, { items: [...live.entries()].filter(([k]) => k.startsWith(list[1] ?? "")).map(([, v]) => v.object) });
             }
             const one = /^\/apis\/[^/]+\/[^/]+\/namespaces\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
             if (!one) return send(404, { kind: "Status", code: 404 });

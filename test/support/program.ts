@@ -35,8 +35,8 @@ export function shippedStacks(): string[] {
 export function stackFacts(stack: string, root = REPO_ROOT): { environment: string; backend: string } {
     const config = stackConfig(stack, root);
     return {
-        environment: config[`${PROJECT}:environment`],
-        backend: (JSON.parse(config[`${PROJECT}:cluster`]) as { backend: string }).backend,
+        environment: config[`${PROJECT}:environment`] ?? "",
+        backend: (JSON.parse(config[`${PROJECT}:cluster`] ?? "{}") as { backend: string }).backend,
     };
 }
 
@@ -177,9 +177,9 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
         error,
         byType,
         one(type: string) {
-            const found = byType(type);
-            if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
-            return found[0];
+            const [found, ...more] = byType(type);
+            if (!found || more.length > 0) throw new Error(`expected one ${type}, found ${byType(type).length}`);
+            return found;
         },
     };
 }

@@ -5,6 +5,7 @@ import type * as pulumiType from "@pulumi/pulumi";
 import { FLUX_INSTANCE_CRD, vendoredOperatorVersion } from "../../tools/schemas/vendored";
 import { crdValidator } from "./crd-schema";
 import { DeclaredResource, field, isSecretInput, MockedRun, runProgram, SECRET_SIG, stackFacts, TEST_TOKEN, valueOf } from "./program";
+import { defined } from "../../lib/defined";
 
 // Checks every shipped stack must pass, whichever backend it runs on.
 
@@ -21,7 +22,7 @@ export function secretValue(value: unknown): unknown {
 export function secretNamed(run: MockedRun<unknown>, name: string): DeclaredResource {
     const found = run.byType(SECRET).filter((s) => field(s.inputs, "metadata.name") === name);
     expect(found).toHaveLength(1);
-    return found[0];
+    return defined(found[0], `secret ${name}`);
 }
 
 /** Every string in a value that is not inside a secret. */

@@ -5,9 +5,9 @@ import * as path from "path";
 import { performance } from "perf_hooks";
 import { checkTree, loadSchemaValidator } from "../check/tree-check";
 import { REPO_ROOT } from "../../lib/project";
+import { median } from "./stats";
 
 const RUNS = 3;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function generatedTree(manifests: number): string {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-bench-check-"));

@@ -4,6 +4,7 @@ import * as ts from "typescript";
 import { cliConfig, listStacks } from "../../lib/stack-files";
 import { runAsEngine } from "../engine/language-host";
 import { REPO_ROOT } from "../../lib/project";
+import { median } from "./stats";
 
 // Program evaluation the way `pulumi preview` runs it: each stack's program through Pulumi's own
 // cmd/run from the cwd and with the tsconfig the language host picks, in a fresh process, against a
@@ -21,16 +22,11 @@ export interface Sample {
 /** Targets from "Fresh clone green, and `pulumi preview` as fast as the program allows". */
 export const TARGETS = { kind: { ratio: 1.3, rssMb: 250 }, eks: { ratio: 1.8, rssMb: 300 } } as const;
 
-function median(xs: number[]): number {
-    const sorted = [...xs].sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)];
-}
-
 function summarise(samples: Sample[]): Sample {
     return {
         wallMs: median(samples.map((s) => s.wallMs)),
         maxRssMb: median(samples.map((s) => s.maxRssMb)),
-        resources: samples[0].resources,
+        resources: samples[0]?.resources ?? 0,
         transpileOnly: samples.every((s) => s.transpileOnly),
     };
 }
@@ -98,7 +94,7 @@ export async function benchPrograms(runs = 5): Promise<ProgramBench> {
         const floor = summarise(floorSamples);
         for (const [stack, samples] of perStack) {
             const s = summarise(samples);
-            const backend = (JSON.parse(cliConfig(REPO_ROOT, stack)[`${PROJECT}:cluster`]) as { backend: "kind" | "eks" }).backend;
+            const backend = (JSON.parse(cliConfig(REPO_ROOT, stack)[`${PROJECT}:cluster`] ?? "{}") as { backend: "kind" | "eks" }).backend;
             const ratio = s.wallMs / floor.wallMs;
             const target = TARGETS[backend];
             stacks.push({ stack, backend, sample: s, ratio, withinTarget: s.transpileOnly && ratio <= target.ratio && s.maxRssMb <= target.rssMb });

@@ -116,8 +116,8 @@ export function kubernetesMinor(version: string): string {
 }
 
 function atLeast(version: string, minimum: string): boolean {
-    const [a, b] = version.split(".").map(Number);
-    const [c, d] = minimum.split(".").map(Number);
+    const [a = 0, b = 0] = version.split(".").map(Number);
+    const [c = 0, d = 0] = minimum.split(".").map(Number);
     return a > c || (a === c && b >= d);
 }
 

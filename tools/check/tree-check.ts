@@ -90,7 +90,7 @@ function kustomizeProblem(root: string, dir: string): string | undefined {
     if ((result.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return "missing";
     if (result.status === 0) return undefined;
     // kubectl logs through klog (`E1124 … run.go:72] "command failed" err="…"`): keep the reason only.
-    const line = (result.stderr || String(result.error)).trim().split("\n")[0];
+    const line = (result.stderr || String(result.error)).trim().split("\n")[0] ?? "";
     return (/err="(.*)"$/.exec(line)?.[1] ?? line).replace(/\\"/g, '"').split(`${root}/`).join("");
 }
 
@@ -114,7 +114,7 @@ function readStacks(root: string, findings: Finding[]): StackView[] {
         const file = stackFile(name);
         const doc = readStackDocument(root, name);
         if (doc.errors.length > 0) {
-            findings.push({ severity: "error", file, message: `is not valid YAML: ${doc.errors[0].message.split("\n")[0]}` });
+            findings.push({ severity: "error", file, message: `is not valid YAML: ${(doc.errors[0]?.message ?? "").split("\n")[0]}` });
             return [];
         }
         const environment = configString(doc, "environment") ?? "";
@@ -196,7 +196,7 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
         const located: Located[] = [];
         parseAllDocuments(fs.readFileSync(path.join(root, file), "utf8")).forEach((doc, i) => {
             if (doc.errors.length > 0) {
-                findings.push({ severity: "error", file, message: `document ${i + 1} is not valid YAML: ${doc.errors[0].message.split("\n")[0]}` });
+                findings.push({ severity: "error", file, message: `document ${i + 1} is not valid YAML: ${(doc.errors[0]?.message ?? "").split("\n")[0]}` });
                 return;
             }
             const value: unknown = doc.toJS();
@@ -291,7 +291,7 @@ export async function loadSchemaValidator(root: string): Promise<SchemaValidator
     const importEsm = new Function("specifier", "return import(specifier)") as (s: string) => Promise<Record<string, unknown>>;
     const modules = new Map<string, Record<string, unknown> | undefined>();
     const moduleFor = (apiVersion: string) => {
-        const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
+        const [group = "", version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
         if (group.endsWith(".toolkit.fluxcd.io")) return `@kubernetes-models/flux-cd/${group}/${version}`;
         if (group === "") return `kubernetes-models/${version}`;
         if (!group.includes(".") || group.endsWith(".k8s.io")) return `kubernetes-models/${group}/${version}`;

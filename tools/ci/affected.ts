@@ -25,10 +25,10 @@ export function affectedStacks(changedFiles: string[], knownStacks: string[]): A
     for (const raw of changedFiles) {
         const file = raw.trim().replace(/^\.\//, "");
         if (!file) continue;
-        const stackFile = /^stacks\/Pulumi\.(.+)\.yaml$/.exec(file);
+        const stackFile = /^stacks\/Pulumi\.(.+)\.yaml$/.exec(file)?.[1];
         if (stackFile) {
             // A deleted stack file has nothing left to preview.
-            if (knownStacks.includes(stackFile[1])) stacks.add(stackFile[1]);
+            if (knownStacks.includes(stackFile)) stacks.add(stackFile);
         } else if (isProgramFile(file)) {
             knownStacks.forEach((s) => stacks.add(s));
         } else if (/^(clusters|platform)\//.test(file)) {

@@ -170,7 +170,7 @@ describe("the kind provider in Pulumi's dynamic-provider host", () => {
     });
 
     it("updates in place, keeping the cluster, when only its own code changed", async () => {
-        const edited = serialised[KIND].replace("needs a running Docker engine", "needs a running Docker daemon");
+        const edited = (serialised[KIND] ?? "").replace("needs a running Docker engine", "needs a running Docker daemon");
         expect(edited).not.toBe(serialised[KIND]);
         const olds = { ...inputs(), kubeconfig: "old", context: "kind-development" };
         expect(ok(await host.diff("development", olds, { ...kindInputs, __provider: edited }))).toEqual({
@@ -274,7 +274,7 @@ describe("the Flux teardown in Pulumi's dynamic-provider host", () => {
     });
 
     it("stores a new version of its code through an in-place update, keeping its inputs", async () => {
-        const edited = serialised[TEARDOWN].replace("fix it, and run", "fix it, then run");
+        const edited = (serialised[TEARDOWN] ?? "").replace("fix it, and run", "fix it, then run");
         expect(edited).not.toBe(serialised[TEARDOWN]);
         const olds = props(6443, 600);
         const news = { ...olds, __provider: edited };

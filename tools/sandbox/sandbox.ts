@@ -165,12 +165,12 @@ export async function fork(ctx: SandboxContext, o: ForkOptions): Promise<void> {
 
         if (useCli) {
             ctx.print(`Creating stack ${o.sandbox} with the config of ${o.from} (secrets re-encrypted for it)...`);
-            const commands = pulumiForkCommands(o, overrides);
-            await mustSucceed(ctx, "pulumi", commands[0]);
+            const [init, ...settings] = pulumiForkCommands(o, overrides);
+            if (init) await mustSucceed(ctx, "pulumi", init);
             // From here the stack exists in the backend: remove it too if a later step fails.
             staging.onRollback(() => ctx.run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", o.sandbox]));
             staging.onRollback(() => fs.rmSync(stackFilePath(ctx.root, o.sandbox), { force: true }));
-            for (const args of commands.slice(1)) await mustSucceed(ctx, "pulumi", args);
+            for (const args of settings) await mustSucceed(ctx, "pulumi", args);
         } else {
             const doc = source.doc.clone();
             const dropped = dropSecureValues(doc);
@@ -305,12 +305,13 @@ export function list(ctx: SandboxContext): void {
         ctx.print("No sandboxes. Create one with: npm run sandbox -- fork <name> --from development --branch <branch>");
         return;
     }
-    const table = [["NAME", "SOURCE", "BRANCH", "AGE", "TTL", ""], ...rows.map((r) => [r.name, r.source, r.branch, r.age, r.ttl, r.expired ? "EXPIRED" : ""])];
-    const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+    const header = ["NAME", "SOURCE", "BRANCH", "AGE", "TTL", ""];
+    const table = [header, ...rows.map((r) => [r.name, r.source, r.branch, r.age, r.ttl, r.expired ? "EXPIRED" : ""])];
+    const widths = header.map((_, i) => Math.max(...table.map((row) => row[i]?.length ?? 0)));
     for (const row of table)
         ctx.print(
             row
-                .map((c, i) => c.padEnd(widths[i]))
+                .map((c, i) => c.padEnd(widths[i] ?? 0))
                 .join("  ")
                 .trimEnd(),
         );

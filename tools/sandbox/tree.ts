@@ -22,7 +22,7 @@ export function readStackFile(root: string, stack: string): Document {
         throw new SandboxError(`There is no stack '${stack}' (no ${file}). Stacks: ${known.join(", ") || "none"}.`);
     }
     const doc = readStackDocument(root, stack);
-    if (doc.errors.length > 0) throw new SandboxError(`${file} is not valid YAML: ${doc.errors[0].message}`);
+    if (doc.errors.length > 0) throw new SandboxError(`${file} is not valid YAML: ${doc.errors[0]?.message ?? ""}`);
     return doc;
 }
 
@@ -62,7 +62,7 @@ export function retargetTree(dir: string, change: Retarget): string[] {
         if (!Array.isArray(docs)) continue;
         let touched = false;
         for (const doc of docs) {
-            if (doc.errors.length > 0) throw new SandboxError(`${rel} is not valid YAML: ${doc.errors[0].message}`);
+            if (doc.errors.length > 0) throw new SandboxError(`${rel} is not valid YAML: ${doc.errors[0]?.message ?? ""}`);
             const kind = doc.get("kind");
             const name = doc.getIn(["metadata", "name"]);
             if ((kind === "GitRepository" || kind === "OCIRepository") && name === PLATFORM_SOURCE_NAME && change.platformRef) {

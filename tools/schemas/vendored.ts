@@ -54,9 +54,15 @@ export function verifySources(dir = SCHEMAS_DIR): string[] {
     return problems;
 }
 
+function fluxInstanceSource(sources: SchemaSources): SchemaSource {
+    const source = sources[FLUX_INSTANCE_CRD];
+    if (!source) throw new Error(`schemas/sources.json has no record of ${FLUX_INSTANCE_CRD}`);
+    return source;
+}
+
 /** The flux-operator chart version (no leading v) whose FluxInstance CRD is vendored. */
 export function vendoredOperatorVersion(dir = SCHEMAS_DIR): string {
-    return readSources(dir)[FLUX_INSTANCE_CRD].tag.replace(/^v/, "");
+    return fluxInstanceSource(readSources(dir)).tag.replace(/^v/, "");
 }
 
 export interface UpdateOptions {
@@ -73,7 +79,7 @@ export async function updateFluxInstanceSchema(version: string, options: UpdateO
     }
     const dir = options.dir ?? SCHEMAS_DIR;
     const sources = readSources(dir);
-    const current = sources[FLUX_INSTANCE_CRD];
+    const current = fluxInstanceSource(sources);
     const tag = `v${version}`;
     const url = `${options.baseUrl ?? "https://raw.githubusercontent.com"}/${current.project}/${tag}/${current.path}`;
     const response = await fetch(url);

@@ -62,17 +62,17 @@ describe("npm test", () => {
         }, 30_000);
 
         it("fails the type-check on the type error", () => {
-            expect(result.lint.code).toBe(1);
-            expect(result.lint.output).toContain("Type 'string' is not assignable to type 'number'.");
+            expect(result.lint?.code).toBe(1);
+            expect(result.lint?.output).toContain("Type 'string' is not assignable to type 'number'.");
         });
 
         it("fails the lint on the floating promise", () => {
-            expect(result.lint.output).toContain("no-floating-promises");
+            expect(result.lint?.output).toContain("no-floating-promises");
         });
 
         it("fails the format check on the misformatted line", () => {
-            expect(result.format.code).toBe(1);
-            expect(result.format.output).toMatch(/planted-\w+\/index\.ts/);
+            expect(result.format?.code).toBe(1);
+            expect(result.format?.output).toMatch(/planted-\w+\/index\.ts/);
         });
     });
 });
