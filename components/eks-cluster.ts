@@ -187,9 +187,12 @@ export class EksCluster extends pulumi.ComponentResource {
             { parent: this, providers: { aws: provider }, dependsOn: attachments },
         );
 
-        // Read the endpoint back once the cluster exists; in a preview of a new stack this stays unknown
-        // instead of failing, and the Kubernetes resources preview as "to create".
-        const described = getClusterOutput({ name: args.clusterName }, { parent: this, provider, dependsOn: [cluster] });
+        // Read the endpoint back from the cluster this stack created. The name comes from the cluster's own
+        // output: in a preview of a new stack it is unknown, so the SDK skips the call (runtime/invoke.js
+        // returns an unknown result for unknown inputs) and the Kubernetes resources preview as "to
+        // create". A `dependsOn: [cluster]` would not do that: eks.Cluster is a remote component whose
+        // AWS children the program never sees, so the SDK would call AWS, which knows no such cluster.
+        const described = getClusterOutput({ name: cluster.eksCluster.name }, { parent: this, provider });
 
         this.clusterName = pulumi.output(args.clusterName);
         this.kubeconfig = pulumi.secret(

@@ -62,6 +62,12 @@ export interface RunOptions {
     /** Set the token as a secret config value. @default true */
     withToken?: boolean;
     preview?: boolean;
+    /**
+     * Nothing exists yet, as in the first preview of a new stack: resources get no id (the engine
+     * leaves a to-be-created resource's id unknown), and asking AWS for the cluster fails, as it would.
+     * @default false
+     */
+    newStack?: boolean;
     /** Packages whose loading is recorded in `loaded`; the first run of a test file decides. */
     recordLoads?: string[];
     /** Return a failing program's error in `error` instead of throwing it. @default false */
@@ -129,12 +135,13 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
                     state.kubeconfig = FAKE_KUBECONFIG;
                     state.context = `kind-${args.inputs.name}`;
                 }
-                return { id: `${args.name}-id`, state };
+                return { id: options.newStack ? undefined : `${args.name}-id`, state };
             },
-            call: (args) =>
-                args.token === "aws:eks/getCluster:getCluster"
-                    ? { ...args.inputs, endpoint: FAKE_EKS.endpoint, certificateAuthorities: [{ data: FAKE_EKS.certificateAuthority }] }
-                    : args.inputs,
+            call: (args) => {
+                if (args.token !== "aws:eks/getCluster:getCluster") return args.inputs;
+                if (options.newStack) throw new Error(`ResourceNotFoundException: No cluster found for name: ${String(args.inputs.name)}.`);
+                return { ...args.inputs, endpoint: FAKE_EKS.endpoint, certificateAuthorities: [{ data: FAKE_EKS.certificateAuthority }] };
+            },
         },
         PROJECT,
         stack,
@@ -199,7 +206,9 @@ export async function runProgram(stack: string, options: RunOptions = {}): Promi
 
 /** Waits until every output has resolved and the mock monitor has seen every registration. */
 async function settle(outputs: Record<string, unknown>, pulumi: typeof pulumiType): Promise<void> {
-    await Promise.all(Object.values(outputs).map((o) => (pulumi.Output.isInstance(o) ? valueOf(o) : o)));
+    // An output a preview cannot know (its resource is still to be created) never calls `apply`.
+    const known = async (o: pulumiType.Output<unknown>) => ((await o.isKnown) ? valueOf(o) : undefined);
+    await Promise.all(Object.values(outputs).map((o) => (pulumi.Output.isInstance(o) ? known(o) : o)));
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
 }
 
