@@ -207,7 +207,8 @@ export async function runProgram(stack: string, options: RunOptions = {}): Promi
 /** Waits until every output has resolved and the mock monitor has seen every registration. */
 async function settle(outputs: Record<string, unknown>, pulumi: typeof pulumiType): Promise<void> {
     // An output a preview cannot know (its resource is still to be created) never calls `apply`.
-    const known = async (o: pulumiType.Output<unknown>) => ((await o.isKnown) ? valueOf(o) : undefined);
+    // Every Output carries `isKnown` at runtime (output.js); the typings leave it out as internal.
+    const known = async (o: pulumiType.Output<unknown>) => ((await (o as unknown as { isKnown: Promise<boolean> }).isKnown) ? valueOf(o) : undefined);
     await Promise.all(Object.values(outputs).map((o) => (pulumi.Output.isInstance(o) ? known(o) : o)));
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
 }
