@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { z } from "zod";
+import { z } from "zod";
 
 // How config problems are reported: every problem at once, each naming its key and the fix.
 
@@ -33,9 +33,16 @@ export function issueKeys(issue: z.core.$ZodIssue): string[] {
     return [base || "(root)"];
 }
 
-export function withFix(message: string): string {
-    if (message.includes("Fix:")) return message;
-    if (message.startsWith("Unrecognized key")) return "is not a known key. Fix: check the spelling against Pulumi.yaml, or remove it";
-    if (message.includes("received undefined")) return "is required. Fix: set it (see its documentation in Pulumi.yaml)";
-    return `${message}. Fix: see the key's documentation in Pulumi.yaml`;
-}
+const english = z.locales.en();
+
+/**
+ * Messages for the issues the schema does not word itself (its own messages, which take precedence,
+ * already say how to fix the value): every message ends with a fix.
+ */
+export const configErrorMap: z.core.$ZodErrorMap = (issue) => {
+    if (issue.code === "unrecognized_keys") return "is not a known key. Fix: check the spelling against Pulumi.yaml, or remove it";
+    if (issue.code === "invalid_type" && issue.input === undefined) return "is required. Fix: set it (see its documentation in Pulumi.yaml)";
+    const fallback = english.localeError(issue);
+    const text = typeof fallback === "string" ? fallback : (fallback?.message ?? "is not valid");
+    return `${text}. Fix: see the key's documentation in Pulumi.yaml`;
+};

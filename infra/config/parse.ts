@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import { PROJECT, REPO_ROOT, tierOf } from "../../lib/project";
 import { stackFile as stackFileOf } from "../../lib/stack-files";
-import { ConfigError, ConfigProblem, issueKeys, withFix } from "./errors";
+import { ConfigError, configErrorMap, ConfigProblem, issueKeys } from "./errors";
 import { checkAlerts, checkEks, checkPlatformSource, checkProduction, checkSync, clusterConfig } from "./rules";
 import { DEFAULTS, EnvironmentConfig, stackSchema } from "./schema";
 
@@ -48,10 +48,10 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
         }
     }
 
-    const parsed = stackSchema.safeParse(values);
+    const parsed = stackSchema.safeParse(values, { error: configErrorMap });
     if (!parsed.success) {
         for (const issue of parsed.error.issues) {
-            for (const key of issueKeys(issue)) report(key, withFix(issue.message));
+            for (const key of issueKeys(issue)) report(key, issue.message);
         }
         throw new ConfigError(stackFile, problems);
     }
