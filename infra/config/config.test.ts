@@ -1,7 +1,10 @@
 import { describe, expect, it } from "@jest/globals";
+import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { REPO_ROOT } from "../../lib/project";
 import { gitBranchProblem, httpsUrlProblem } from "../../lib/validators";
-import { ConfigError, parseConfig } from ".";
+import { ConfigError, DEFAULTS, parseConfig } from ".";
 
 const REPO_URL = "https://gitlab.com/gitops-platform/gitops-platform.git";
 const OCI_URL = "oci://registry.gitlab.com/gitops-platform/gitops-platform/platform";
@@ -546,5 +549,23 @@ describe("URL and branch rules", () => {
     });
     it.each(["-x", "a..b", "a.lock", "a~1", "a:b", "ends/", "a//b", "x@{1}", ""])("refuses the branch '%s'", (b) => {
         expect(gitBranchProblem(b)).toBeDefined();
+    });
+});
+
+describe("Pulumi.yaml, where every key is documented", () => {
+    const documented = fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8");
+    const defaultOf = (key: string) => new RegExp(`^#\\s+${key}\\s.*Default: ([^\\s,]+?)\\.?(\\s|$)`, "m").exec(documented)?.[1];
+
+    it.each([
+        ["nodeImage", DEFAULTS.kindNodeImage],
+        ["controlPlaneNodes", String(DEFAULTS.controlPlaneNodes)],
+        ["workers", String(DEFAULTS.workers)],
+        ["operatorVersion", DEFAULTS.fluxOperatorVersion],
+        ["registry", DEFAULTS.fluxRegistry],
+        ["syncInterval", DEFAULTS.syncInterval],
+        ["branch", DEFAULTS.syncBranch],
+        ["username", DEFAULTS.gitUsername],
+    ])("states the default of %s that the schema applies", (key, value) => {
+        expect(defaultOf(key)).toBe(value);
     });
 });

@@ -6,6 +6,7 @@ import { FLUX_INSTANCE_CRD, vendoredOperatorVersion } from "../../tools/schemas/
 import { crdValidator } from "./crd-schema";
 import { DeclaredResource, field, isSecretInput, MockedRun, runProgram, SECRET_SIG, stackFacts, TEST_TOKEN, valueOf } from "./program";
 import { defined } from "../../lib/defined";
+import { DEFAULTS } from "../../infra/config";
 
 // Checks every shipped stack must pass, whichever backend it runs on.
 
@@ -80,7 +81,7 @@ export function describeEveryStack(stacks: string[], shared: (stack: string) => 
             expect(run.one(RELEASE).inputs).toMatchObject({
                 name: "flux-operator",
                 chart: "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator",
-                version: "0.58.0",
+                version: DEFAULTS.fluxOperatorVersion,
                 namespace: "flux-system",
                 createNamespace: false,
             });

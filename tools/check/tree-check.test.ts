@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { apiVerdict, kubernetesMinor } from "./deprecated-apis";
 import { CheckResult, fieldPath, formatFinding, rangeProblem } from "./tree-check";
 import { REPO_ROOT } from "../../lib/project";
+import { copyOfRepo } from "../../test/support/temp-repo";
 
 describe("semver ranges in Flux's Masterminds syntax", () => {
     it.each(["0.0.x", "6.x", "1.x", "~1.2.0", "^1.2", ">=1.2.0 <2.0.0", ">= 1.2, < 2.0", "1.2.3", "*", "1.2.3 || 2.x", "1.2 - 1.4"])("accepts %s", (r) => {
@@ -180,12 +180,6 @@ const fixtures: Fixture[] = [
     },
 ];
 
-function copyRepo(): string {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-check-"));
-    for (const dir of ["stacks", "clusters", "platform"]) fs.cpSync(path.join(REPO_ROOT, dir), path.join(root, dir), { recursive: true });
-    return root;
-}
-
 describe("npm run check", () => {
     const roots = new Map<string, string>();
     let results: Record<string, CheckResult>;
@@ -193,7 +187,7 @@ describe("npm run check", () => {
     beforeAll(() => {
         roots.set("shipped", REPO_ROOT);
         for (const f of fixtures) {
-            const root = copyRepo();
+            const root = copyOfRepo("check");
             f.change(root);
             roots.set(f.what, root);
         }

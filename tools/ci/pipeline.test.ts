@@ -41,3 +41,16 @@ describe("the merge-request pipeline", () => {
         expect(script("publish-platform")).toContain("--ignore-paths='/*,!/platform/'");
     });
 });
+
+describe("versions the pipeline restates", () => {
+    const variables = (pipeline as unknown as { variables: Record<string, string> }).variables;
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+
+    it("runs Pulumi in the image of the SDK version the lockfile installs", () => {
+        expect(variables.PULUMI_IMAGE).toBe(`pulumi/pulumi-nodejs:${pkg.dependencies["@pulumi/pulumi"]}`);
+    });
+
+    it("tests on Node.js 22 LTS, what the pipeline and users run", () => {
+        expect(pipeline.test?.image).toBe("node:22");
+    });
+});

@@ -1,13 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from "@jest/globals";
 import { createHash } from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { parse, parseAllDocuments } from "yaml";
 import { main } from "./cli";
 import { fork, forkOverrides, listSandboxes, promote, pulumiForkCommands, remove, SandboxContext } from "./sandbox";
 import { readStackFile } from "./tree";
 import { REPO_ROOT } from "../../lib/project";
+import { copyOfRepo } from "../../test/support/temp-repo";
 
 const NOW = new Date("2026-11-24T18:00:00.000Z");
 
@@ -17,11 +17,6 @@ interface Call {
 }
 
 /** A throwaway copy of the parts of the repository the commands touch. */
-function tempRepo(): string {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-sandbox-"));
-    for (const dir of ["stacks", "clusters", "platform"]) fs.cpSync(path.join(REPO_ROOT, dir), path.join(root, dir), { recursive: true });
-    return root;
-}
 
 /**
  * A context whose commands are answered by `answer`; by default no pulumi CLI exists (ENOENT) and
@@ -78,7 +73,7 @@ const clusterEnv = (root: string, dir: string) =>
 describe("fork", () => {
     let root: string;
     beforeEach(() => {
-        root = tempRepo();
+        root = copyOfRepo("sandbox");
     });
     afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -188,7 +183,7 @@ describe("fork refuses, and leaves the repository as it was", () => {
     let root: string;
     let before: string;
     beforeEach(() => {
-        root = tempRepo();
+        root = copyOfRepo("sandbox");
         fs.writeFileSync(
             path.join(root, "stacks", "Pulumi.old-sandbox.yaml"),
             fs
@@ -300,7 +295,7 @@ describe("fork refuses, and leaves the repository as it was", () => {
 describe("promote", () => {
     let root: string;
     beforeEach(async () => {
-        root = tempRepo();
+        root = copyOfRepo("sandbox");
         await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" });
     });
     afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -363,7 +358,7 @@ describe("promote", () => {
 describe("list and delete", () => {
     let root: string;
     beforeEach(async () => {
-        root = tempRepo();
+        root = copyOfRepo("sandbox");
         await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a", ttl: "8h" });
         await fork(context(root).ctx, { sandbox: "perf-1", from: "staging" });
     });
