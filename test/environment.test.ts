@@ -81,24 +81,6 @@ describe("Flux is bootstrapped in dependency order", () => {
         expect(await env.waitsFor("development-flux-instance")).toEqual(["development-flux-operator"]);
     });
 
-    it("builds the cluster, then Flux on it, under one Environment", () => {
-        expect(env.recorded.map((r) => `${r.type} ${r.name}`)).toEqual([
-            "gitops-platform:index:Environment development",
-            "gitops-platform:index:KindCluster development-cluster",
-            "pulumi-nodejs:dynamic/kind:Cluster development-cluster",
-            "pulumi:providers:kubernetes development-kubernetes",
-            "gitops-platform:index:FluxBootstrap development-flux",
-            "kubernetes:core/v1:Namespace development-flux-namespace",
-            "kubernetes:core/v1:Secret development-flux-sync-credentials",
-            "gitops-platform:index:PlatformRepositorySecret development-flux-platform-repository",
-            "kubernetes:core/v1:Secret development-flux-platform-repository",
-            "kubernetes:helm.sh/v3:Release development-flux-operator",
-            "kubernetes:fluxcd.controlplane.io/v1:FluxInstance development-flux-instance",
-            "gitops-platform:index:FluxTeardown development-teardown",
-            "pulumi-nodejs:dynamic/flux:Teardown development-teardown",
-        ]);
-    });
-
     it("the teardown depends on the whole Flux install, so pulumi destroy runs it before Flux goes", async () => {
         expect(await env.waitsFor("development-teardown")).toEqual(["development-flux"]);
     });
