@@ -113,15 +113,26 @@ async function listen(server: http.Server): Promise<number> {
     return (server.address() as AddressInfo).port;
 }
 
+/** What each Kustomization of `developmentCluster` applied: the root sync the layers, the layers the releases. */
+const developmentInventories = {
+    "kustomizations/flux-system/flux-system": [
+        "kustomizations/flux-system/platform-services",
+        "kustomizations/flux-system/platform-service-configs",
+        "kustomizations/flux-system/platform-configs",
+    ],
+    "kustomizations/flux-system/platform-services": ["helmreleases/cert-manager/cert-manager", "helmreleases/podinfo/podinfo"],
+    "kustomizations/apps/shop": ["helmreleases/apps/shop-db", "helmreleases/apps/shop-api"],
+};
+
 describe("the teardown executor against a Kubernetes API", () => {
-    const healthy = fakeApiServer(developmentCluster, 2);
+    const healthy = fakeApiServer(developmentCluster, { applied: developmentInventories });
     const stuck = fakeApiServer(
         [
             ks("flux-system", "flux-system"),
             hr("podinfo", "podinfo"),
             hr("cert-manager", "cert-manager", { metadata: { namespace: "cert-manager", name: "cert-manager", ...provider } }),
         ],
-        "never",
+        { finaliseAfter: "never" },
     );
     const noFlux = http.createServer((_req, res) => {
         res.writeHead(404, { "content-type": "application/json" });
@@ -142,43 +153,45 @@ describe("the teardown executor against a Kubernetes API", () => {
         noFlux.close();
     });
 
-    it("stops Flux re-applying, then deletes phase by phase, waiting for each to be gone", () => {
-        const api = healthy;
-        expect(results[0]?.error).toBeUndefined();
+    const short = (r: { method: string; path: string; body?: unknown }) =>
+        `${r.method} ${r.path.replace(/^\/apis\/[^/]+\/[^/]+\/namespaces\//, "")}${r.body ? ` ${JSON.stringify(r.body)}` : ""}`;
 
-        const writes = api.requests.filter((r) => r.method !== "GET");
-        expect(writes.slice(0, 2)).toEqual([
-            {
-                method: "PATCH",
-                path: "/apis/fluxcd.controlplane.io/v1/namespaces/flux-system/fluxinstances/flux",
-                contentType: "application/merge-patch+json",
-                body: { metadata: { annotations: { "fluxcd.controlplane.io/reconcile": "disabled" } } },
-            },
-            {
-                method: "PATCH",
-                path: "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/flux-system",
-                contentType: "application/merge-patch+json",
-                body: { spec: { suspend: true } },
-            },
+    it("stops the operator and every Kustomization re-applying, then deletes phase by phase, resuming each Kustomization as it goes", () => {
+        expect(results[0]?.error).toBeUndefined();
+        const writes = healthy.requests.filter((r) => r.method !== "GET").map(short);
+        expect(writes).toEqual([
+            'PATCH flux-system/fluxinstances/flux {"metadata":{"annotations":{"fluxcd.controlplane.io/reconcile":"disabled"}}}',
+            'PATCH flux-system/kustomizations/flux-system {"spec":{"suspend":true}}',
+            'PATCH flux-system/kustomizations/platform-services {"spec":{"suspend":true}}',
+            'PATCH flux-system/kustomizations/platform-service-configs {"spec":{"suspend":true}}',
+            'PATCH flux-system/kustomizations/platform-configs {"spec":{"suspend":true}}',
+            'PATCH apps/kustomizations/shop {"spec":{"suspend":true}}',
+            'PATCH apps/kustomizations/shop {"spec":{"suspend":false}}',
+            "DELETE apps/kustomizations/shop",
+            'PATCH flux-system/kustomizations/platform-configs {"spec":{"suspend":false}}',
+            "DELETE flux-system/kustomizations/platform-configs",
+            "DELETE apps/helmreleases/shop-api",
+            'PATCH flux-system/kustomizations/platform-service-configs {"spec":{"suspend":false}}',
+            "DELETE flux-system/kustomizations/platform-service-configs",
+            "DELETE apps/helmreleases/shop-db",
+            "DELETE podinfo/helmreleases/podinfo",
+            "DELETE cert-manager/helmreleases/cert-manager",
+            'PATCH flux-system/kustomizations/platform-services {"spec":{"suspend":false}}',
+            "DELETE flux-system/kustomizations/platform-services",
+            'PATCH flux-system/fluxinstances/flux {"metadata":{"annotations":{"fluxcd.controlplane.io/reconcile":null}}}',
+            "DELETE flux-system/fluxinstances/flux",
         ]);
-        const deletes = writes.slice(2).map((r) => r.path.replace(/^\/apis\/[^/]+\/[^/]+\/namespaces\//, ""));
-        expect(deletes).toEqual([
-            "apps/kustomizations/shop",
-            "flux-system/kustomizations/platform-configs",
-            "apps/helmreleases/shop-api",
-            "flux-system/kustomizations/platform-service-configs",
-            "apps/helmreleases/shop-db",
-            "podinfo/helmreleases/podinfo",
-            "cert-manager/helmreleases/cert-manager",
-            "flux-system/kustomizations/platform-services",
-        ]);
-        expect(new Set(writes.slice(2).map((r) => `${r.method} ${r.query}`))).toEqual(new Set(["DELETE ?propagationPolicy=Foreground"]));
+        expect(new Set(healthy.requests.filter((r) => r.method === "DELETE").map((r) => r.query))).toEqual(new Set(["?propagationPolicy=Foreground"]));
         // No phase starts before the one before it is gone.
-        const lastGetOf = (p: string) => api.requests.map((r) => r.method + r.path).lastIndexOf(`GET${p}`);
-        const deleteAt = (suffix: string) => api.requests.findIndex((r) => r.method === "DELETE" && r.path.endsWith(suffix));
+        const lastGetOf = (p: string) => healthy.requests.map((r) => r.method + r.path).lastIndexOf(`GET${p}`);
+        const deleteAt = (suffix: string) => healthy.requests.findIndex((r) => r.method === "DELETE" && r.path.endsWith(suffix));
         expect(lastGetOf("/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/apps/kustomizations/shop")).toBeLessThan(deleteAt("/platform-configs"));
         expect(lastGetOf("/apis/helm.toolkit.fluxcd.io/v2/namespaces/podinfo/helmreleases/podinfo")).toBeLessThan(deleteAt("/cert-manager"));
-        expect([...api.live.keys()]).toEqual(["kustomizations/flux-system/flux-system"]);
+    });
+
+    it("leaves Flux uninstalled and nothing behind: no object orphaned, none re-applied, flux-system empty", () => {
+        expect(healthy.flux).toMatchObject({ installed: false, instance: false, orphaned: [], reapplied: [] });
+        expect([...healthy.live.keys()]).toEqual([]);
     });
 
     it("gives up after its timeout and names what is stuck, deleting nothing further", () => {
@@ -189,6 +202,8 @@ describe("the teardown executor against a Kubernetes API", () => {
         expect(stuck.requests.filter((r) => r.method === "DELETE").map((r) => r.path)).toEqual([
             "/apis/helm.toolkit.fluxcd.io/v2/namespaces/podinfo/helmreleases/podinfo",
         ]);
+        // Flux stays installed and working, so the next `pulumi destroy` can finish the job.
+        expect(stuck.flux.installed).toBe(true);
     });
 
     it("finds nothing to do on a cluster where Flux never installed its CRDs", () => {

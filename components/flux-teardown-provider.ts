@@ -23,7 +23,7 @@ export interface FluxRef {
 export interface FluxObject {
     kind: "Kustomization" | "HelmRelease";
     metadata: { name: string; namespace: string; labels?: Record<string, string> };
-    spec?: { dependsOn?: { name: string; namespace?: string }[] };
+    spec?: { dependsOn?: { name: string; namespace?: string }[]; suspend?: boolean };
 }
 
 export const FLUX_API: Record<FluxKind, { group: string; version: string; plural: string }> = {
@@ -116,30 +116,61 @@ export function teardownStuck(stuck: FluxRef[], timeoutMs: number): Error & { st
     return Object.assign(new Error(message), { stuck });
 }
 
-/** Runs the story's teardown: stop re-applying, delete consumers, then providers, waiting for each phase. */
+/** The Flux Operator skips a FluxInstance with this annotation set to "disabled". */
+const RECONCILE_ANNOTATION = "fluxcd.controlplane.io/reconcile";
+
+/**
+ * Runs the story's teardown: stop everything re-applying, delete consumers, then providers, waiting for
+ * each phase, and finally uninstall Flux through its operator, so nothing is left with a finaliser that
+ * no controller would remove.
+ */
 export async function runTeardown(api: TeardownApi, options: TeardownOptions): Promise<FluxRef[][]> {
     const log = options.log ?? (() => undefined);
     const deadline = Date.now() + options.timeoutMs;
-
-    // Nothing may re-create what is about to be deleted: neither the operator nor the root sync.
-    await api.patch(FLUX_INSTANCE, { metadata: { annotations: { "fluxcd.controlplane.io/reconcile": "disabled" } } });
-    if (await api.patch(ROOT_SYNC, { spec: { suspend: true } })) log(`suspended ${describeRef(ROOT_SYNC)}`);
-
-    const objects = [...(await api.list("HelmRelease")), ...(await api.list("Kustomization"))];
-    const phases = planTeardown(objects);
-    for (const phase of phases) {
-        log(`deleting ${phase.map(describeRef).join(", ")}`);
-        await Promise.all(phase.map((r) => api.remove(r)));
-        let remaining = phase;
+    const waitUntilGone = async (refs: FluxRef[]) => {
+        let remaining = refs;
         for (;;) {
             const present = await Promise.all(remaining.map((r) => api.exists(r)));
             remaining = remaining.filter((_, i) => present[i]);
-            if (remaining.length === 0) break;
+            if (remaining.length === 0) return;
             if (Date.now() + options.pollMs > deadline) throw teardownStuck(remaining, options.timeoutMs);
             await new Promise((resolve) => setTimeout(resolve, options.pollMs));
         }
+    };
+
+    // Nothing may re-create what is about to be deleted: not the operator, and no Kustomization (a live
+    // parent would re-apply a consumer deleted under it within its interval).
+    await api.patch(FLUX_INSTANCE, { metadata: { annotations: { [RECONCILE_ANNOTATION]: "disabled" } } });
+    const objects = [...(await api.list("HelmRelease")), ...(await api.list("Kustomization"))];
+    const kustomizations = objects.filter((o) => o.kind === "Kustomization").map(refOf);
+    for (const k of kustomizations) await api.patch(k, { spec: { suspend: true } });
+    if (kustomizations.length > 0) log(`suspended ${kustomizations.map(describeRef).join(", ")}`);
+
+    const phases = planTeardown(objects);
+    for (const phase of phases) {
+        log(`deleting ${phase.map(describeRef).join(", ")}`);
+        for (const r of phase) {
+            // kustomize-controller prunes what a Kustomization applied only if it is not suspended when
+            // deleted (`finalize` skips garbage collection otherwise): resume it as it is deleted.
+            if (r.kind === "Kustomization") await api.patch(r, { spec: { suspend: false } });
+            await api.remove(r);
+        }
+        await waitUntilGone(phase);
+    }
+
+    // Flux itself: the operator uninstalls it (controllers, CRDs, the finalisers on the root sync) when
+    // its FluxInstance is deleted, but not while reconciliation is disabled: its uninstaller returns
+    // early for a disabled instance (flux-operator internal/controller/fluxinstance_uninstaller.go).
+    if (await api.patch(FLUX_INSTANCE, { metadata: { annotations: { [RECONCILE_ANNOTATION]: null } } })) {
+        log(`uninstalling Flux: deleting ${describeRef(FLUX_INSTANCE)}`);
+        await api.remove(FLUX_INSTANCE);
+        await waitUntilGone([FLUX_INSTANCE]);
     }
     return phases;
+}
+
+function refOf(o: FluxObject): FluxRef {
+    return { kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name };
 }
 
 /** True for errors that mean the API server cannot be reached at all (e.g. the cluster is gone). */

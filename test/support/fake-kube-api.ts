@@ -11,46 +11,117 @@ export interface Request {
     body?: unknown;
 }
 
-/** A fake API server holding Flux objects; a deleted object disappears after `finaliseAfter` reads. */
-export function fakeKubeApi(objects: FluxObject[], finaliseAfter: number | "never") {
+/** The key of an object in the fake: `<plural>/<namespace>/<name>`. */
+export type ObjectKey = string;
+
+export interface FakeClusterOptions {
+    /** A deleted object disappears after this many reads of it (its finaliser's work), or never. @default 2 */
+    finaliseAfter?: number | "never";
+    /** What each Kustomization applied (its inventory), by key: pruned when it is deleted unsuspended. */
+    applied?: Record<ObjectKey, ObjectKey[]>;
+}
+
+/**
+ * A fake API server that behaves the way Flux and the Flux Operator do where the teardown relies on it:
+ * - a Kustomization that is not suspended re-applies what it applied (its inventory) whenever the
+ *   cluster is looked at, so a consumer deleted under a live parent comes back;
+ * - a deleted Kustomization prunes its inventory only when it is not suspended (kustomize-controller
+ *   `finalize` skips garbage collection for a suspended one), else what it applied is orphaned;
+ * - deleting the FluxInstance uninstalls Flux (controllers, CRDs, the finalisers on Flux objects)
+ *   unless its reconciliation is disabled, in which case the operator just lets it go
+ *   (flux-operator internal/controller/fluxinstance_uninstaller.go, `IsDisabled()`).
+ */
+export function fakeKubeApi(objects: FluxObject[], options: FakeClusterOptions = {}) {
+    const finaliseAfter = options.finaliseAfter ?? 2;
+    const applied = options.applied ?? {};
     const requests: Request[] = [];
-    const live = new Map<string, { object: FluxObject; reads: number; deleting: boolean }>();
     const plural = { Kustomization: "kustomizations", HelmRelease: "helmreleases" } as const;
-    for (const o of objects) live.set(`${plural[o.kind]}/${o.metadata.namespace}/${o.metadata.name}`, { object: o, reads: 0, deleting: false });
+    type Entry = { object: FluxObject; reads: number; deleting: boolean };
+    const live = new Map<ObjectKey, Entry>();
+    const keyOf = (o: FluxObject) => `${plural[o.kind]}/${o.metadata.namespace}/${o.metadata.name}`;
+    const original = new Map<ObjectKey, FluxObject>();
+    for (const o of objects) {
+        live.set(keyOf(o), { object: structuredClone(o), reads: 0, deleting: false });
+        original.set(keyOf(o), o);
+    }
+    const flux = { installed: true, instance: true, reconcile: "enabled" as "enabled" | "disabled", orphaned: [] as ObjectKey[], reapplied: [] as ObjectKey[] };
+    const suspended = (k: ObjectKey) => (live.get(k)?.object.spec as { suspend?: boolean } | undefined)?.suspend === true;
+
+    /** What live, unsuspended Kustomizations do on their interval: apply what is missing again. */
+    function reconcile(): void {
+        if (!flux.installed) return;
+        for (const [k, inventory] of Object.entries(applied)) {
+            const entry = live.get(k);
+            if (!entry || entry.deleting || suspended(k)) continue;
+            for (const child of inventory) {
+                const source = original.get(child);
+                if (!live.has(child) && source) {
+                    live.set(child, { object: structuredClone(source), reads: 0, deleting: false });
+                    flux.reapplied.push(child);
+                }
+            }
+        }
+    }
+
+    function finalise(k: ObjectKey): void {
+        const inventory = k.startsWith("kustomizations/") ? (applied[k] ?? []) : [];
+        if (suspended(k)) flux.orphaned.push(...inventory.filter((c) => live.has(c)));
+        else for (const child of inventory) live.delete(child);
+        live.delete(k);
+    }
+
     const server = http.createServer((req, res) => {
         let raw = "";
         req.on("data", (c) => (raw += c));
         req.on("end", () => {
             const url = new URL(req.url ?? "/", "http://localhost");
-            requests.push({
-                method: req.method ?? "",
-                path: url.pathname,
-                query: url.search || undefined,
-                contentType: req.headers["content-type"],
-                body: raw ? JSON.parse(raw) : undefined,
-            });
-            const send = (code: number, body: object) => {
+            const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
+            requests.push({ method: req.method ?? "", path: url.pathname, query: url.search || undefined, contentType: req.headers["content-type"], body });
+            const send = (code: number, payload: object) => {
                 res.writeHead(code, { "content-type": "application/json" });
-                res.end(JSON.stringify(body));
+                res.end(JSON.stringify(payload));
             };
+            const notFound = () => send(404, { kind: "Status", code: 404, reason: "NotFound" });
+            if (req.method === "GET") reconcile();
             const list = /^\/apis\/[^/]+\/[^/]+\/(kustomizations|helmreleases)$/.exec(url.pathname);
             if (list && req.method === "GET") {
+                if (!flux.installed) return notFound();
                 return send(200, { items: [...live.entries()].filter(([k]) => k.startsWith(list[1] ?? "")).map(([, v]) => v.object) });
             }
             const one = /^\/apis\/[^/]+\/[^/]+\/namespaces\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-            if (!one) return send(404, { kind: "Status", code: 404 });
-            if (one[2] === "fluxinstances") return send(200, { kind: "FluxInstance" });
-            const entry = live.get(`${one[2]}/${one[1]}/${one[3]}`);
-            if (!entry) return send(404, { kind: "Status", code: 404, reason: "NotFound" });
+            if (!one) return notFound();
+            if (one[2] === "fluxinstances") {
+                if (!flux.instance) return notFound();
+                if (req.method === "PATCH") {
+                    const value = (body as { metadata?: { annotations?: Record<string, string | null> } } | undefined)?.metadata?.annotations?.[
+                        "fluxcd.controlplane.io/reconcile"
+                    ];
+                    flux.reconcile = value === "disabled" ? "disabled" : "enabled";
+                }
+                if (req.method === "DELETE") {
+                    flux.instance = false;
+                    if (flux.reconcile === "enabled") {
+                        // The operator's uninstall: controllers and CRDs go, and every Flux object with them.
+                        flux.installed = false;
+                        live.clear();
+                    }
+                }
+                return send(200, { kind: "FluxInstance", metadata: { annotations: { "fluxcd.controlplane.io/reconcile": flux.reconcile } } });
+            }
+            if (!flux.installed) return notFound();
+            const k = `${one[2]}/${one[1]}/${one[3]}`;
+            const entry = live.get(k);
+            if (!entry) return notFound();
+            if (req.method === "PATCH" && body) entry.object = { ...entry.object, spec: { ...entry.object.spec, ...(body.spec as object | undefined) } };
             if (req.method === "DELETE") entry.deleting = true;
             if (req.method === "GET" && entry.deleting && finaliseAfter !== "never" && ++entry.reads >= finaliseAfter) {
-                live.delete(`${one[2]}/${one[1]}/${one[3]}`);
-                return send(404, { kind: "Status", code: 404, reason: "NotFound" });
+                finalise(k);
+                return notFound();
             }
             return send(200, entry.object);
         });
     });
-    return { server, requests, live };
+    return { server, requests, live, flux };
 }
 
 /** A kubeconfig for a fake API server listening on 127.0.0.1:`port`. */

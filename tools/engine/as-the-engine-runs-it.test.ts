@@ -235,7 +235,7 @@ describe("the Flux teardown in Pulumi's dynamic-provider host", () => {
     const props = (port: number, timeoutSeconds: number) => ({ kubeconfig: kubeconfigFor(port), timeoutSeconds, __provider: serialised[TEARDOWN] });
 
     it("reaches the engine with the message naming the stuck object and the command to run", async () => {
-        const api = fakeKubeApi([{ kind: "HelmRelease", metadata: { namespace: "podinfo", name: "podinfo" } }], "never");
+        const api = fakeKubeApi([{ kind: "HelmRelease", metadata: { namespace: "podinfo", name: "podinfo" } }], { finaliseAfter: "never" });
         const port = await listen(api.server);
         try {
             const answer = await host.delete("flux-teardown", props(port, 1));
@@ -249,18 +249,19 @@ describe("the Flux teardown in Pulumi's dynamic-provider host", () => {
         }
     }, 20_000);
 
-    it("deletes what Flux synced and succeeds once the finalisers ran", async () => {
+    it("deletes what Flux synced, uninstalls Flux and succeeds once the finalisers ran", async () => {
         const api = fakeKubeApi(
             [
                 { kind: "Kustomization", metadata: { namespace: "flux-system", name: "flux-system" } },
                 { kind: "HelmRelease", metadata: { namespace: "podinfo", name: "podinfo" } },
             ],
-            1,
+            { finaliseAfter: 1 },
         );
         const port = await listen(api.server);
         try {
             expect(await host.delete("flux-teardown", props(port, 30))).toEqual({ ok: null });
-            expect([...api.live.keys()]).toEqual(["kustomizations/flux-system/flux-system"]);
+            // The operator's uninstall took Flux and the root sync with it.
+            expect({ left: [...api.live.keys()], installed: api.flux.installed }).toEqual({ left: [], installed: false });
         } finally {
             api.server.close();
         }
