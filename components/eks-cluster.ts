@@ -1,6 +1,7 @@
 // The AWS and EKS modules the component uses, each by its own path: the packages' index files would
 // also load every AWS service (@pulumi/eks/index.js requires ./clusterMixins, which requires the whole of
 // @pulumi/aws), a third of a second of every EKS preview for nothing this program declares.
+import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
 import { getClusterOutput } from "@pulumi/aws/eks";
 import * as iam from "@pulumi/aws/iam";
 import * as kms from "@pulumi/aws/kms";
@@ -34,6 +35,13 @@ export interface EksClusterArgs {
     /** NAT layout: "perZone" survives a zone outage. @default "single" */
     natGateways?: "perZone" | "single";
     nodeGroup: EksNodeGroup;
+    /**
+     * The IAM role `pulumi up` runs as. EKS gives the identity that creates the cluster an admin access
+     * entry of its own (pulumi-eks v4.3.0 nodejs/eks/cluster/cluster.ts always sets
+     * `bootstrapClusterCreatorAdminPermissions: true`), so it gets no second entry here, and a run as
+     * any other identity is refused before anything is created.
+     */
+    deployRoleArn: string;
     /** IAM roles granted cluster admin through EKS access entries (the only way in: auth mode is API). */
     adminRoleArns: string[];
     /** Ranges that may reach the public API endpoint; the private endpoint is always on. */
@@ -49,6 +57,38 @@ export function partitionOf(region: string): string {
     if (region.startsWith("cn-")) return "aws-cn";
     if (region.includes("-gov-")) return "aws-us-gov";
     return "aws";
+}
+
+/** Cluster-admin access entries for the admin roles, all but the deploying role, which EKS already admits. */
+export function adminAccessEntries(adminRoleArns: string[], deployRoleArn: string, partition: string) {
+    const entries: Record<string, { principalArn: string; accessPolicies: Record<string, { policyArn: string; accessScope: { type: string } }> }> = {};
+    adminRoleArns.forEach((principalArn, i) => {
+        // Keyed by position in the config, so removing one role never renames the others' entries.
+        if (principalArn === deployRoleArn) return;
+        entries[`admin-${i}`] = {
+            principalArn,
+            accessPolicies: {
+                clusterAdmin: { policyArn: `arn:${partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy`, accessScope: { type: "cluster" } },
+            },
+        };
+    });
+    return entries;
+}
+
+/**
+ * Why `pulumi up` must not run as `callerArn` for this cluster, or undefined when it runs as the deploy
+ * role. `callerArn` is what STS says (`arn:aws:sts::<account>:assumed-role/<role>/<session>`); a role is
+ * matched by account and name, since STS drops the role's path.
+ */
+export function deployerProblem(callerArn: string, deployRoleArn: string): string | undefined {
+    const caller = /^arn:[^:]+:sts::(\d{12}):assumed-role\/([^/]+)\/.+$/.exec(callerArn);
+    const deployer = /^arn:[^:]+:iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(deployRoleArn);
+    if (caller && deployer && caller[1] === deployer[1] && caller[2] === deployer[2]) return undefined;
+    return (
+        `pulumi up runs as ${callerArn}, but this stack's cluster.deployRoleArn is ${deployRoleArn}. EKS makes whoever creates or ` +
+        `updates the cluster an administrator by itself, so running as anyone else would add an admin nobody listed (or clash with ` +
+        `an access entry). Fix: assume ${deployRoleArn} (e.g. AWS_PROFILE), or set cluster.deployRoleArn to the role you run as`
+    );
 }
 
 /**
@@ -118,10 +158,20 @@ export class EksCluster extends pulumi.ComponentResource {
             inAws,
         );
 
+        // Who runs this `pulumi up`: checked before the cluster is touched, because EKS would make that
+        // identity an administrator by itself. The cluster's name waits on the check, so a refusal stops
+        // the run before any EKS call.
+        const caller = getCallerIdentityOutput({}, { parent: this, provider });
+        const checkedName = caller.arn.apply((arn) => {
+            const problem = arn ? deployerProblem(arn, args.deployRoleArn) : undefined;
+            if (problem) throw new pulumi.RunError(problem);
+            return args.clusterName;
+        });
+
         const cluster = new Cluster(
             name,
             {
-                name: args.clusterName,
+                name: checkedName,
                 version: args.kubernetesVersion,
                 vpcId: network.vpcId,
                 privateSubnetIds: network.privateSubnetIds,
@@ -132,20 +182,7 @@ export class EksCluster extends pulumi.ComponentResource {
                 endpointPublicAccess: true,
                 publicAccessCidrs: args.publicAccessCidrs,
                 authenticationMode: AuthenticationMode.Api,
-                accessEntries: Object.fromEntries(
-                    args.adminRoleArns.map((principalArn, i) => [
-                        `admin-${i}`,
-                        {
-                            principalArn,
-                            accessPolicies: {
-                                clusterAdmin: {
-                                    policyArn: `arn:${partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy`,
-                                    accessScope: { type: "cluster" },
-                                },
-                            },
-                        },
-                    ]),
-                ),
+                accessEntries: adminAccessEntries(args.adminRoleArns, args.deployRoleArn, partition),
                 encryptionConfigKeyArn: secretsKey.arn,
                 enabledClusterLogTypes: ["api", "audit", "authenticator"],
                 createOidcProvider: true,

@@ -50,6 +50,7 @@ export function environmentArgs(config: EnvironmentConfig): EnvironmentArgs {
                   vpcCidr: c.vpcCidr,
                   natGateways: c.natGateways,
                   nodeGroup: c.nodeGroup,
+                  deployRoleArn: c.deployRoleArn,
                   adminRoleArns: c.adminRoleArns,
                   publicAccessCidrs: c.publicAccessCidrs,
                   tags: { ...c.tags, environment: config.environment, "managed-by": "pulumi/gitops-platform" },

@@ -315,3 +315,17 @@ describe("a preview of a brand-new EKS stack", () => {
         expect(run.one("kubernetes:helm.sh/v3:Release").inputs).toMatchObject({ name: "flux-operator" });
     });
 });
+
+describe("who runs an EKS stack", () => {
+    // Refusing any other identity is an `apply` that throws (components/eks-cluster.ts), which fails the
+    // run asynchronously; its message is deployerProblem's, tested in components/eks-cluster.test.ts.
+    it("asks AWS who runs the program before the cluster, whose name waits on the answer", async () => {
+        const run = await runProgram("aws-development", { callerArn: "arn:aws:sts::123456789012:assumed-role/platform-deployer/ci" });
+        expect(run.calls).toContain("aws:index/getCallerIdentity:getCallerIdentity");
+    });
+
+    it("the deploy role gets its cluster", async () => {
+        const run = await runProgram("aws-development", { callerArn: "arn:aws:sts::123456789012:assumed-role/platform-deployer/ci" });
+        expect(run.one("eks:index:Cluster").inputs.name).toBe("gitops-development");
+    });
+});

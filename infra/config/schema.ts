@@ -146,6 +146,12 @@ const eksCluster = z
                     });
                 }
             }),
+        deployRoleArn: z
+            .string({
+                message:
+                    "is required: EKS makes the role that creates the cluster an administrator by itself, so the stack names it. Fix: set the IAM role `pulumi up` runs as, e.g. 'arn:aws:iam::123456789012:role/platform-deployer'",
+            })
+            .regex(IAM_ROLE_ARN, { message: "is not an IAM role ARN. Fix: e.g. 'arn:aws:iam::123456789012:role/platform-deployer'" }),
         adminRoleArns: z
             .array(z.string().regex(IAM_ROLE_ARN, { message: "is not an IAM role ARN. Fix: e.g. 'arn:aws:iam::123456789012:role/platform-admin'" }), {
                 message: "is required: with API authentication only listed roles can reach the cluster. Fix: list your admin role ARNs",

@@ -68,6 +68,9 @@ export interface RunOptions {
      * @default false
      */
     newStack?: boolean;
+    /** Who `aws sts get-caller-identity` says runs the program. @default not answered (no check) */
+    callerArn?: string;
+
     /** Packages whose loading is recorded in `loaded`; the first run of a test file decides. */
     recordLoads?: string[];
     /** Return a failing program's error in `error` instead of throwing it. @default false */
@@ -78,6 +81,8 @@ export interface RunOptions {
 
 export interface MockedRun<T> {
     resources: DeclaredResource[];
+    /** The functions the program invoked (e.g. `aws:eks/getCluster:getCluster`), in order. */
+    calls: string[];
     /** The URN of every resource and component the program registered, in registration order. */
     urns: string[];
     pulumi: typeof pulumiType;
@@ -113,6 +118,7 @@ function recordLoads(names: string[]): void {
 export async function runMocked<T>(stack: string, options: RunOptions, body: (load: (id: string) => unknown) => T): Promise<MockedRun<T>> {
     if (options.recordLoads) recordLoads(options.recordLoads);
     const resources: DeclaredResource[] = [];
+    const calls: string[] = [];
     const pulumi = require("@pulumi/pulumi") as typeof pulumiType;
     let result!: T;
     let error: unknown;
@@ -138,6 +144,8 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
                 return { id: options.newStack ? undefined : `${args.name}-id`, state };
             },
             call: (args) => {
+                calls.push(args.token);
+                if (args.token === "aws:index/getCallerIdentity:getCallerIdentity") return options.callerArn ? { arn: options.callerArn } : {};
                 if (args.token !== "aws:eks/getCluster:getCluster") return args.inputs;
                 if (options.newStack) throw new Error(`ResourceNotFoundException: No cluster found for name: ${String(args.inputs.name)}.`);
                 return { ...args.inputs, endpoint: FAKE_EKS.endpoint, certificateAuthorities: [{ data: FAKE_EKS.certificateAuthority }] };
@@ -177,6 +185,7 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
     const byType = (type: string) => resources.filter((r) => r.type === type);
     return {
         resources,
+        calls,
         urns,
         pulumi,
         result,

@@ -47,6 +47,7 @@ export const AWS_MODULES = [
     "@pulumi/eks",
     "@pulumi/aws/ec2",
     "@pulumi/aws/eks",
+    "@pulumi/aws/getCallerIdentity",
     "@pulumi/aws/iam",
     "@pulumi/aws/kms",
     "@pulumi/aws/provider",

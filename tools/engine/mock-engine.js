@@ -32,7 +32,10 @@ void pulumi.runtime.setMocks(
                 state: { ...args.inputs, kubeconfig: "apiVersion: v1\nkind: Config\n", arn: "arn:aws:iam::123456789012:role/mock" },
             };
         },
-        call: (args) => ({ ...args.inputs, endpoint: "https://mock.example", certificateAuthorities: [{ data: "" }], certificateAuthority: { data: "" } }),
+        call: (args) =>
+            args.token === "aws:index/getCallerIdentity:getCallerIdentity"
+                ? { arn: process.env.MOCK_CALLER_ARN ?? "" }
+                : { ...args.inputs, endpoint: "https://mock.example", certificateAuthorities: [{ data: "" }], certificateAuthority: { data: "" } },
     },
     flag("project") ?? "project",
     flag("stack") ?? "stack",
