@@ -4,6 +4,7 @@ import type { EksClusterArgs } from "./eks-cluster";
 import { FluxAlerts, FluxAlertsArgs } from "./flux-alerts";
 import { FluxBootstrap, FluxBootstrapArgs } from "./flux-bootstrap";
 import { FluxTeardown } from "./flux-teardown";
+import type { TeardownCluster } from "./flux-teardown-provider";
 import { KindCluster, KindClusterArgs } from "./kind-cluster";
 
 /** The cluster an environment runs on: one of the cluster components, with that component's own args. */
@@ -82,7 +83,11 @@ export class Environment extends pulumi.ComponentResource {
 
         // Depends on the whole Flux install, so `pulumi destroy` runs it first: it deletes what Flux synced,
         // in finaliser-safe order, while Flux is still there to finalise it.
-        new FluxTeardown(`${name}-teardown`, { kubeconfig: cluster.kubeconfig }, { parent: this, dependsOn: [flux], protect: args.protect });
+        new FluxTeardown(
+            `${name}-teardown`,
+            { kubeconfig: cluster.kubeconfig, cluster: teardownCluster(args.cluster) },
+            { parent: this, dependsOn: [flux], protect: args.protect },
+        );
 
         this.clusterName = cluster.clusterName;
         this.kubeconfig = cluster.kubeconfig;
@@ -110,6 +115,11 @@ function eksCluster(name: string, args: EksClusterArgs, opts: pulumi.ComponentRe
     const { EksCluster } = require("./eks-cluster") as typeof import("./eks-cluster");
     const cluster = new EksCluster(name, args, opts);
     return { ...pick(cluster), readyFor: cluster.readyFor };
+}
+
+/** What the teardown asks when the API cannot be reached: does the cluster still exist? */
+function teardownCluster(c: EnvironmentCluster): TeardownCluster {
+    return c.backend === "kind" ? { backend: "kind", name: c.clusterName } : { backend: "eks", name: c.clusterName, region: c.region };
 }
 
 function pick(c: Omit<Cluster, "readyFor">): Omit<Cluster, "readyFor"> {

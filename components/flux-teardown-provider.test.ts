@@ -70,16 +70,17 @@ const CACHE = path.resolve(__dirname, "..", "node_modules", ".cache", "gitops-pl
 
 /** The provider file compiled to CommonJS where Node resolves its packages from the project. */
 function compiledExecutor(): string {
-    const source = fs.readFileSync(path.join(__dirname, "flux-teardown-provider.ts"), "utf8");
-    const js = transformSync(source, {
-        filename: "flux-teardown-provider.ts",
-        jsc: { parser: { syntax: "typescript" }, target: "es2022" },
-        module: { type: "commonjs" },
-    });
-    fs.mkdirSync(CACHE, { recursive: true });
-    const file = path.join(CACHE, "flux-teardown-provider.js");
-    fs.writeFileSync(file, js.code);
-    return file;
+    // The provider and what it imports from lib/, at the same relative places.
+    for (const file of ["components/flux-teardown-provider.ts", "lib/run-command.ts"]) {
+        const js = transformSync(fs.readFileSync(path.join(__dirname, "..", file), "utf8"), {
+            filename: path.basename(file),
+            jsc: { parser: { syntax: "typescript" }, target: "es2022" },
+            module: { type: "commonjs" },
+        });
+        fs.mkdirSync(path.join(CACHE, path.dirname(file)), { recursive: true });
+        fs.writeFileSync(path.join(CACHE, file.replace(/\.ts$/, ".js")), js.code);
+    }
+    return path.join(CACHE, "components", "flux-teardown-provider.js");
 }
 
 /** Runs the executor once per scenario, one after the other, in a single Node process. */
@@ -91,13 +92,15 @@ function runExecutorInNode(scenarios: { port: number; timeoutMs: number }[]): Pr
             for (const s of JSON.parse(process.env.SCENARIOS)) {
                 try {
                     const api = await t.clientNodeApi(s.kubeconfig);
-                    const phases = await t.runTeardown(api, { timeoutMs: s.timeoutMs, pollMs: 10 });
+                    const phases = await t.runTeardown(api, { timeoutMs: s.timeoutMs, pollMs: 10, requestTimeoutMs: 300 });
                     results.push({ phases: phases.map((p) => p.map(t.describeRef)) });
                 } catch (e) {
                     results.push({ error: e.message });
                 }
             }
             console.log(JSON.stringify(results));
+            // A request the silent server never answers would keep this process alive.
+            process.exit(0);
         })();`;
     const env = { ...process.env, SCENARIOS: JSON.stringify(scenarios.map((s) => ({ kubeconfig: kubeconfigFor(s.port), timeoutMs: s.timeoutMs }))) };
     return new Promise((resolve, reject) => {
@@ -134,6 +137,19 @@ describe("the teardown executor against a Kubernetes API", () => {
         ],
         { finaliseAfter: "never" },
     );
+    // A cluster mid-upgrade behind a flaky proxy: leader elections, a conflict, a bad gateway, then fine.
+    const flaky = fakeApiServer([ks("flux-system", "flux-system"), hr("podinfo", "podinfo")], {
+        fault: ({ method, n }) =>
+            n <= 2
+                ? { status: 500, message: "etcdserver: leader changed" }
+                : method === "DELETE" && n < 12
+                  ? { status: 409, message: "Operation cannot be fulfilled: the object has been modified" }
+                  : n === 14
+                    ? { status: 502, message: "Bad Gateway" }
+                    : undefined,
+    });
+    // Accepts every connection and never answers.
+    const silent = fakeApiServer([ks("flux-system", "flux-system")], { fault: () => "hang" });
     const noFlux = http.createServer((_req, res) => {
         res.writeHead(404, { "content-type": "application/json" });
         res.end(JSON.stringify({ kind: "Status", code: 404 }));
@@ -145,12 +161,16 @@ describe("the teardown executor against a Kubernetes API", () => {
             { port: await listen(healthy.server), timeoutMs: 5000 },
             { port: await listen(stuck.server), timeoutMs: 300 },
             { port: await listen(noFlux), timeoutMs: 1000 },
+            { port: await listen(flaky.server), timeoutMs: 5000 },
+            { port: await listen(silent.server), timeoutMs: 800 },
         ]);
     });
     afterAll(() => {
         healthy.server.close();
         stuck.server.close();
         noFlux.close();
+        flaky.server.close();
+        silent.server.close();
     });
 
     const short = (r: { method: string; path: string; body?: unknown }) =>
@@ -204,6 +224,18 @@ describe("the teardown executor against a Kubernetes API", () => {
         ]);
         // Flux stays installed and working, so the next `pulumi destroy` can finish the job.
         expect(stuck.flux.installed).toBe(true);
+    });
+
+    it("rides out leader elections, conflicts and a bad gateway, and still uninstalls everything", () => {
+        expect(results[3]).toEqual({ phases: [["HelmRelease podinfo/podinfo"]] });
+        expect(flaky.flux).toMatchObject({ installed: false, instance: false });
+        expect(flaky.requests.length).toBeGreaterThan(14);
+    });
+
+    it("keeps to its time budget when the API server never answers", () => {
+        expect(results[4]?.error).toMatch(
+            /^Flux teardown could not (patch FluxInstance flux-system\/flux|list HelmReleases): request timed out after \ds \(\d+ attempts?\)$/,
+        );
     });
 
     it("finds nothing to do on a cluster where Flux never installed its CRDs", () => {

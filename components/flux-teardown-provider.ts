@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { CommandRunner, spawnCommand } from "../lib/run-command";
 
 // The finaliser-safe teardown that runs inside `pulumi destroy`, before Flux and the cluster go.
 // Flux objects with finalisers (HelmReleases, pruning Kustomizations) must be deleted while their
@@ -99,6 +100,8 @@ export interface TeardownOptions {
     timeoutMs: number;
     /** How often to look whether deleted objects are gone. */
     pollMs: number;
+    /** How long one API request may take before it counts as failed (and is retried). @default 30000 */
+    requestTimeoutMs?: number;
     log?: (line: string) => void;
 }
 
@@ -124,9 +127,10 @@ const RECONCILE_ANNOTATION = "fluxcd.controlplane.io/reconcile";
  * each phase, and finally uninstall Flux through its operator, so nothing is left with a finaliser that
  * no controller would remove.
  */
-export async function runTeardown(api: TeardownApi, options: TeardownOptions): Promise<FluxRef[][]> {
+export async function runTeardown(cluster: TeardownApi, options: TeardownOptions): Promise<FluxRef[][]> {
     const log = options.log ?? (() => undefined);
     const deadline = Date.now() + options.timeoutMs;
+    const api = retrying(cluster, deadline, options);
     const waitUntilGone = async (refs: FluxRef[]) => {
         let remaining = refs;
         for (;;) {
@@ -173,11 +177,75 @@ function refOf(o: FluxObject): FluxRef {
     return { kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name };
 }
 
+/** The API's own words for a failed request: the Status message when there is one. */
+function apiMessage(error: unknown): string {
+    const body = (error as { body?: unknown }).body;
+    if (typeof body === "string") {
+        try {
+            const message = (JSON.parse(body) as { message?: unknown }).message;
+            if (typeof message === "string") return message;
+        } catch {
+            // not JSON: fall back to the error itself
+        }
+    }
+    return (error as Error)?.message ?? String(error);
+}
+
+/**
+ * A fault worth trying again: the API server is busy, electing a leader, behind a flaky proxy, or the
+ * request timed out. Anything else (403, 422, a 404 the caller did not expect) is the answer.
+ */
+export function isTransient(error: unknown): boolean {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "number") return code >= 500 || code === 409 || code === 429;
+    return isUnreachable(error) || /ECONNRESET|EPIPE|request timed out/.test(`${String(code)} ${(error as Error)?.message ?? ""}`);
+}
+
+/**
+ * The same API calls, each with a time limit, retried with backoff while the fault is transient and the
+ * teardown's own budget lasts; then one error naming the call, the object and the API's message.
+ */
+function retrying(api: TeardownApi, deadline: number, options: TeardownOptions): TeardownApi {
+    const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    const attempt = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
+        for (let tries = 1; ; tries++) {
+            const limit = Math.max(1, Math.min(requestTimeoutMs, deadline - Date.now()));
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            try {
+                return await Promise.race([
+                    call(),
+                    new Promise<never>((_, reject) => {
+                        timer = setTimeout(() => reject(new Error(`request timed out after ${Math.round(limit / 1000)}s`)), limit);
+                    }),
+                ]);
+            } catch (e) {
+                const backoff = Math.min(5_000, options.pollMs * 2 ** (tries - 1));
+                if (!isTransient(e) || Date.now() + backoff >= deadline) {
+                    throw Object.assign(new Error(`Flux teardown could not ${what}: ${apiMessage(e)} (${tries} attempt${tries === 1 ? "" : "s"})`), {
+                        cause: e,
+                        code: (e as { code?: unknown }).code,
+                    });
+                }
+                options.log?.(`retrying ${what}: ${apiMessage(e)}`);
+                await new Promise((resolve) => setTimeout(resolve, backoff));
+            } finally {
+                clearTimeout(timer);
+            }
+        }
+    };
+    return {
+        list: (kind) => attempt(`list ${kind}s`, () => api.list(kind)),
+        patch: (ref, body) => attempt(`patch ${describeRef(ref)}`, () => api.patch(ref, body)),
+        remove: (ref) => attempt(`delete ${describeRef(ref)}`, () => api.remove(ref)),
+        exists: (ref) => attempt(`read ${describeRef(ref)}`, () => api.exists(ref)),
+    };
+}
+
 /** True for errors that mean the API server cannot be reached at all (e.g. the cluster is gone). */
 export function isUnreachable(error: unknown): boolean {
     const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
     const text = [(error as { code?: string })?.code, (error as Error)?.message, cause?.code, cause?.message].join(" ");
-    return /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|getaddrinfo|socket hang up/.test(text);
+    return /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|getaddrinfo|socket hang up|fetch failed/.test(text);
 }
 
 /** The TeardownApi over @kubernetes/client-node, for a kubeconfig. */
@@ -231,9 +299,59 @@ export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
     };
 }
 
+/** The cluster whose own authority says whether it still exists: kind's list, or the EKS API. */
+export interface TeardownCluster {
+    backend: "kind" | "eks";
+    name: string;
+    /** AWS region, for EKS. */
+    region?: string;
+}
+
 export interface FluxTeardownInputs {
     kubeconfig: string;
     timeoutSeconds: number;
+    /** Absent in state written before it existed: then an unreachable API is an error, never "gone". */
+    cluster?: TeardownCluster;
+}
+
+/** Set in the environment of `pulumi destroy` to skip the teardown: only for a cluster deleted by hand. */
+export const SKIP_TEARDOWN_ENV = "GITOPS_PLATFORM_SKIP_FLUX_TEARDOWN";
+
+/**
+ * Whether the cluster is gone, by its own authority: `kind get clusters` no longer lists it, or EKS says
+ * it does not exist or is being deleted. An API server that does not answer proves nothing: a private
+ * endpoint seen from the wrong network, a reset mid-way and a deleted cluster all look alike from here.
+ */
+export async function clusterGone(cluster: TeardownCluster | undefined, run: CommandRunner = spawnCommand): Promise<boolean> {
+    if (!cluster) return false;
+    try {
+        if (cluster.backend === "kind") {
+            const listed = await run("kind", ["get", "clusters"]);
+            return (
+                listed.code === 0 &&
+                !listed.stdout
+                    .split("\n")
+                    .map((l) => l.trim())
+                    .includes(cluster.name)
+            );
+        }
+        const described = await run("aws", [
+            "eks",
+            "describe-cluster",
+            "--name",
+            cluster.name,
+            "--region",
+            cluster.region ?? "",
+            "--query",
+            "cluster.status",
+            "--output",
+            "text",
+        ]);
+        if (described.code === 0) return described.stdout.trim() === "DELETING";
+        return /ResourceNotFoundException/.test(described.stderr);
+    } catch {
+        return false; // the CLI is missing: nothing proven
+    }
 }
 
 export class FluxTeardownProvider implements pulumi.dynamic.ResourceProvider<FluxTeardownInputs, FluxTeardownInputs> {
@@ -246,7 +364,13 @@ export class FluxTeardownProvider implements pulumi.dynamic.ResourceProvider<Flu
         // `pulumi destroy` runs the teardown code stored in state with this resource. A new version of
         // the code must therefore be a change (an in-place update storing it), or no fix to the teardown
         // would ever reach a stack created before it.
-        return { changes: olds.kubeconfig !== news.kubeconfig || olds.timeoutSeconds !== news.timeoutSeconds || providerCodeChanged(olds, news) };
+        return {
+            changes:
+                olds.kubeconfig !== news.kubeconfig ||
+                olds.timeoutSeconds !== news.timeoutSeconds ||
+                JSON.stringify(olds.cluster) !== JSON.stringify(news.cluster) ||
+                providerCodeChanged(olds, news),
+        };
     }
 
     async update(_id: string, _olds: FluxTeardownInputs, news: FluxTeardownInputs): Promise<pulumi.dynamic.UpdateResult<FluxTeardownInputs>> {
@@ -254,13 +378,37 @@ export class FluxTeardownProvider implements pulumi.dynamic.ResourceProvider<Flu
     }
 
     async delete(_id: string, props: FluxTeardownInputs): Promise<void> {
+        const log = (line: string) => console.log(`flux teardown: ${line}`);
+        if (process.env[SKIP_TEARDOWN_ENV] === "1") {
+            log(`skipped (${SKIP_TEARDOWN_ENV}=1): whatever Flux synced is left as it is`);
+            return;
+        }
         const api = await clientNodeApi(props.kubeconfig);
+        // A cluster deleted by hand (`kind delete cluster`) answers nothing: ask its owner at once rather
+        // than retrying for the whole budget.
+        const probe = await api.list("HelmRelease").then(
+            () => undefined,
+            (e: unknown) => e,
+        );
+        if (probe !== undefined && isUnreachable(probe) && (await clusterGone(props.cluster))) {
+            log(`the cluster ${props.cluster?.name} no longer exists: nothing to tear down`);
+            return;
+        }
         try {
-            await runTeardown(api, { timeoutMs: props.timeoutSeconds * 1000, pollMs: 2000, log: (l) => console.log(`flux teardown: ${l}`) });
+            await runTeardown(api, { timeoutMs: props.timeoutSeconds * 1000, pollMs: 2000, log });
         } catch (e) {
-            // A cluster that is already gone holds nothing to clean up.
-            if (isUnreachable(e)) return;
-            throw e;
+            if (!isUnreachable(e)) throw e;
+            // A cluster that is gone holds nothing to clean up, but only the cluster's owner can say so.
+            if (await clusterGone(props.cluster)) {
+                log(`the cluster ${props.cluster?.name} no longer exists: nothing to tear down`);
+                return;
+            }
+            const what = props.cluster ? `${props.cluster.backend} cluster ${props.cluster.name}` : "the cluster";
+            throw new Error(
+                `${(e as Error).message}. The API server of ${what} cannot be reached, and the cluster still exists, so what Flux ` +
+                    "runs (and the load balancers and volumes it holds) cannot be cleaned up from here. Run `pulumi destroy` from a network " +
+                    `that reaches the API (for EKS: one in publicAccessCidrs). If the cluster was deleted by hand, run ${SKIP_TEARDOWN_ENV}=1 pulumi destroy.`,
+            );
         }
     }
 }

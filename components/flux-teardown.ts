@@ -1,11 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
-import { FluxTeardownResource } from "./flux-teardown-provider";
+import { FluxTeardownResource, TeardownCluster } from "./flux-teardown-provider";
 
 export interface FluxTeardownArgs {
     /** Kubeconfig of the cluster Flux runs in. Secret. */
     kubeconfig: pulumi.Input<string>;
     /** How long `pulumi destroy` waits for Flux objects to finalise before it stops, naming them. @default 600 */
     timeoutSeconds?: number;
+    /** The cluster, asked whether it still exists when its API cannot be reached. @default none: unreachable is an error */
+    cluster?: TeardownCluster;
 }
 
 /**
@@ -20,7 +22,11 @@ export class FluxTeardown extends pulumi.ComponentResource {
     constructor(name: string, args: FluxTeardownArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gitops-platform:index:FluxTeardown", name, {}, opts);
         this.timeoutSeconds = args.timeoutSeconds ?? 600;
-        new FluxTeardownResource(name, { kubeconfig: pulumi.secret(args.kubeconfig), timeoutSeconds: this.timeoutSeconds }, { parent: this });
+        new FluxTeardownResource(
+            name,
+            { kubeconfig: pulumi.secret(args.kubeconfig), timeoutSeconds: this.timeoutSeconds, ...(args.cluster ? { cluster: args.cluster } : {}) },
+            { parent: this },
+        );
         this.registerOutputs({ timeoutSeconds: this.timeoutSeconds });
     }
 }

@@ -19,6 +19,11 @@ export interface FakeClusterOptions {
     finaliseAfter?: number | "never";
     /** What each Kustomization applied (its inventory), by key: pruned when it is deleted unsuspended. */
     applied?: Record<ObjectKey, ObjectKey[]>;
+    /**
+     * A fault for a request, decided before the fake answers it: an HTTP error with the API's Status
+     * message, or "hang" (the connection stays open and nothing is ever sent). @default none
+     */
+    fault?: (request: { method: string; path: string; n: number }) => { status: number; message: string } | "hang" | undefined;
 }
 
 /**
@@ -77,6 +82,12 @@ export function fakeKubeApi(objects: FluxObject[], options: FakeClusterOptions =
             const url = new URL(req.url ?? "/", "http://localhost");
             const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
             requests.push({ method: req.method ?? "", path: url.pathname, query: url.search || undefined, contentType: req.headers["content-type"], body });
+            const fault = options.fault?.({ method: req.method ?? "", path: url.pathname, n: requests.length });
+            if (fault === "hang") return;
+            if (fault) {
+                res.writeHead(fault.status, { "content-type": "application/json" });
+                return res.end(JSON.stringify({ kind: "Status", code: fault.status, message: fault.message }));
+            }
             const send = (code: number, payload: object) => {
                 res.writeHead(code, { "content-type": "application/json" });
                 res.end(JSON.stringify(payload));
