@@ -39,7 +39,13 @@ export function readManifests(file: string): Manifest[] {
         if (doc.errors.length > 0) {
             throw new Error(`${file}: ${doc.errors.map((e) => e.message).join("; ")}`);
         }
-        const value: unknown = doc.toJS();
+        let value: unknown;
+        try {
+            value = doc.toJS();
+        } catch (e) {
+            // e.g. a YAML alias bomb ("Excessive alias count"): a named problem, not a crash.
+            throw new Error(`${file}: ${(e as Error).message}`);
+        }
         if (value !== null && typeof value === "object") {
             manifests.push(value as Manifest);
         }

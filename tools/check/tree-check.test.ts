@@ -171,6 +171,29 @@ const fixtures: Fixture[] = [
             "evalsymlink failure on 'platform/service-configs/missing.yaml'",
     },
     {
+        what: "a kustomization pulling a remote resource, which is reported and never fetched",
+        change: (r) =>
+            edit(
+                r,
+                "platform/service-configs/kustomization.yaml",
+                "  - cluster-issuers.yaml",
+                "  - cluster-issuers.yaml\n  - https://raw.githubusercontent.com/example/manifests/main/extra.yaml\n  - github.com/example/manifests/base?ref=v1",
+            ),
+        expected: [
+            "error   platform/service-configs/kustomization.yaml: resources[1]: 'https://raw.githubusercontent.com/example/manifests/main/extra.yaml' is fetched from the network when built. Fix: copy it into the repository and list the local path",
+            "error   platform/service-configs/kustomization.yaml: resources[2]: 'github.com/example/manifests/base?ref=v1' is fetched from the network when built. Fix: copy it into the repository and list the local path",
+        ],
+    },
+    {
+        what: "a YAML alias bomb, reported instead of crashing the check",
+        change: (r) =>
+            fs.writeFileSync(
+                path.join(r, "platform/configs/bomb.yaml"),
+                `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb, namespace: apps}\ndata:\n  seed: &a "x"\n  many: [${Array.from({ length: 150 }, () => "*a").join(", ")}]\n`,
+            ),
+        expected: "error   platform/configs/bomb.yaml: document 1 cannot be read: Excessive alias count indicates a resource exhaustion attack",
+    },
+    {
         what: "an object without a name",
         change: (r) => edit(r, "platform/configs/platform-info.yaml", "  name: platform-info\n", ""),
         expected: [

@@ -40,6 +40,16 @@ const FLUX_KUSTOMIZATION = "kustomize.toolkit.fluxcd.io/";
 const isFluxKustomization = (m: Manifest) => m.kind === "Kustomization" && (m.apiVersion ?? "").startsWith(FLUX_KUSTOMIZATION);
 const isKustomizeConfig = (m: Manifest) => (m.apiVersion ?? "").startsWith("kustomize.config.k8s.io/");
 
+/** A kustomization entry kustomize would fetch: a URL, a git remote, or a `host/org/repo` path with a ref. */
+function isRemote(entry: string): boolean {
+    return (
+        /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ||
+        /^git(@|::)/.test(entry) ||
+        /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(entry) ||
+        /[?&]ref=/.test(entry)
+    );
+}
+
 function describe(m: Manifest): string {
     const ns = m.metadata?.namespace;
     return `${m.kind} ${ns ? `${ns}/` : ""}${m.metadata?.name ?? "(no name)"}`;
@@ -84,10 +94,30 @@ function folderDigest(full: string): string {
     return hash.digest("hex");
 }
 
+/** Limits of one `kubectl kustomize` run: trees of tens of MB build well within them. */
+export const KUSTOMIZE_LIMITS = { timeoutMs: 60_000, maxOutputBytes: 256 * 1024 * 1024 };
+
 /** Builds one kustomization: undefined when it builds, "missing" without kubectl, else the reason. */
 function kustomizeProblem(root: string, dir: string): string | undefined {
-    const result = spawnSync("kubectl", ["kustomize", path.join(root, dir)], { encoding: "utf8" });
-    if ((result.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return "missing";
+    const result = spawnSync("kubectl", ["kustomize", path.join(root, dir)], {
+        encoding: "utf8",
+        timeout: KUSTOMIZE_LIMITS.timeoutMs,
+        maxBuffer: KUSTOMIZE_LIMITS.maxOutputBytes,
+        // The check is offline by contract: a fetch kustomize might still try goes to a closed local port.
+        env: {
+            ...process.env,
+            HTTP_PROXY: "http://127.0.0.1:9",
+            HTTPS_PROXY: "http://127.0.0.1:9",
+            NO_PROXY: "",
+            http_proxy: "",
+            https_proxy: "",
+            no_proxy: "",
+        },
+    });
+    const code = (result.error as NodeJS.ErrnoException | undefined)?.code;
+    if (code === "ENOENT") return "missing";
+    if (code === "ENOBUFS") return `its output is larger than ${KUSTOMIZE_LIMITS.maxOutputBytes / 1024 / 1024} MiB`;
+    if (code === "ETIMEDOUT") return `it did not finish within ${KUSTOMIZE_LIMITS.timeoutMs / 1000} s`;
     if (result.status === 0) return undefined;
     // kubectl logs through klog (`E1124 … run.go:72] "command failed" err="…"`): keep the reason only.
     const line = (result.stderr || String(result.error)).trim().split("\n")[0] ?? "";
@@ -199,15 +229,47 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
                 findings.push({ severity: "error", file, message: `document ${i + 1} is not valid YAML: ${(doc.errors[0]?.message ?? "").split("\n")[0]}` });
                 return;
             }
-            const value: unknown = doc.toJS();
+            let value: unknown;
+            try {
+                value = doc.toJS();
+            } catch (e) {
+                // e.g. a YAML alias bomb ("Excessive alias count"): a finding, never a crash.
+                findings.push({ severity: "error", file, message: `document ${i + 1} cannot be read: ${(e as Error).message}` });
+                return;
+            }
             if (value !== null && typeof value === "object") located.push({ file, manifest: value as Manifest });
         });
         byFile.set(file, located);
         manifests += located.length;
     }
 
+    // A kustomization that pulls from the network cannot be checked offline, nor built by a cluster that
+    // cannot reach the source: each remote entry is a finding, and that kustomization is not built.
+    const remote = new Set<string>();
+    for (const [file, located] of byFile) {
+        if (path.posix.basename(file) !== "kustomization.yaml") continue;
+        for (const { manifest } of located) {
+            for (const field of ["resources", "components", "bases"]) {
+                const entries = (manifest as Record<string, unknown>)[field];
+                if (!Array.isArray(entries)) continue;
+                entries.forEach((entry, i) => {
+                    if (typeof entry === "string" && isRemote(entry)) {
+                        remote.add(path.posix.dirname(file));
+                        findings.push({
+                            severity: "error",
+                            file,
+                            field: `${field}[${i}]`,
+                            message: `'${entry}' is fetched from the network when built. Fix: copy it into the repository and list the local path`,
+                        });
+                    }
+                });
+            }
+        }
+    }
+
     if (options.kustomize !== false) {
-        for (const dir of new Set(files.filter((f) => path.posix.basename(f) === "kustomization.yaml").map((f) => path.posix.dirname(f)))) {
+        const dirs = new Set(files.filter((f) => path.posix.basename(f) === "kustomization.yaml").map((f) => path.posix.dirname(f)));
+        for (const dir of [...dirs].filter((d) => !remote.has(d))) {
             if (kubectlKustomize(root, dir, findings) === "missing") {
                 findings.push({
                     severity: "error",
@@ -299,7 +361,12 @@ export async function loadSchemaValidator(root: string): Promise<SchemaValidator
     };
     for (const file of [...yamlFilesUnder(root, "clusters"), ...yamlFilesUnder(root, "platform")]) {
         for (const doc of parseAllDocuments(fs.readFileSync(path.join(root, file), "utf8"))) {
-            const apiVersion = (doc.toJS() as Manifest | null)?.apiVersion;
+            let apiVersion: string | undefined;
+            try {
+                apiVersion = (doc.toJS() as Manifest | null)?.apiVersion;
+            } catch {
+                continue; // reported by checkTree
+            }
             const specifier = apiVersion ? moduleFor(apiVersion) : undefined;
             if (apiVersion && specifier && !modules.has(apiVersion)) modules.set(apiVersion, await importEsm(specifier).catch(() => undefined));
         }
