@@ -7,22 +7,30 @@ export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** A sandbox's time to live: minutes, hours or days. */
 export const TTL = /^[1-9][0-9]*(m|h|d)$/;
 
+/**
+ * A URL as it may be quoted in a message, a log or a job output: any user-info (`user:token@`) replaced,
+ * whether or not the rest parses as a URL.
+ */
+export function redactUrl(url: string): string {
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, "$1***@");
+}
+
 /** Why a URL cannot carry our token, or undefined when it can. */
 export function httpsUrlProblem(url: string): string | undefined {
     if (/^(ssh:\/\/|[\w.-]+@[\w.-]+:)/.test(url)) {
-        return `'${url}' is an SSH URL, but Flux authenticates here with a token over HTTPS. Fix: use the https:// URL of the repository`;
+        return `'${redactUrl(url)}' is an SSH URL, but Flux authenticates here with a token over HTTPS. Fix: use the https:// URL of the repository`;
     }
     let parsed: URL;
     try {
         parsed = new URL(url);
     } catch {
-        return `'${url}' is not a URL. Fix: use e.g. 'https://gitlab.com/group/project.git'`;
+        return `'${redactUrl(url)}' is not a URL. Fix: use e.g. 'https://gitlab.com/group/project.git'`;
     }
     if (parsed.protocol !== "https:") {
-        return `'${url}' is not https, and the token must not cross the network in clear text. Fix: use https://`;
+        return `'${redactUrl(url)}' is not https, and the token must not cross the network in clear text. Fix: use https://`;
     }
     if (parsed.username || parsed.password) {
-        return `'${url}' embeds credentials. Fix: remove them from the URL; the token comes from the 'token' key`;
+        return `'${redactUrl(url)}' embeds credentials. Fix: remove them from the URL; the token comes from the 'token' key`;
     }
     return undefined;
 }

@@ -237,7 +237,7 @@ describe("bad stack config is refused before any resource exists", () => {
         [
             "a sync URL with credentials in it",
             withKey(development(), "sync.url", "https://user:pw@gitlab.com/gitops-platform/gitops-platform.git"),
-            "gitops-platform:sync.url: 'https://user:pw@gitlab.com/gitops-platform/gitops-platform.git' embeds credentials. Fix: remove them from the URL; the token comes from the 'token' key",
+            "gitops-platform:sync.url: 'https://***@gitlab.com/gitops-platform/gitops-platform.git' embeds credentials. Fix: remove them from the URL; the token comes from the 'token' key",
         ],
         [
             "a sync path that does not exist in this repository",
@@ -569,5 +569,27 @@ describe("Pulumi.yaml, where every key is documented", () => {
         ["username", DEFAULTS.gitUsername],
     ])("states the default of %s that the schema applies", (key, value) => {
         expect(defaultOf(key)).toBe(value);
+    });
+});
+
+describe("no secret in any message", () => {
+    const TOKEN = "glpat-planted-7f3a9c";
+    const withCredentials = (url: string) => url.replace("https://", `https://oauth2:${TOKEN}@`);
+
+    it.each([
+        ["sync.url", withCredentials(REPO_URL)],
+        ["platformRepository.url", withCredentials(REPO_URL)],
+        ["sync.url", `http://oauth2:${TOKEN}@gitlab.com/x.git`],
+        ["sync.url", `https://oauth2:${TOKEN}@`],
+    ])("a %s with credentials in it is refused without quoting them", (key, url) => {
+        const messages = problems(withKey(development(), key, url));
+        expect(messages.length).toBeGreaterThan(0);
+        expect(messages.filter((m) => m.includes(TOKEN))).toEqual([]);
+    });
+
+    it("names the URL with its user-info replaced", () => {
+        expect(problems(withKey(development(), "sync.url", withCredentials(REPO_URL)))).toEqual([
+            "gitops-platform:sync.url: 'https://***@gitlab.com/gitops-platform/gitops-platform.git' embeds credentials. Fix: remove them from the URL; the token comes from the 'token' key",
+        ]);
     });
 });

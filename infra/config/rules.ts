@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as semver from "semver";
 import { findPlatformSource, normaliseRepoPath, PlatformSourceKind, syncedManifests } from "../../lib/gitops-tree";
 import { defaultSyncPath, type Tier } from "../../lib/project";
-import { gitBranchProblem, httpsUrlProblem } from "../../lib/validators";
+import { gitBranchProblem, httpsUrlProblem, redactUrl } from "../../lib/validators";
 import type { AlertsConfig, ClusterConfig, StackConfig, SyncConfig } from "./schema";
 
 // The rules a schema cannot express: the config against the GitOps tree it points at (the sync path
@@ -126,7 +126,7 @@ export function checkPlatformSource(config: StackConfig, syncPath: string, repor
         const problem = httpsUrlProblem(repo.url);
         if (problem) report("platformRepository.url", problem);
         else if (stripGitSuffix(repo.url) !== stripGitSuffix(source.url)) {
-            report("platformRepository.url", `is ${repo.url} but ${source.file} pulls ${source.url}. Fix: make them the same`);
+            report("platformRepository.url", `is ${redactUrl(repo.url)} but ${source.file} pulls ${redactUrl(source.url)}. Fix: make them the same`);
         }
     } else {
         if (!repo.url.startsWith("oci://")) {
@@ -134,7 +134,7 @@ export function checkPlatformSource(config: StackConfig, syncPath: string, repor
         } else if (!repo.url.startsWith(`oci://${repo.server}/`)) {
             report("platformRepository.url", `is not on the registry ${repo.server}. Fix: make server the host of url`);
         } else if (repo.url !== source.url) {
-            report("platformRepository.url", `is ${repo.url} but ${source.file} pulls ${source.url}. Fix: make them the same`);
+            report("platformRepository.url", `is ${redactUrl(repo.url)} but ${source.file} pulls ${redactUrl(source.url)}. Fix: make them the same`);
         }
     }
     return source.kind;
