@@ -17,6 +17,11 @@ export function redactUrl(url: string): string {
 
 /** Why a URL cannot carry our token, or undefined when it can. */
 export function httpsUrlProblem(url: string): string | undefined {
+    // Flux gets the URL exactly as written: what a lenient parser would "repair" is refused, not passed on.
+    // oxlint-disable-next-line no-control-regex -- control characters are exactly what is refused here
+    if (/[\s\\]/.test(url) || /[\x00-\x1f\x7f]/.test(url)) {
+        return `'${redactUrl(url)}' contains white space, a control character or a backslash. Fix: write the URL plainly, e.g. 'https://gitlab.com/group/project.git'`;
+    }
     if (/^(ssh:\/\/|[\w.-]+@[\w.-]+:)/.test(url)) {
         return `'${redactUrl(url)}' is an SSH URL, but Flux authenticates here with a token over HTTPS. Fix: use the https:// URL of the repository`;
     }
@@ -26,7 +31,7 @@ export function httpsUrlProblem(url: string): string | undefined {
     } catch {
         return `'${redactUrl(url)}' is not a URL. Fix: use e.g. 'https://gitlab.com/group/project.git'`;
     }
-    if (parsed.protocol !== "https:") {
+    if (parsed.protocol !== "https:" || !url.startsWith("https://")) {
         return `'${redactUrl(url)}' is not https, and the token must not cross the network in clear text. Fix: use https://`;
     }
     if (parsed.username || parsed.password) {

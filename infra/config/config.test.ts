@@ -4,7 +4,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { REPO_ROOT } from "../../lib/project";
 import { gitBranchProblem, httpsUrlProblem } from "../../lib/validators";
-import { ConfigError, DEFAULTS, parseConfig } from ".";
+import { ConfigError, DEFAULTS, parseConfig, type ParseContext } from ".";
 
 const REPO_URL = "https://gitlab.com/gitops-platform/gitops-platform.git";
 const OCI_URL = "oci://registry.gitlab.com/gitops-platform/gitops-platform/platform";
@@ -62,7 +62,7 @@ function withKey(base: Record<string, unknown>, key: string, value: unknown): Re
     const parts = key.split(".");
     const last = parts.pop() ?? key;
     let node = next as Record<string, unknown>;
-    for (const p of parts) node = node[p] as Record<string, unknown>;
+    for (const p of parts) node = (node[p] ??= {}) as Record<string, unknown>;
     node[last] = value;
     return next;
 }
@@ -591,5 +591,157 @@ describe("no secret in any message", () => {
         expect(problems(withKey(development(), "sync.url", withCredentials(REPO_URL)))).toEqual([
             "gitops-platform:sync.url: 'https://***@gitlab.com/gitops-platform/gitops-platform.git' embeds credentials. Fix: remove them from the URL; the token comes from the 'token' key",
         ]);
+    });
+});
+
+describe("hostile and careless stack files", () => {
+    const refusals = (raw: Record<string, string>, ctx: Partial<ParseContext> = {}): string[] => {
+        try {
+            parseConfig(raw, { stack: "dev", env: {}, ...ctx });
+        } catch (e) {
+            if (e instanceof ConfigError) return e.problems.map((p) => `${p.key}: ${p.message}`);
+            throw e;
+        }
+        return [];
+    };
+    const eksDev = (cluster: Record<string, unknown>) => ({
+        ...development(),
+        cluster: { ...(eksDevelopment().cluster as Record<string, unknown>), ...cluster },
+    });
+    const eksProd = (cluster: Record<string, unknown>) => ({
+        ...eksProduction(),
+        cluster: { ...(eksProduction().cluster as Record<string, unknown>), ...cluster },
+    });
+    const fix = "Fix: e.g. '2.x', '2.8.x' or '2.8.8'";
+
+    const refused: [string, Record<string, string>, string[], Partial<ParseContext>?][] = [
+        [
+            "a key in a misspelt namespace",
+            { ...cli(development()), "gitops-platfrom:alerts": '{"type":"slack"}' },
+            ["gitops-platfrom:alerts: is in the namespace 'gitops-platfrom', which nothing reads. Fix: rename it to 'gitops-platform:alerts'"],
+        ],
+        [
+            "a URL a lenient parser would repair (no slashes)",
+            cli(withKey(development(), "sync.url", "https:gitlab.com/gitops-platform/gitops-platform.git")),
+            [
+                "gitops-platform:sync.url: 'https:gitlab.com/gitops-platform/gitops-platform.git' is not https, and the token must not cross the network in clear text. Fix: use https://",
+            ],
+        ],
+        [
+            "a URL with a backslash",
+            cli(withKey(development(), "sync.url", "https://gitlab.com\\gitops-platform/gitops-platform.git")),
+            [
+                "gitops-platform:sync.url: 'https://gitlab.com\\gitops-platform/gitops-platform.git' contains white space, a control character or a backslash. Fix: write the URL plainly, e.g. 'https://gitlab.com/group/project.git'",
+            ],
+        ],
+        [
+            "a URL with surrounding spaces",
+            cli(withKey(development(), "sync.url", ` ${REPO_URL} `)),
+            [
+                `gitops-platform:sync.url: ' ${REPO_URL} ' contains white space, a control character or a backslash. Fix: write the URL plainly, e.g. 'https://gitlab.com/group/project.git'`,
+            ],
+        ],
+        [
+            "a tab in the host",
+            cli(withKey(development(), "sync.url", "https://git\tlab.com/x.git")),
+            [
+                "gitops-platform:sync.url: 'https://git\tlab.com/x.git' contains white space, a control character or a backslash. Fix: write the URL plainly, e.g. 'https://gitlab.com/group/project.git'",
+            ],
+        ],
+        ["an empty Flux version", cli(withKey(development(), "flux.version", "")), [`gitops-platform:flux.version: '' would match any version. ${fix}`]],
+        [
+            "a dangling range",
+            cli(withKey(development(), "flux.version", "2.8.8 ||")),
+            [`gitops-platform:flux.version: '2.8.8 ||' would match any version. ${fix}`],
+        ],
+        [
+            "an unsatisfiable range",
+            cli(withKey(development(), "flux.version", ">=2.9.0 <2.8.0")),
+            [`gitops-platform:flux.version: '>=2.9.0 <2.8.0' matches no version at all. ${fix}`],
+        ],
+        [
+            "a Flux 1 range",
+            cli(withKey(development(), "flux.version", "1.x")),
+            [`gitops-platform:flux.version: '1.x' allows versions other than Flux 2, which the operator installs. ${fix}`],
+        ],
+        [
+            "a v-prefixed version in production",
+            cli(withKey(production(), "flux.version", "v2.8.8")),
+            ["gitops-platform:flux.version: is the range 'v2.8.8', but production runs one known Flux version. Fix: pin an exact version, e.g. '2.8.8'"],
+        ],
+        [
+            "999 control-plane nodes",
+            cli(withKey(development(), "cluster.controlPlaneNodes", 999)),
+            ["gitops-platform:cluster.controlPlaneNodes: is more control-plane nodes than a laptop runs, or etcd needs. Fix: use 1 or 3"],
+        ],
+        [
+            "a listen address that is not an IP",
+            cli(withKey(development(), "cluster.portMappings", [{ containerPort: 80, hostPort: 8080, listenAddress: "localhost" }])),
+            ["gitops-platform:cluster.portMappings.0.listenAddress: is not an IP address. Fix: e.g. '127.0.0.1' (this machine only) or '0.0.0.0'"],
+        ],
+        [
+            "production API access that adds up to the whole internet",
+            cli(eksProd({ publicAccessCidrs: ["0.0.0.0/1", "128.0.0.0/1"] })),
+            [0, 1].map(
+                (i) =>
+                    `gitops-platform:cluster.publicAccessCidrs.${i}: '${i === 0 ? "0.0.0.0/1" : "128.0.0.0/1"}' opens the production API endpoint to a large part of the internet. Fix: list your VPN or CI egress CIDRs (/8 or narrower)`,
+            ),
+        ],
+        [
+            "a multicast VPC block",
+            cli(eksDev({ vpcCidr: "224.1.0.0/16" })),
+            [
+                "gitops-platform:cluster.vpcCidr: '224.1.0.0/16' is not a private range. Fix: use a /16 of 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, e.g. '10.20.0.0/16'",
+            ],
+        ],
+        [
+            "the same zone in its two spellings",
+            cli(eksDev({ zones: ["a", "eu-west-1a"] })),
+            ["gitops-platform:cluster.zones.1: 'eu-west-1a' is eu-west-1a, listed already. Fix: remove the duplicate"],
+        ],
+        [
+            "a non-secret key stored as a secret",
+            cli(development()),
+            [
+                "gitops-platform:environment: is stored as a secret, but it is not one, and reviewers could not read it. Fix: 'pulumi config set environment <value> -s dev' without --secret",
+            ],
+            { secretKeys: ["gitops-platform:environment", "gitops-platform:token"] },
+        ],
+        [
+            "the token in plain text as a !!binary scalar",
+            cli(development()),
+            [
+                "gitops-platform:token: is stored in plain text in stacks/Pulumi.dev.yaml. Fix: remove it from the file and run 'pulumi config set --secret token <value> -s dev'",
+            ],
+            { stackFileText: "config:\n  gitops-platform:token: !!binary dG9rZW4=\n" },
+        ],
+        [
+            "a zero sync interval",
+            cli(withKey(development(), "flux.syncInterval", "0s")),
+            ["gitops-platform:flux.syncInterval: is zero, so Flux would pull without pause. Fix: e.g. '1m'"],
+        ],
+    ];
+    // Every row gets its context, so jest never takes the test's last parameter for a `done` callback.
+    it.each(refused.map(([what, raw, expected, ctx]) => [what, raw, expected, ctx ?? {}] as const))(
+        "refuses %s, naming the key and the fix",
+        (_what, raw, expected, ctx) => {
+            expect(refusals(raw, ctx)).toEqual(expected);
+        },
+    );
+
+    const accepted: [string, Record<string, string>, Partial<ParseContext>?][] = [
+        ["an environment name that YAML would read as a number", { ...cli(development()), "gitops-platform:environment": "123" }],
+        ["a token of digits only", { ...cli(development()), "gitops-platform:token": "123456" }],
+        ["a branch name Git allows", cli(withKey(development(), "sync.branch", "feature/x#1+build@v2"))],
+        [
+            "a stack file with 150 YAML aliases",
+            cli(development()),
+            { stackFileText: `x: &x 1\nmany: [${Array.from({ length: 150 }, () => "*x").join(", ")}]\nconfig: {}\n` },
+        ],
+    ];
+    it.each(accepted.map(([what, raw, ctx]) => [what, raw, ctx ?? {}] as const))("accepts %s", (_what, raw, ctx) => {
+        const problemsOf = refusals(raw, ctx);
+        // Environments need a cluster folder; a name that is not one is refused for that reason only.
+        expect(problemsOf.filter((p) => !p.startsWith("gitops-platform:sync.path:"))).toEqual([]);
     });
 });

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { parse as parseYaml } from "yaml";
+import { isMap, parseDocument } from "yaml";
 import { PROJECT, REPO_ROOT, tierOf } from "../../lib/project";
 import { stackFile as stackFileOf } from "../../lib/stack-files";
 import { ConfigError, configErrorMap, ConfigProblem, issueKeys } from "./errors";
@@ -17,6 +17,8 @@ export interface ParseContext {
     env?: Record<string, string | undefined>;
     /** The stack file's text, to catch a token committed in plain text. @default not checked */
     stackFileText?: string;
+    /** Keys the CLI says are secret (PULUMI_CONFIG_SECRET_KEYS), `project:key`. @default none */
+    secretKeys?: string[];
 }
 
 const SECRET_KEYS = ["token", "alertWebhookUrl"] as const;
@@ -34,8 +36,21 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
     const values: Record<string, unknown> = {};
     for (const [fullKey, text] of Object.entries(raw)) {
         const [namespace, key] = splitKey(fullKey);
-        if (namespace !== PROJECT) continue;
+        if (namespace !== PROJECT) {
+            // Other namespaces belong to providers (aws:, kubernetes:); one a typo away from ours is a mistake.
+            if (namespace && namespace !== PROJECT && editDistance(namespace, PROJECT) <= 2) {
+                problems.push({ key: fullKey, message: `is in the namespace '${namespace}', which nothing reads. Fix: rename it to '${PROJECT}:${key}'` });
+            }
+            continue;
+        }
         values[key] = decode(text);
+        const secret = ctx.secretKeys?.includes(fullKey) || ctx.secretKeys?.includes(`${namespace}:config:${key}`);
+        if (secret && !(SECRET_KEYS as readonly string[]).includes(key)) {
+            report(
+                key,
+                `is stored as a secret, but it is not one, and reviewers could not read it. Fix: 'pulumi config set ${key} <value> -s ${ctx.stack}' without --secret`,
+            );
+        }
     }
 
     for (const key of SECRET_KEYS) {
@@ -100,6 +115,9 @@ function splitKey(fullKey: string): [string, string] {
 
 /** The CLI passes every value as a string; objects, arrays, numbers and booleans as JSON. */
 function decode(text: string): unknown {
+    // Objects, lists and booleans come JSON-encoded. A scalar stays the string it is: an environment
+    // name `123` or a token of digits is text, not a number.
+    if (!/^\s*[[{]/.test(text) && text !== "true" && text !== "false") return text;
     try {
         return JSON.parse(text);
     } catch {
@@ -107,8 +125,28 @@ function decode(text: string): unknown {
     }
 }
 
+/**
+ * Whether the stack file holds `key` other than as `{secure: ...}`, in whatever YAML form (a string,
+ * a number, a `!!binary` scalar). Read from the document, so aliases are not expanded.
+ */
 function storedInPlainText(stackFileText: string | undefined, key: string): boolean {
     if (!stackFileText) return false;
-    const doc = parseYaml(stackFileText) as { config?: Record<string, unknown> } | null;
-    return typeof doc?.config?.[`${PROJECT}:${key}`] === "string";
+    const config = parseDocument(stackFileText).get("config");
+    if (!isMap(config)) return false;
+    const node = config.get(`${PROJECT}:${key}`, true);
+    if (node === undefined) return false;
+    return !(isMap(node) && node.has("secure"));
+}
+
+/** Levenshtein distance: how many single-character edits turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+        const next = [i];
+        for (let j = 1; j <= b.length; j++) {
+            next[j] = Math.min((row[j] ?? 0) + 1, (next[j - 1] ?? 0) + 1, (row[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+        }
+        row = next;
+    }
+    return row[b.length] ?? 0;
 }

@@ -1,7 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import * as semver from "semver";
 import { findPlatformSource, normaliseRepoPath, PlatformSourceKind, syncedManifests } from "../../lib/gitops-tree";
 import { defaultSyncPath, type Tier } from "../../lib/project";
 import { gitBranchProblem, httpsUrlProblem, redactUrl } from "../../lib/validators";
@@ -37,6 +36,13 @@ export function checkAlerts(config: StackConfig, syncPath: string, report: Repor
 
 export type Report = (key: string, message: string) => void;
 
+/** Why a block cannot be a VPC's: AWS takes the private ranges of RFC 1918 (and 100.64.0.0/10). */
+function privateCidrProblem(cidr: string): string | undefined {
+    const [a = 0, b = 0] = cidr.split(/[./]/).map(Number);
+    const isPrivate = a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+    return isPrivate ? undefined : `'${cidr}' is not a private range. Fix: use a /16 of 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, e.g. '10.20.0.0/16'`;
+}
+
 export function clusterConfig(config: StackConfig): ClusterConfig {
     const name = config.cluster.name ?? config.environment;
     if (config.cluster.backend === "kind") return { ...config.cluster, name };
@@ -47,20 +53,33 @@ export function clusterConfig(config: StackConfig): ClusterConfig {
 export function checkEks(config: StackConfig, tier: Tier, report: Report): void {
     const cluster = config.cluster;
     if (cluster.backend !== "eks") return;
+    const seen = new Set<string>();
     cluster.zones.forEach((zone, i) => {
+        const full = zone.length <= 2 ? `${cluster.region}${zone}` : zone;
+        if (seen.has(full)) report(`cluster.zones.${i}`, `'${zone}' is ${full}, listed already. Fix: remove the duplicate`);
+        seen.add(full);
         if (zone.length > 2 && !zone.startsWith(cluster.region)) {
             report(`cluster.zones.${i}`, `'${zone}' is not in ${cluster.region}. Fix: give the zone suffix, e.g. 'a', or a zone of ${cluster.region}`);
         } else if (!/^([a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d)?[a-z]$/.test(zone)) {
             report(`cluster.zones.${i}`, `'${zone}' is not an availability zone. Fix: e.g. 'a' or '${cluster.region}a'`);
         }
     });
+    const vpcProblem = privateCidrProblem(cluster.vpcCidr);
+    if (vpcProblem) report("cluster.vpcCidr", vpcProblem);
     if (tier !== "production") return;
     if (cluster.natGateways !== "perZone") {
         report("cluster.natGateways", "is 'single', so one zone failing cuts every node off. Fix: use 'perZone' in production");
     }
     cluster.publicAccessCidrs.forEach((c, i) => {
-        if (c.endsWith("/0")) {
+        const prefix = Number(c.split("/")[1]);
+        if (prefix === 0) {
             report(`cluster.publicAccessCidrs.${i}`, `'${c}' opens the production API endpoint to the whole internet. Fix: list your VPN or CI egress CIDRs`);
+        } else if (prefix < 8) {
+            // Two /1 blocks are the whole internet too: no single egress range is that wide.
+            report(
+                `cluster.publicAccessCidrs.${i}`,
+                `'${c}' opens the production API endpoint to a large part of the internet. Fix: list your VPN or CI egress CIDRs (/8 or narrower)`,
+            );
         }
     });
     if (cluster.nodeGroup.minSize < 2) {
@@ -145,7 +164,7 @@ export function checkProduction(config: StackConfig, tier: Tier, report: Report,
         report("sandbox", `marks a sandbox, but '${config.environment}' is a long-lived environment. Fix: remove the sandbox key`);
     }
     if (tier !== "production") return;
-    if (semver.valid(config.flux.version) === null) {
+    if (!/^\d+\.\d+\.\d+$/.test(config.flux.version)) {
         report(
             "flux.version",
             `is the range '${config.flux.version}', but production runs one known Flux version. ` + `Fix: pin an exact version, e.g. '2.8.8'`,

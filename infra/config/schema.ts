@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import * as semver from "semver";
+import { isIP } from "net";
 import { z } from "zod";
 import { FLUX_COMPONENTS, FLUX_DEFAULTS } from "../../components/flux-bootstrap";
 import { KIND_CLUSTER_DEFAULTS } from "../../components/kind-cluster";
@@ -32,6 +33,20 @@ const GO_DURATION = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
 const HOSTNAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$/i;
 const REGISTRY = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(\/[a-z0-9._-]+)*$/;
 
+/**
+ * Why a Flux version or range would not pick exactly the Flux 2 releases it means, or undefined: empty
+ * or dangling ranges match everything, unsatisfiable ones nothing, and the operator installs Flux 2.
+ */
+export function fluxVersionProblem(version: string): string | undefined {
+    const fix = "Fix: e.g. '2.x', '2.8.x' or '2.8.8'";
+    const range = version.replace(/,/g, " ").trim();
+    if (range === "" || /^\|\||\|\|$|\|\|\s*\|\|/.test(range)) return `'${version}' would match any version. ${fix}`;
+    if (semver.validRange(range) === null) return `is not a valid version or semver range. ${fix}`;
+    if (semver.minVersion(range) === null) return `'${version}' matches no version at all. ${fix}`;
+    if (!semver.subset(range, ">=2.0.0-0 <3.0.0-0")) return `'${version}' allows versions other than Flux 2, which the operator installs. ${fix}`;
+    return undefined;
+}
+
 const isObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
 
 const dnsLabel = (what: string, max: number) =>
@@ -52,7 +67,10 @@ const portMapping = z
         containerPort: z.number().int().min(1).max(65535),
         hostPort: z.number().int().min(1).max(65535),
         protocol: z.enum(["TCP", "UDP", "SCTP"]).default("TCP"),
-        listenAddress: z.string().optional(),
+        listenAddress: z
+            .string()
+            .refine((a) => isIP(a) !== 0, { message: "is not an IP address. Fix: e.g. '127.0.0.1' (this machine only) or '0.0.0.0'" })
+            .optional(),
     })
     .strict();
 
@@ -70,6 +88,7 @@ const kindCluster = z
             .number()
             .int()
             .min(1, { message: "must be at least 1. Fix: use 1, or 3 for a highly available control plane" })
+            .max(3, { message: "is more control-plane nodes than a laptop runs, or etcd needs. Fix: use 1 or 3" })
             .refine((n) => n % 2 === 1, {
                 message: "must be odd so etcd keeps quorum. Fix: use 1 or 3",
             })
@@ -183,8 +202,9 @@ const fluxSchema = z
         operatorVersion: exactVersion(DEFAULTS.fluxOperatorVersion).default(DEFAULTS.fluxOperatorVersion),
         version: z
             .string()
-            .refine((v) => semver.validRange(v.replace(/,/g, " ")) !== null, {
-                message: "is not a valid version or semver range. Fix: e.g. '2.x', '2.8.x' or '2.8.8'",
+            .superRefine((v, ctx) => {
+                const problem = fluxVersionProblem(v);
+                if (problem) ctx.addIssue({ code: "custom", message: problem });
             })
             .default(DEFAULTS.fluxVersion),
         registry: z
@@ -200,7 +220,11 @@ const fluxSchema = z
             .refine((cs) => cs.includes("source-controller") && cs.includes("kustomize-controller"), {
                 message: "must include source-controller and kustomize-controller, which the root sync needs. Fix: add them",
             }),
-        syncInterval: z.string().regex(GO_DURATION, { message: "is not a duration. Fix: e.g. '1m' or '30s'" }).default(DEFAULTS.syncInterval),
+        syncInterval: z
+            .string()
+            .regex(GO_DURATION, { message: "is not a duration. Fix: e.g. '1m' or '30s'" })
+            .refine((d) => /[1-9]/.test(d), { message: "is zero, so Flux would pull without pause. Fix: e.g. '1m'" })
+            .default(DEFAULTS.syncInterval),
     })
     .strict();
 
