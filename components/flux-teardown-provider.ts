@@ -134,7 +134,14 @@ export async function runTeardown(cluster: TeardownApi, options: TeardownOptions
     const waitUntilGone = async (refs: FluxRef[]) => {
         let remaining = refs;
         for (;;) {
-            const present = await Promise.all(remaining.map((r) => api.exists(r)));
+            let present: boolean[];
+            try {
+                present = await Promise.all(remaining.map((r) => api.exists(r)));
+            } catch (e) {
+                // Out of budget while looking: what is still there is the news, not the last request.
+                if (Date.now() + options.pollMs > deadline) throw teardownStuck(remaining, options.timeoutMs);
+                throw e;
+            }
             remaining = remaining.filter((_, i) => present[i]);
             if (remaining.length === 0) return;
             if (Date.now() + options.pollMs > deadline) throw teardownStuck(remaining, options.timeoutMs);
