@@ -121,15 +121,24 @@ esac
 
 const kindInputs = { name: "development", nodeImage: "kindest/node:v1.35.0", controlPlaneNodes: 1, workers: 0, portMappings: [] };
 
+/** One provider host with a fake `kind` on its PATH serves both providers, as one host serves a whole `pulumi up`. */
+let sharedHost: Promise<{ host: ProviderHost; kind: ReturnType<typeof fakeKindOnPath> }> | undefined;
+function hostWithFakeKind() {
+    sharedHost ??= (async () => {
+        const kind = fakeKindOnPath();
+        return { kind, host: await startProviderHost(kind.env) };
+    })();
+    return sharedHost;
+}
+afterAll(async () => (await sharedHost)?.host.stop());
+
 describe("the kind provider in Pulumi's dynamic-provider host", () => {
     let host: ProviderHost;
     let kind: ReturnType<typeof fakeKindOnPath>;
     const inputs = () => ({ ...kindInputs, __provider: serialised[KIND] });
     beforeAll(async () => {
-        kind = fakeKindOnPath();
-        host = await startProviderHost(kind.env);
+        ({ host, kind } = await hostWithFakeKind());
     });
-    afterAll(() => host.stop());
 
     it("creates the cluster and answers with its kubeconfig and context", async () => {
         const created = ok(await host.create(inputs()));
@@ -232,10 +241,8 @@ describe("the Flux teardown in Pulumi's dynamic-provider host", () => {
     let kind: ReturnType<typeof fakeKindOnPath>;
     beforeAll(async () => {
         // The teardown asks kind whether a cluster it cannot reach still exists.
-        kind = fakeKindOnPath();
-        host = await startProviderHost(kind.env);
+        ({ host, kind } = await hostWithFakeKind());
     });
-    afterAll(() => host.stop());
     const props = (port: number, timeoutSeconds: number) => ({ kubeconfig: kubeconfigFor(port), timeoutSeconds, __provider: serialised[TEARDOWN] });
 
     it("reaches the engine with the message naming the stuck object and the command to run", async () => {

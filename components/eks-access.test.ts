@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
-import { adminAccessEntries, deployerProblem } from "./eks-cluster";
+import { adminAccessEntries, deployerProblem } from "./eks-access";
 
 const DEPLOYER = "arn:aws:iam::123456789012:role/ci/platform-deployer";
 const ADMIN = "arn:aws:iam::123456789012:role/platform-admin";
