@@ -35,6 +35,11 @@ export interface EksClusterArgs {
     vpcCidr?: string;
     /** NAT layout: "perZone" survives a zone outage. @default "single" */
     natGateways?: "perZone" | "single";
+    /**
+     * What happens when the version leaves standard support: STANDARD upgrades the control plane,
+     * EXTENDED keeps it at a price. EKS's own default is EXTENDED. @default "STANDARD"
+     */
+    supportType?: "STANDARD" | "EXTENDED";
     nodeGroup: EksNodeGroup;
     /**
      * The IAM role `pulumi up` runs as. EKS gives the identity that creates the cluster an admin access
@@ -138,7 +143,6 @@ export class EksCluster extends pulumi.ComponentResource {
                 vpcId: network.vpcId,
                 privateSubnetIds: network.privateSubnetIds,
                 publicSubnetIds: network.publicSubnetIds,
-                nodeAssociatePublicIpAddress: false,
                 skipDefaultNodeGroup: true,
                 endpointPrivateAccess: true,
                 endpointPublicAccess: true,
@@ -148,6 +152,7 @@ export class EksCluster extends pulumi.ComponentResource {
                 encryptionConfigKeyArn: secretsKey.arn,
                 enabledClusterLogTypes: ["api", "audit", "authenticator"],
                 createOidcProvider: true,
+                upgradePolicy: { supportType: args.supportType ?? "STANDARD" },
                 deletionProtection: args.deletionProtection ?? false,
                 tags: args.tags ?? {},
             },

@@ -49,6 +49,7 @@ export function environmentArgs(config: EnvironmentConfig): EnvironmentArgs {
                   zones: c.zones,
                   vpcCidr: c.vpcCidr,
                   natGateways: c.natGateways,
+                  supportType: c.supportType,
                   nodeGroup: c.nodeGroup,
                   deployRoleArn: c.deployRoleArn,
                   adminRoleArns: c.adminRoleArns,

@@ -210,7 +210,9 @@ describe.each(stacksOn("eks"))("the %s stack on EKS", (stack) => {
     });
 
     it("gives nodes no public IPs and puts them in private subnets only", () => {
-        expect(cluster).toMatchObject({ nodeAssociatePublicIpAddress: false, skipDefaultNodeGroup: true });
+        // Managed node groups take no public-IP setting: private subnets (mapPublicIpOnLaunch false) are what keep nodes private.
+        expect(cluster).toMatchObject({ skipDefaultNodeGroup: true });
+        expect(cluster.nodeAssociatePublicIpAddress).toBeUndefined();
         const subnets = run.byType("aws:ec2/subnet:Subnet");
         expect(subnets.map((s) => s.inputs.mapPublicIpOnLaunch)).toEqual(subnets.map(() => false));
         const privateIds = subnets.filter((s) => s.name.includes("-private-")).map((s) => `${s.name}-id`);
@@ -459,5 +461,16 @@ describe("on EKS", () => {
     it("development on EKS protects nothing", async () => {
         const env = await buildEnvironment("aws-development");
         expect(env.recorded.filter(isProtected)).toEqual([]);
+    });
+});
+
+describe("EKS support pricing is a choice in the stack file", () => {
+    it.each([
+        ["aws-development", "STANDARD"],
+        ["aws-staging", "STANDARD"],
+        ["aws-production", "EXTENDED"],
+    ])("%s runs on %s support", async (stack, supportType) => {
+        const run = await shared(stack);
+        expect(run.one("eks:index:Cluster").inputs.upgradePolicy).toEqual({ supportType });
     });
 });

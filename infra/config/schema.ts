@@ -142,6 +142,10 @@ const eksCluster = z
             })
             .default("10.0.0.0/16"),
         natGateways: z.enum(["perZone", "single"]).default("single"),
+        // EKS bills extended support for a version past its standard support, and picks it by default.
+        supportType: z
+            .enum(["STANDARD", "EXTENDED"], { message: "is not an EKS support type. Fix: use STANDARD (upgrade in time) or EXTENDED (paid)" })
+            .default("STANDARD"),
         nodeGroup: z
             .object({
                 instanceTypes: z

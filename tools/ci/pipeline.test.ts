@@ -42,6 +42,15 @@ describe("the merge-request pipeline", () => {
     });
 });
 
+describe("jobs that reach EKS", () => {
+    it.each(["preview", "deploy-development"])("%s installs the AWS CLI the EKS kubeconfig calls", (job) => {
+        const spec = pipeline[job] as Job & { extends?: string };
+        expect(spec.extends).toBe(".with-aws-cli");
+        const before = (pipeline[".with-aws-cli"] as { before_script?: string[] }).before_script ?? [];
+        expect(before.join("\n")).toMatch(/apt-get install .*awscli/);
+    });
+});
+
 describe("versions the pipeline restates", () => {
     const variables = (pipeline as unknown as { variables: Record<string, string> }).variables;
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> };
