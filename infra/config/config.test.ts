@@ -358,6 +358,7 @@ describe("EKS stack config", () => {
             backend: "eks",
             name: "development",
             region: "eu-west-1",
+            supportType: "STANDARD",
             kubernetesVersion: "1.35",
             zones: ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
             vpcCidr: "10.0.0.0/16",
