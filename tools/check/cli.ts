@@ -13,12 +13,13 @@ async function main(): Promise<number> {
         return 0;
     }
     let errors = 0;
-    for (const { findings, files, manifests } of Object.values(results)) {
+    for (const { findings, files, manifests, unvalidated } of Object.values(results)) {
         for (const f of findings) console.log(formatFinding(f));
         const e = findings.filter((f) => f.severity === "error").length;
         errors += e;
         console.log(
-            `GitOps tree: ${e} error${e === 1 ? "" : "s"}, ${findings.length - e} warning${findings.length - e === 1 ? "" : "s"} in ${manifests} manifests (${files} files).`,
+            `GitOps tree: ${e} error${e === 1 ? "" : "s"}, ${findings.length - e} warning${findings.length - e === 1 ? "" : "s"} in ${manifests} manifests (${files} files)` +
+                (unvalidated > 0 ? `; ${unvalidated} of an API group no schema here knows, so not validated.` : "."),
         );
     }
     return errors > 0 ? 1 : 0;

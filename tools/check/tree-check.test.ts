@@ -8,10 +8,27 @@ import { REPO_ROOT } from "../../lib/project";
 import { copyOfRepo } from "../../test/support/temp-repo";
 
 describe("semver ranges in Flux's Masterminds syntax", () => {
-    it.each(["0.0.x", "6.x", "1.x", "~1.2.0", "^1.2", ">=1.2.0 <2.0.0", ">= 1.2, < 2.0", "1.2.3", "*", "1.2.3 || 2.x", "1.2 - 1.4"])("accepts %s", (r) => {
+    it.each([
+        "0.0.x",
+        "6.x",
+        "1.x",
+        "~1.2.0",
+        "^1.2",
+        ">=1.2.0 <2.0.0",
+        ">= 1.2, < 2.0",
+        "1.2.3",
+        "*",
+        "1.2.3 || 2.x",
+        "1.2 - 1.4",
+        "!= 1.2.3",
+        ">=1.0, != 1.2.3",
+        "=> 1.2",
+        "=< 2.0",
+        "=>1.2, =<2.0",
+    ])("accepts %s", (r) => {
         expect(rangeProblem(r)).toBeUndefined();
     });
-    it.each(["banana", "1.2.3.4", ">=> 1", "", "1.x; rm -rf"])("refuses '%s'", (r) => {
+    it.each(["banana", "1.2.3.4", ">=> 1", "", "1.x; rm -rf", "!= banana", "=> banana", "=< x.y.z", "!=", "=>"])("refuses '%s'", (r) => {
         expect(rangeProblem(r)).toBeDefined();
     });
 });
@@ -192,6 +209,30 @@ const fixtures: Fixture[] = [
                 `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb, namespace: apps}\ndata:\n  seed: &a "x"\n  many: [${Array.from({ length: 150 }, () => "*a").join(", ")}]\n`,
             ),
         expected: "error   platform/configs/bomb.yaml: document 1 cannot be read: Excessive alias count indicates a resource exhaustion attack",
+    },
+    {
+        what: "a Flux API version no schema serves",
+        change: (r) =>
+            edit(
+                r,
+                "platform/services/podinfo.yaml",
+                "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository",
+                "apiVersion: source.toolkit.fluxcd.io/v9\nkind: HelmRepository",
+            ),
+        expected:
+            "error   platform/services/podinfo.yaml: HelmRepository podinfo/podinfo: apiVersion: source.toolkit.fluxcd.io serves no version v9 (known: v1beta1, v1beta2, v1). Fix: use a served version, e.g. source.toolkit.fluxcd.io/v1",
+    },
+    {
+        what: "a misspelt kind of a known API",
+        change: (r) => edit(r, "platform/services/podinfo.yaml", "kind: HelmRepository", "kind: HelmRepo"),
+        expected: [
+            "error   platform/services/podinfo.yaml: HelmRepo podinfo/podinfo: kind: source.toolkit.fluxcd.io v1 has no kind HelmRepo. Fix: check the spelling",
+            // ...and the HelmRelease pulling from it now names a source no cluster folder holds.
+            ...["development", "production", "staging"].map(
+                (env) =>
+                    `error   platform/services/podinfo.yaml: HelmRelease podinfo/podinfo: spec.chart.spec.sourceRef.name: no HelmRepository podinfo/podinfo in what clusters/${env} syncs. Fix: correct the name or add the object`,
+            ),
+        ],
     },
     {
         what: "an object without a name",

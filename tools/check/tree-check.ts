@@ -9,6 +9,7 @@ import { Manifest, normaliseRepoPath, syncedManifests, yamlFilesUnder } from "..
 import { defaultSyncPath, PROJECT } from "../../lib/project";
 import { configString, configValue, listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
 import { apiVerdict } from "./deprecated-apis";
+import { REPO_ROOT } from "../../lib/project";
 
 // The offline check of the tree Flux syncs (clusters/ and platform/) and of the stacks that point at it.
 // Every finding names the file, the object and the field, so a merge request shows where to look.
@@ -34,11 +35,23 @@ interface Located {
 }
 
 /** Validates a manifest against its schema: problems, or undefined when no schema is known for it. */
+/**
+ * The schema problems of a manifest: none, a list, or undefined when no schema of its API group is
+ * known (the object is then reported as not validated, never passed silently).
+ */
 export type SchemaValidator = (m: Manifest) => { field: string; message: string }[] | undefined;
 
 const FLUX_KUSTOMIZATION = "kustomize.toolkit.fluxcd.io/";
 const isFluxKustomization = (m: Manifest) => m.kind === "Kustomization" && (m.apiVersion ?? "").startsWith(FLUX_KUSTOMIZATION);
 const isKustomizeConfig = (m: Manifest) => (m.apiVersion ?? "").startsWith("kustomize.config.k8s.io/");
+
+/** Orders Kubernetes API versions as they mature: v1alpha1 < v1beta2 < v1 < v2beta1 < v2. */
+function versionRank(version: string): number {
+    const m = /^v(\d+)(?:(alpha|beta)(\d+))?$/.exec(version);
+    if (!m) return -1;
+    const stage = m[2] === "alpha" ? 0 : m[2] === "beta" ? 1 : 2;
+    return Number(m[1]) * 10_000 + stage * 1_000 + Number(m[3] ?? 0);
+}
 
 /** A kustomization entry kustomize would fetch: a URL, a git remote, or a `host/org/repo` path with a ref. */
 function isRemote(entry: string): boolean {
@@ -71,8 +84,17 @@ export function rangeProblem(range: string): string | undefined {
     const trimmed = range.trim();
     if (trimmed === "") return "is empty";
     if (trimmed === "*") return undefined;
-    // node-semver reads the same grammar once Masterminds' comma "and" becomes a space.
-    if (semver.validRange(trimmed.replace(/\s*,\s*/g, " ")) === null || /[^\sv0-9xX*.^~<>=|,\-+a-zA-Z]/.test(trimmed)) {
+    // node-semver reads the same grammar once Masterminds' spellings become its own: the comma "and"
+    // a space, `=>` and `=<` the usual `>=` and `<=`; `!= V` (which node-semver lacks) is checked for a
+    // valid version and then read as any version.
+    const notEqual = [...trimmed.matchAll(/!=\s*([^\s,|]+)/g)].map((m) => m[1] ?? "");
+    const readable = trimmed
+        .replace(/!=\s*[^\s,|]+/g, "*")
+        .replace(/=>/g, ">=")
+        .replace(/=</g, "<=")
+        .replace(/\s*,\s*/g, " ");
+    const badNotEqual = notEqual.some((v) => semver.coerce(v) === null || !/^v?\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?$/.test(v));
+    if (badNotEqual || semver.validRange(readable) === null || /[^\sv0-9xX*.^~<>=!|,\-+a-zA-Z]/.test(trimmed) || />=>|<=<|=>=/.test(trimmed)) {
         return `'${range}' is not a valid semver range (Masterminds syntax). Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'`;
     }
     return undefined;
@@ -213,6 +235,8 @@ export interface CheckResult {
     findings: Finding[];
     files: number;
     manifests: number;
+    /** Objects of an API group no schema here knows (e.g. a vendor's CRD): parsed, not validated. */
+    unvalidated: number;
 }
 
 /** Checks the tree under `root`. Pure but for reading files and running `kubectl kustomize`. */
@@ -221,6 +245,7 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
     const files = [...yamlFilesUnder(root, "clusters"), ...yamlFilesUnder(root, "platform")];
     const byFile = new Map<string, Located[]>();
     let manifests = 0;
+    let unvalidated = 0;
 
     for (const file of files) {
         const located: Located[] = [];
@@ -290,7 +315,9 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
             findings.push({ severity: "error", file: l.file, object, message: "needs apiVersion, kind and metadata.name" });
             continue;
         }
-        for (const problem of validate(m) ?? []) findings.push({ severity: "error", file: l.file, object, field: problem.field, message: problem.message });
+        const problems = validate(m);
+        if (problems === undefined) unvalidated++;
+        for (const problem of problems ?? []) findings.push({ severity: "error", file: l.file, object, field: problem.field, message: problem.message });
 
         const spec = (m.spec ?? {}) as Record<string, unknown>;
         if (m.kind === "OCIRepository") {
@@ -340,7 +367,7 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
 
     // Platform files are synced by several clusters; say each thing once.
     const unique = new Map(findings.map((f) => [formatFinding(f), f]));
-    return { findings: [...unique.values()], files: files.length, manifests };
+    return { findings: [...unique.values()], files: files.length, manifests, unvalidated };
 }
 
 /**
@@ -371,9 +398,38 @@ export async function loadSchemaValidator(root: string): Promise<SchemaValidator
             if (apiVersion && specifier && !modules.has(apiVersion)) modules.set(apiVersion, await importEsm(specifier).catch(() => undefined));
         }
     }
+    /** The versions of a known group the installed models serve, newest last; undefined for an unknown group. */
+    const servedVersions = (group: string): string[] | undefined => {
+        const base = group.endsWith(".toolkit.fluxcd.io")
+            ? path.join(REPO_ROOT, "node_modules", "@kubernetes-models", "flux-cd", group)
+            : group === "" || !group.includes(".") || group.endsWith(".k8s.io")
+              ? path.join(REPO_ROOT, "node_modules", "kubernetes-models", group)
+              : undefined;
+        if (!base || !fs.existsSync(base)) return undefined;
+        return fs
+            .readdirSync(base, { withFileTypes: true })
+            .filter((e) => e.isDirectory() && /^v\d/.test(e.name))
+            .map((e) => e.name)
+            .sort((a, b) => versionRank(a) - versionRank(b));
+    };
     return (m) => {
-        const model = modules.get(m.apiVersion ?? "")?.[m.kind ?? ""] as (new (data: unknown) => { validate(): void }) | undefined;
-        if (!model) return undefined;
+        const apiVersion = m.apiVersion ?? "";
+        const [group = "", version = ""] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
+        const module = modules.get(apiVersion);
+        const model = module?.[m.kind ?? ""] as (new (data: unknown) => { validate(): void }) | undefined;
+        if (!model) {
+            const served = servedVersions(group);
+            if (!served) return undefined;
+            const where = group === "" ? "the core API" : group;
+            return [
+                module
+                    ? { field: "kind", message: `${where} ${version} has no kind ${m.kind ?? ""}. Fix: check the spelling` }
+                    : {
+                          field: "apiVersion",
+                          message: `${where} serves no version ${version}${served.length ? ` (known: ${served.join(", ")})` : ""}. Fix: use a served version, e.g. ${group ? `${group}/` : ""}${served.at(-1) ?? "v1"}`,
+                      },
+            ];
+        }
         try {
             new model(m).validate();
             return [];
