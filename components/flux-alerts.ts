@@ -14,14 +14,22 @@ export interface FluxAlertsArgs {
     severity?: "error" | "info";
     /** Namespaces whose HelmReleases are watched, besides the sources and Kustomizations in flux-system. @default [] */
     helmReleaseNamespaces?: string[];
+    /** Namespaces besides flux-system whose sources (Git, OCI and Helm repositories) are watched. @default [] */
+    sourceNamespaces?: string[];
     /** Namespace of the Provider, Alert and webhook secret. @default "flux-system" */
     namespace?: string;
 }
 
-/** The objects an Alert watches: every source and Kustomization in flux-system, every HelmRelease in the given namespaces. */
-export function alertEventSources(namespace: string, helmReleaseNamespaces: string[]) {
+/**
+ * The objects an Alert watches: the Kustomizations in flux-system, the sources there and wherever else
+ * they live, and the HelmReleases in the given namespaces.
+ */
+export function alertEventSources(namespace: string, helmReleaseNamespaces: string[], sourceNamespaces: string[] = []) {
     return [
-        ...["GitRepository", "OCIRepository", "HelmRepository", "Kustomization"].map((kind) => ({ kind, name: "*", namespace })),
+        ...[namespace, ...sourceNamespaces.filter((ns) => ns !== namespace)].flatMap((ns) =>
+            ["GitRepository", "OCIRepository", "HelmRepository"].map((kind) => ({ kind, name: "*", namespace: ns })),
+        ),
+        { kind: "Kustomization", name: "*", namespace },
         ...helmReleaseNamespaces.map((ns) => ({ kind: "HelmRelease", name: "*", namespace: ns })),
     ];
 }
@@ -62,7 +70,7 @@ export class FluxAlerts extends pulumi.ComponentResource {
                 spec: {
                     providerRef: { name: provider.metadata.name },
                     eventSeverity: args.severity ?? "error",
-                    eventSources: alertEventSources(namespace, args.helmReleaseNamespaces ?? []),
+                    eventSources: alertEventSources(namespace, args.helmReleaseNamespaces ?? [], args.sourceNamespaces ?? []),
                 },
             },
             { parent: this },

@@ -74,6 +74,7 @@ export function environmentArgs(config: EnvironmentConfig): EnvironmentArgs {
             severity: config.alerts.severity,
             webhookUrl: config.alerts.webhookUrl,
             helmReleaseNamespaces: config.alerts.helmReleaseNamespaces,
+            sourceNamespaces: config.alerts.sourceNamespaces,
         },
         protect: config.protect,
         // A sandbox or development cluster removed with `kind delete cluster` must not wedge `pulumi destroy`;

@@ -146,10 +146,11 @@ describe("alerts", () => {
             spec: {
                 providerRef: { name: "platform-alerts" },
                 eventSeverity: "error",
+                // The chart repositories live beside their releases (cert-manager, podinfo): watched there.
                 eventSources: [
-                    { kind: "GitRepository", name: "*", namespace: "flux-system" },
-                    { kind: "OCIRepository", name: "*", namespace: "flux-system" },
-                    { kind: "HelmRepository", name: "*", namespace: "flux-system" },
+                    ...["flux-system", "cert-manager", "podinfo"].flatMap((namespace) =>
+                        ["GitRepository", "OCIRepository", "HelmRepository"].map((kind) => ({ kind, name: "*", namespace })),
+                    ),
                     { kind: "Kustomization", name: "*", namespace: "flux-system" },
                     { kind: "HelmRelease", name: "*", namespace: "cert-manager" },
                     { kind: "HelmRelease", name: "*", namespace: "podinfo" },

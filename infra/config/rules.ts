@@ -24,14 +24,16 @@ export function checkAlerts(config: StackConfig, syncPath: string, report: Repor
         report("alertWebhookUrl", "is not an https:// URL. Fix: paste the webhook URL your Slack, Teams or receiver gave you");
         return undefined;
     }
-    const helmReleaseNamespaces = [
-        ...new Set(
-            syncedManifests(repoRoot, syncPath)
-                .filter((l) => l.manifest.kind === "HelmRelease" && l.manifest.metadata?.namespace)
-                .map((l) => l.manifest.metadata!.namespace!),
-        ),
-    ].sort();
-    return { ...config.alerts, webhookUrl: pulumi.secret(url), helmReleaseNamespaces };
+    const synced = syncedManifests(repoRoot, syncPath).map((l) => l.manifest);
+    const namespacesOf = (kinds: string[]) =>
+        [...new Set(synced.filter((m) => kinds.includes(m.kind ?? "") && m.metadata?.namespace).map((m) => m.metadata?.namespace ?? ""))].sort();
+    return {
+        ...config.alerts,
+        webhookUrl: pulumi.secret(url),
+        helmReleaseNamespaces: namespacesOf(["HelmRelease"]),
+        // Sources live where their releases do (cert-manager's chart repository in cert-manager): watched there.
+        sourceNamespaces: namespacesOf(["GitRepository", "OCIRepository", "HelmRepository"]).filter((ns) => ns !== "flux-system"),
+    };
 }
 
 export type Report = (key: string, message: string) => void;

@@ -336,6 +336,8 @@ export interface AlertsConfig {
     webhookUrl: pulumi.Output<string>;
     /** Namespaces holding the HelmReleases this environment syncs. */
     helmReleaseNamespaces: string[];
+    /** Namespaces other than flux-system holding the sources this environment syncs. */
+    sourceNamespaces: string[];
 }
 
 /** Everything one stack declares, validated. Components take slices of this, never `pulumi.Config`. */

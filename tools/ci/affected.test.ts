@@ -1,5 +1,8 @@
 import { describe, expect, it } from "@jest/globals";
-import { affectedStacks } from "./affected";
+import * as fs from "fs";
+import * as path from "path";
+import { copyOfRepo } from "../../test/support/temp-repo";
+import { affectedStacks, stacksReadingTheTree } from "./affected";
 
 const STACKS = ["aws-development", "aws-production", "aws-staging", "development", "production", "staging"];
 
@@ -21,6 +24,22 @@ describe("which stacks a merge request previews", () => {
     it("a change under clusters/ previews nothing but needs the GitOps tree check", () => {
         expect(affectedStacks(["clusters/production/platform.yaml"], STACKS)).toEqual({ stacks: [], gitopsTree: true });
         expect(affectedStacks(["platform/services/podinfo.yaml"], STACKS)).toEqual({ stacks: [], gitopsTree: true });
+    });
+
+    it("a change under clusters/ or platform/ previews the stacks with alerts, whose Alert the tree shapes", () => {
+        expect(affectedStacks(["platform/services/podinfo.yaml"], STACKS, ["staging"])).toEqual({ stacks: ["staging"], gitopsTree: true });
+        expect(affectedStacks(["README.md"], STACKS, ["staging"])).toEqual({ stacks: [], gitopsTree: false });
+    });
+
+    it("knows which stacks have alerts from their stack files", () => {
+        const root = copyOfRepo("affected", ["stacks"]);
+        try {
+            expect(stacksReadingTheTree(root)).toEqual([]);
+            fs.appendFileSync(path.join(root, "stacks", "Pulumi.staging.yaml"), "  gitops-platform:alerts:\n    type: slack\n");
+            expect(stacksReadingTheTree(root)).toEqual(["staging"]);
+        } finally {
+            fs.rmSync(root, { recursive: true, force: true });
+        }
     });
 
     it("tests, docs and tools the program never loads preview nothing", () => {

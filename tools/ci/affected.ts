@@ -1,4 +1,4 @@
-import { listStacks } from "../../lib/stack-files";
+import { configValue, listStacks, readStackDocument } from "../../lib/stack-files";
 import { REPO_ROOT } from "../../lib/project";
 
 // Which stacks a merge request must preview, from the files it changes. The pipeline calls this
@@ -19,7 +19,15 @@ function isProgramFile(file: string): boolean {
     return /^(infra|components|lib)\/.+\.ts$/.test(file) || file.startsWith("policy/");
 }
 
-export function affectedStacks(changedFiles: string[], knownStacks: string[]): Affected {
+/**
+ * The stacks whose plan a change of the GitOps tree reaches: those with alerts, whose Alert watches the
+ * namespaces the tree puts sources and HelmReleases in (infra/config/rules.ts `checkAlerts`).
+ */
+export function stacksReadingTheTree(root: string): string[] {
+    return listStacks(root).filter((stack) => configValue(readStackDocument(root, stack), "alerts") !== undefined);
+}
+
+export function affectedStacks(changedFiles: string[], knownStacks: string[], treeReaders: string[] = []): Affected {
     const stacks = new Set<string>();
     let gitopsTree = false;
     for (const raw of changedFiles) {
@@ -32,8 +40,9 @@ export function affectedStacks(changedFiles: string[], knownStacks: string[]): A
         } else if (isProgramFile(file)) {
             knownStacks.forEach((s) => stacks.add(s));
         } else if (/^(clusters|platform)\//.test(file)) {
-            // Flux applies these from Git; Pulumi's plan does not change, the tree check does the work.
+            // Flux applies these from Git; only the plan of a stack that reads the tree can change.
             gitopsTree = true;
+            treeReaders.filter((s) => knownStacks.includes(s)).forEach((s) => stacks.add(s));
         }
     }
     return { stacks: [...stacks].sort(), gitopsTree };
@@ -45,6 +54,6 @@ if (require.main === module) {
     const args = process.argv.slice(2);
     const json = args[0] === "--json";
     const files = (json ? args.slice(1) : args).flatMap((a) => a.split("\n"));
-    const result = affectedStacks(files, known);
+    const result = affectedStacks(files, known, stacksReadingTheTree(root));
     console.log(json ? JSON.stringify(result) : result.stacks.join("\n"));
 }
