@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "@jest/globals";
 import { createHash } from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { parse, parseAllDocuments } from "yaml";
 import { main } from "./cli";
@@ -427,5 +428,70 @@ describe("the command line", () => {
         const { ctx } = context(REPO_ROOT);
         await expect(main(["list", "--dry-run", "--keep-files"], ctx)).rejects.toThrow("unknown option '--dry-run'");
         await expect(main(["promote", "sandbox-a", "--keep-files"], ctx)).rejects.toThrow("unknown option '--keep-files'");
+    });
+});
+
+describe("the sandbox CLI stays inside the repository", () => {
+    let root: string;
+    let outside: string;
+    beforeEach(() => {
+        root = copyOfRepo("sandbox-contain");
+        outside = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-outside-"));
+        fs.writeFileSync(path.join(outside, "precious.yaml"), "keep: me\n");
+    });
+    afterEach(() => {
+        fs.rmSync(root, { recursive: true, force: true });
+        fs.rmSync(outside, { recursive: true, force: true });
+    });
+
+    it("promote refuses a sandbox whose stack file points its folder outside the repository, touching nothing", async () => {
+        const { ctx } = context(root);
+        await fork(ctx, { sandbox: "sandbox-x", from: "development", branch: "feature/x" });
+        const file = path.join(root, "stacks", "Pulumi.sandbox-x.yaml");
+        fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("clusters/sandbox-x", path.relative(root, outside)));
+        const before = treeDigest(root);
+        await expect(promote(ctx, "sandbox-x")).rejects.toThrow(
+            /^The sync\.path of stacks\/Pulumi\.sandbox-x\.yaml is '\.\.\/.*', which is not a folder under clusters\/ of this repository\./,
+        );
+        expect(treeDigest(root)).toBe(before);
+        expect(fs.readFileSync(path.join(outside, "precious.yaml"), "utf8")).toBe("keep: me\n");
+    });
+
+    it("promote refuses a sandbox whose folder is another environment's", async () => {
+        const { ctx } = context(root);
+        await fork(ctx, { sandbox: "sandbox-y", from: "development", branch: "feature/y" });
+        const file = path.join(root, "stacks", "Pulumi.sandbox-y.yaml");
+        fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("clusters/sandbox-y", "clusters/production"));
+        await expect(promote(ctx, "sandbox-y")).rejects.toThrow(
+            "The sync.path of stacks/Pulumi.sandbox-y.yaml is 'clusters/production', not the sandbox's own folder clusters/sandbox-y.",
+        );
+    });
+
+    it("fork refuses a --from that is a path", async () => {
+        const { ctx } = context(root);
+        await expect(fork(ctx, { sandbox: "sandbox-z", from: "x/../../development", branch: "feature/z" })).rejects.toThrow(
+            "--from 'x/../../development' is not a stack name (letters, digits, '.', '_' and '-'; no paths).",
+        );
+    });
+
+    it("fork refuses a cluster folder holding a link to a file outside the tree, and never writes through it", async () => {
+        fs.symlinkSync(path.join(outside, "precious.yaml"), path.join(root, "clusters", "development", "linked.yaml"));
+        const { ctx } = context(root);
+        await expect(fork(ctx, { sandbox: "sandbox-l", from: "development", branch: "feature/l" })).rejects.toThrow(
+            /^clusters\/development\/linked\.yaml is a link to .*precious\.yaml, outside clusters\/ and platform\/\./,
+        );
+        expect(fs.readFileSync(path.join(outside, "precious.yaml"), "utf8")).toBe("keep: me\n");
+        expect(fs.existsSync(path.join(root, "clusters", "sandbox-l"))).toBe(false);
+    });
+
+    it("fork copies a link inside the tree as a regular file, leaving what it points at alone", async () => {
+        const target = path.join(root, "platform", "configs", "platform-info.yaml");
+        const original = fs.readFileSync(target, "utf8");
+        fs.symlinkSync(target, path.join(root, "clusters", "development", "info-link.yaml"));
+        const { ctx } = context(root);
+        await fork(ctx, { sandbox: "sandbox-k", from: "development", branch: "feature/k" });
+        const copied = path.join(root, "clusters", "sandbox-k", "info-link.yaml");
+        expect(fs.lstatSync(copied).isSymbolicLink()).toBe(false);
+        expect(fs.readFileSync(target, "utf8")).toBe(original);
     });
 });

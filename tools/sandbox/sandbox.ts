@@ -6,7 +6,7 @@ import { DEFAULT_BRANCH, defaultSyncPath, ENVIRONMENTS } from "../../lib/project
 import { CommandResult } from "../../lib/run-command";
 import { configString, configValue, listStacks, setConfigValue, stackFilePath } from "../../lib/stack-files";
 import { DNS_LABEL, gitBranchProblem, TTL } from "../../lib/validators";
-import { diffTrees, dropSecureValues, readStackFile, retargetTree, SandboxError, staged } from "./tree";
+import { checkLinks, checkStackName, clusterFolder, diffTrees, dropSecureValues, readStackFile, retargetTree, SandboxError, staged } from "./tree";
 
 export interface SandboxContext {
     /** The repository root. */
@@ -138,7 +138,9 @@ async function mustSucceed(ctx: SandboxContext, command: string, args: string[],
 }
 
 export async function fork(ctx: SandboxContext, o: ForkOptions): Promise<void> {
-    const source = readSource(ctx.root, o.from);
+    const source = readSource(ctx.root, checkStackName(o.from, "--from"));
+    const sourceTree = clusterFolder(ctx.root, source.treePath, `The sync.path of stacks/Pulumi.${o.from}.yaml`);
+    if (fs.existsSync(sourceTree)) checkLinks(ctx.root, sourceTree);
     const platform = fs.existsSync(path.join(ctx.root, source.treePath)) ? findPlatformSource(ctx.root, source.treePath) : undefined;
     const gitSource = platform?.kind === "GitRepository";
     checkFork(ctx, o, source, gitSource);
@@ -150,7 +152,8 @@ export async function fork(ctx: SandboxContext, o: ForkOptions): Promise<void> {
     await staged(ctx.root, async (staging) => {
         // The tree: a copy of the source's folder, retargeted at the sandbox's branch and name.
         const tree = path.join(staging.dir, "tree");
-        fs.cpSync(path.join(ctx.root, source.treePath), tree, { recursive: true });
+        // Links inside the tree (checked above) become regular files, so nothing is written through one.
+        fs.cpSync(sourceTree, tree, { recursive: true, dereference: true });
         retargetTree(tree, {
             clusterEnv: o.sandbox,
             // A Git platform source follows the sandbox's branch; an OCI one keeps its semver or tag.
@@ -216,10 +219,18 @@ async function stackExists(ctx: SandboxContext, stack: string): Promise<boolean 
 
 export async function promote(ctx: SandboxContext, name: string, options: { dryRun?: boolean } = {}): Promise<void> {
     const { doc } = readSandbox(ctx.root, name);
-    const sourceStack = configString(doc, "sandbox.source") ?? "";
+    const sourceStack = checkStackName(configString(doc, "sandbox.source") ?? "", `The sandbox.source of stacks/Pulumi.${name}.yaml`);
     const source = readSource(ctx.root, sourceStack);
-    const sandboxTree = path.join(ctx.root, configString(doc, "sync.path") ?? defaultSyncPath(name));
-    const targetTree = path.join(ctx.root, source.treePath);
+    // Both folders come from stack files, which arrive in merge requests: neither may lead anywhere else.
+    const sandboxPath = configString(doc, "sync.path") ?? defaultSyncPath(name);
+    const sandboxTree = clusterFolder(ctx.root, sandboxPath, `The sync.path of stacks/Pulumi.${name}.yaml`);
+    if (path.relative(ctx.root, sandboxTree) !== path.join("clusters", name)) {
+        throw new SandboxError(
+            `The sync.path of stacks/Pulumi.${name}.yaml is '${sandboxPath}', not the sandbox's own folder clusters/${name}. Fix the stack file; nothing was changed.`,
+        );
+    }
+    const targetTree = clusterFolder(ctx.root, source.treePath, `The sync.path of stacks/Pulumi.${sourceStack}.yaml`);
+    if (fs.existsSync(sandboxTree)) checkLinks(ctx.root, sandboxTree);
     if (!fs.existsSync(sandboxTree)) throw new SandboxError(`${path.relative(ctx.root, sandboxTree)} does not exist; there is nothing to promote.`);
     const targetPlatform = fs.existsSync(targetTree) ? findPlatformSource(ctx.root, source.treePath) : undefined;
 
@@ -231,7 +242,7 @@ export async function promote(ctx: SandboxContext, name: string, options: { dryR
 
     await staged(ctx.root, async (staging) => {
         const promoted = path.join(staging.dir, "promoted");
-        fs.cpSync(sandboxTree, promoted, { recursive: true });
+        fs.cpSync(sandboxTree, promoted, { recursive: true, dereference: true });
         // The source keeps its own cadence: its branch, semver range or tag, and its name.
         retargetTree(promoted, { clusterEnv: source.environment, platformRef: (_kind, ref) => targetPlatform?.ref ?? ref });
 

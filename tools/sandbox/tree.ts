@@ -14,6 +14,49 @@ export class SandboxError extends Error {
     }
 }
 
+/** A stack name as Pulumi allows it: never a path, so it cannot reach outside `stacks/`. */
+export function checkStackName(name: string, what: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.includes("..")) {
+        throw new SandboxError(`${what} '${name}' is not a stack name (letters, digits, '.', '_' and '-'; no paths).`);
+    }
+    return name;
+}
+
+/**
+ * A cluster folder a stack file names, resolved: it must lie under `clusters/` of this repository once
+ * links are followed. `origin` says where the path came from, for the refusal.
+ */
+export function clusterFolder(root: string, relative: string, origin: string): string {
+    const clusters = fs.realpathSync(path.join(root, "clusters"));
+    const full = path.resolve(root, relative);
+    const real = fs.existsSync(full) ? fs.realpathSync(full) : path.resolve(clusters, path.relative(path.join(root, "clusters"), full));
+    if (!real.startsWith(clusters + path.sep)) {
+        throw new SandboxError(
+            `${origin} is '${relative}', which is not a folder under clusters/ of this repository. Fix the stack file; nothing was changed.`,
+        );
+    }
+    return full;
+}
+
+/** Refuses a tree holding a link that leads outside `clusters/` or `platform/`: copying it would write through it. */
+export function checkLinks(root: string, dir: string): void {
+    const allowed = ["clusters", "platform"].map((d) => fs.realpathSync(path.join(root, d)) + path.sep);
+    const walk = (current: string) => {
+        for (const entry of fs.readdirSync(current, { withFileTypes: true })) {
+            const full = path.join(current, entry.name);
+            if (entry.isSymbolicLink()) {
+                const target = fs.existsSync(full) ? fs.realpathSync(full) : "";
+                if (!allowed.some((a) => target.startsWith(a))) {
+                    throw new SandboxError(
+                        `${path.relative(root, full)} is a link to ${target || "nothing"}, outside clusters/ and platform/. Replace it with a file; nothing was changed.`,
+                    );
+                }
+            } else if (entry.isDirectory()) walk(full);
+        }
+    };
+    walk(dir);
+}
+
 /** A stack file, parsed with its comments. */
 export function readStackFile(root: string, stack: string): Document {
     const file = stackFile(stack);
