@@ -181,6 +181,12 @@ describe("the default command runner", () => {
         });
     });
 
+    it("stops a command that hangs past its time limit and says so", async () => {
+        const result = await spawnCommand(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], undefined, 200);
+        expect(result.code).toBe(124);
+        expect(result.stderr).toMatch(/did not finish within 0s and was stopped$/);
+    });
+
     it("rejects with ENOENT for a missing binary, which the provider turns into its install hint", async () => {
         await expect(spawnCommand("kind-binary-that-does-not-exist", [])).rejects.toMatchObject({ code: "ENOENT" });
     });

@@ -156,7 +156,8 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
             .join(" ");
         let result: CommandResult;
         try {
-            result = await this.run("kind", args, stdin);
+            // Creating waits for the nodes itself (--wait 120s); anything else answers in seconds.
+            result = await this.run("kind", args, stdin, args[0] === "create" ? 300_000 : 120_000);
         } catch (e) {
             throw kindFailure(action, e as Error);
         }
