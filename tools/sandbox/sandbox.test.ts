@@ -495,3 +495,31 @@ describe("the sandbox CLI stays inside the repository", () => {
         expect(fs.readFileSync(target, "utf8")).toBe(original);
     });
 });
+
+describe("promote never loses work", () => {
+    let root: string;
+    beforeEach(() => {
+        root = copyOfRepo("sandbox-work");
+    });
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("refuses while the target folder has uncommitted changes, naming them and touching nothing", async () => {
+        await fork(context(root).ctx, { sandbox: "sandbox-w", from: "development", branch: "feature/w" });
+        const before = treeDigest(root);
+        const { ctx } = context(root, (c) =>
+            c.command === "git" ? { code: 0, stdout: " M clusters/development/platform.yaml\n?? clusters/development/new.yaml\n" } : "missing",
+        );
+        await expect(promote(ctx, "sandbox-w")).rejects.toThrow(
+            "Uncommitted changes would be lost: clusters/development/platform.yaml, clusters/development/new.yaml. Commit or stash them, then promote again; nothing was changed.",
+        );
+        expect(treeDigest(root)).toBe(before);
+    });
+
+    it("names a target file that is not YAML instead of crashing", async () => {
+        await fork(context(root).ctx, { sandbox: "sandbox-v", from: "development", branch: "feature/v" });
+        fs.appendFileSync(path.join(root, "clusters", "development", "platform.yaml"), "\n  broken: [unclosed\n");
+        await expect(promote(context(root).ctx, "sandbox-v")).rejects.toThrow(
+            /^clusters\/development\/platform\.yaml: Flow sequence in block collection must be sufficiently indented and end with a \] at line \d+, column 1\. Repair that file before promoting into clusters\/development; nothing was changed\.$/,
+        );
+    });
+});

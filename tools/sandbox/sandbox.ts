@@ -232,7 +232,25 @@ export async function promote(ctx: SandboxContext, name: string, options: { dryR
     const targetTree = clusterFolder(ctx.root, source.treePath, `The sync.path of stacks/Pulumi.${sourceStack}.yaml`);
     if (fs.existsSync(sandboxTree)) checkLinks(ctx.root, sandboxTree);
     if (!fs.existsSync(sandboxTree)) throw new SandboxError(`${path.relative(ctx.root, sandboxTree)} does not exist; there is nothing to promote.`);
-    const targetPlatform = fs.existsSync(targetTree) ? findPlatformSource(ctx.root, source.treePath) : undefined;
+    let targetPlatform: ReturnType<typeof findPlatformSource>;
+    try {
+        targetPlatform = fs.existsSync(targetTree) ? findPlatformSource(ctx.root, source.treePath) : undefined;
+    } catch (e) {
+        const reason = ((e as Error).message.split("\n")[0] ?? "").split(`${ctx.root}${path.sep}`).join("").replace(/:$/, "");
+        throw new SandboxError(`${reason}. Repair that file before promoting into ${source.treePath}; nothing was changed.`);
+    }
+
+    if (!options.dryRun) {
+        // Promote replaces the target folder: edits nobody committed there (or in the sandbox) would vanish.
+        const relative = [path.relative(ctx.root, targetTree), path.relative(ctx.root, sandboxTree), path.relative(ctx.root, stackFilePath(ctx.root, name))];
+        const status = await ctx.run("git", ["status", "--porcelain", "--", ...relative]).catch(() => undefined);
+        const dirty = status?.code === 0 ? status.stdout.split("\n").filter((l) => l.trim() !== "") : [];
+        if (dirty.length > 0) {
+            throw new SandboxError(
+                `Uncommitted changes would be lost: ${dirty.map((l) => l.slice(3)).join(", ")}. Commit or stash them, then promote again; nothing was changed.`,
+            );
+        }
+    }
 
     if (!options.dryRun && (await stackExists(ctx, name)) === true) {
         throw new SandboxError(
