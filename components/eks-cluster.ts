@@ -2,7 +2,7 @@
 // also load every AWS service (@pulumi/eks/index.js requires ./clusterMixins, which requires the whole of
 // @pulumi/aws), a third of a second of every EKS preview for nothing this program declares.
 import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
-import { getClusterOutput } from "@pulumi/aws/eks";
+import { Addon, getAddonVersionOutput, getClusterOutput } from "@pulumi/aws/eks";
 import * as iam from "@pulumi/aws/iam";
 import * as kms from "@pulumi/aws/kms";
 import { Provider as AwsProvider } from "@pulumi/aws/provider";
@@ -191,6 +191,26 @@ export class EksCluster extends pulumi.ComponentResource {
             { parent: this, providers: { aws: provider }, dependsOn: attachments },
         );
 
+        // CoreDNS as an EKS add-on, so its version follows the cluster's. pulumi-eks creates the kube-proxy
+        // and vpc-cni add-ons itself, but CoreDNS only with a node group of its own
+        // (nodejs/eks/cluster/cluster.ts: skipDefaultNodeGroup leaves it out), and its pods need nodes:
+        // so here, after the managed node group.
+        const corednsVersion = getAddonVersionOutput(
+            { addonName: "coredns", kubernetesVersion: args.kubernetesVersion, mostRecent: true },
+            { parent: this, provider },
+        ).version;
+        const coredns = new Addon(
+            `${name}-coredns`,
+            {
+                clusterName: cluster.eksCluster.name,
+                addonName: "coredns",
+                addonVersion: corednsVersion,
+                resolveConflictsOnCreate: "OVERWRITE",
+                resolveConflictsOnUpdate: "OVERWRITE",
+            },
+            { parent: this, provider, dependsOn: [nodeGroup] },
+        );
+
         // Read the endpoint back from the cluster this stack created. The name comes from the cluster's own
         // output: in a preview of a new stack it is unknown, so the SDK skips the call (runtime/invoke.js
         // returns an unknown result for unknown inputs) and the Kubernetes resources preview as "to
@@ -203,7 +223,7 @@ export class EksCluster extends pulumi.ComponentResource {
             described.apply((c) => eksKubeconfig(args.clusterName, args.region, c.endpoint, c.certificateAuthorities[0]?.data ?? "")),
         );
         this.kubeContext = pulumi.output(args.clusterName);
-        this.readyFor = [nodeGroup];
+        this.readyFor = [nodeGroup, coredns];
         this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig, kubeContext: this.kubeContext });
     }
 }

@@ -445,9 +445,17 @@ describe("production protects the cluster and the Flux install", () => {
 });
 
 describe("on EKS", () => {
-    it("the Kubernetes provider waits for the node group, so the operator's pods can schedule", async () => {
+    it("the Kubernetes provider waits for the node group and CoreDNS, so the operator's pods schedule and resolve", async () => {
         const env = await buildEnvironment("aws-development");
-        expect(await env.waitsFor("development-kubernetes")).toEqual(["development-cluster-nodes"]);
+        expect(await env.waitsFor("development-kubernetes")).toEqual(["development-cluster-coredns", "development-cluster-nodes"]);
+    });
+
+    it("CoreDNS is an EKS add-on installed after the nodes, at the newest version for the cluster's Kubernetes", async () => {
+        const run = await shared("aws-development");
+        expect(run.one("aws:eks/addon:Addon").inputs).toMatchObject({ addonName: "coredns", resolveConflictsOnUpdate: "OVERWRITE" });
+        expect(run.calls).toContain("aws:eks/getAddonVersion:getAddonVersion");
+        const env = await buildEnvironment("aws-development");
+        expect(await env.waitsFor("development-cluster-coredns")).toEqual(["development-cluster-nodes"]);
     });
 
     it("production protects the Secrets encryption key and the network along with the cluster", async () => {
