@@ -1,10 +1,16 @@
-// Kubernetes API removals and deprecations, from the Kubernetes deprecated API migration guide:
-// which group/version/kind, deprecated in, removed in, and what to use instead. Extend it as
-// Kubernetes publishes new removals; nothing else needs to change.
+// Kubernetes and cert-manager API removals and deprecations, from Fairwinds' pluto data (vendored in
+// schemas/pluto-versions.yaml; schemas/sources.json names the release), plus the few entries that data
+// lacks, each with its reason.
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { SCHEMAS_DIR } from "../schemas/vendored";
 
 export interface ApiRetirement {
     apiVersion: string;
     kinds: string[];
+    /** What decides: a Kubernetes minor of the cluster, or the cert-manager the platform installs. */
+    component: "k8s" | "cert-manager";
     /** The minor version that started warning, e.g. "1.21". */
     deprecatedIn: string;
     /** The first minor version without it; undefined while no removal is scheduled. */
@@ -12,101 +18,64 @@ export interface ApiRetirement {
     replacement: string;
 }
 
-export const API_RETIREMENTS: ApiRetirement[] = [
-    { apiVersion: "extensions/v1beta1", kinds: ["DaemonSet", "Deployment", "ReplicaSet"], deprecatedIn: "1.8", removedIn: "1.16", replacement: "apps/v1" },
-    { apiVersion: "apps/v1beta1", kinds: ["Deployment", "StatefulSet"], deprecatedIn: "1.9", removedIn: "1.16", replacement: "apps/v1" },
-    {
-        apiVersion: "apps/v1beta2",
-        kinds: ["DaemonSet", "Deployment", "ReplicaSet", "StatefulSet"],
-        deprecatedIn: "1.9",
-        removedIn: "1.16",
-        replacement: "apps/v1",
-    },
-    { apiVersion: "extensions/v1beta1", kinds: ["NetworkPolicy"], deprecatedIn: "1.9", removedIn: "1.16", replacement: "networking.k8s.io/v1" },
-    { apiVersion: "extensions/v1beta1", kinds: ["Ingress"], deprecatedIn: "1.14", removedIn: "1.22", replacement: "networking.k8s.io/v1" },
-    {
-        apiVersion: "networking.k8s.io/v1beta1",
-        kinds: ["Ingress", "IngressClass"],
-        deprecatedIn: "1.19",
-        removedIn: "1.22",
-        replacement: "networking.k8s.io/v1",
-    },
-    {
-        apiVersion: "admissionregistration.k8s.io/v1beta1",
-        kinds: ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"],
-        deprecatedIn: "1.16",
-        removedIn: "1.22",
-        replacement: "admissionregistration.k8s.io/v1",
-    },
-    {
-        apiVersion: "apiextensions.k8s.io/v1beta1",
-        kinds: ["CustomResourceDefinition"],
-        deprecatedIn: "1.16",
-        removedIn: "1.22",
-        replacement: "apiextensions.k8s.io/v1",
-    },
-    { apiVersion: "apiregistration.k8s.io/v1beta1", kinds: ["APIService"], deprecatedIn: "1.19", removedIn: "1.22", replacement: "apiregistration.k8s.io/v1" },
-    {
-        apiVersion: "certificates.k8s.io/v1beta1",
-        kinds: ["CertificateSigningRequest"],
-        deprecatedIn: "1.19",
-        removedIn: "1.22",
-        replacement: "certificates.k8s.io/v1",
-    },
-    { apiVersion: "coordination.k8s.io/v1beta1", kinds: ["Lease"], deprecatedIn: "1.19", removedIn: "1.22", replacement: "coordination.k8s.io/v1" },
-    {
-        apiVersion: "rbac.authorization.k8s.io/v1beta1",
-        kinds: ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"],
-        deprecatedIn: "1.17",
-        removedIn: "1.22",
-        replacement: "rbac.authorization.k8s.io/v1",
-    },
-    { apiVersion: "scheduling.k8s.io/v1beta1", kinds: ["PriorityClass"], deprecatedIn: "1.14", removedIn: "1.22", replacement: "scheduling.k8s.io/v1" },
-    {
-        apiVersion: "storage.k8s.io/v1beta1",
-        kinds: ["CSIDriver", "CSINode", "StorageClass", "VolumeAttachment"],
-        deprecatedIn: "1.19",
-        removedIn: "1.22",
-        replacement: "storage.k8s.io/v1",
-    },
-    { apiVersion: "batch/v1beta1", kinds: ["CronJob"], deprecatedIn: "1.21", removedIn: "1.25", replacement: "batch/v1" },
-    { apiVersion: "discovery.k8s.io/v1beta1", kinds: ["EndpointSlice"], deprecatedIn: "1.21", removedIn: "1.25", replacement: "discovery.k8s.io/v1" },
-    { apiVersion: "events.k8s.io/v1beta1", kinds: ["Event"], deprecatedIn: "1.19", removedIn: "1.25", replacement: "events.k8s.io/v1" },
-    { apiVersion: "autoscaling/v2beta1", kinds: ["HorizontalPodAutoscaler"], deprecatedIn: "1.22", removedIn: "1.25", replacement: "autoscaling/v2" },
-    { apiVersion: "policy/v1beta1", kinds: ["PodDisruptionBudget"], deprecatedIn: "1.21", removedIn: "1.25", replacement: "policy/v1" },
-    {
-        apiVersion: "policy/v1beta1",
-        kinds: ["PodSecurityPolicy"],
-        deprecatedIn: "1.21",
-        removedIn: "1.25",
-        replacement: "Pod Security Admission (namespace labels pod-security.kubernetes.io/*)",
-    },
-    { apiVersion: "node.k8s.io/v1beta1", kinds: ["RuntimeClass"], deprecatedIn: "1.20", removedIn: "1.25", replacement: "node.k8s.io/v1" },
-    {
-        apiVersion: "flowcontrol.apiserver.k8s.io/v1beta1",
-        kinds: ["FlowSchema", "PriorityLevelConfiguration"],
-        deprecatedIn: "1.23",
-        removedIn: "1.26",
-        replacement: "flowcontrol.apiserver.k8s.io/v1",
-    },
-    { apiVersion: "autoscaling/v2beta2", kinds: ["HorizontalPodAutoscaler"], deprecatedIn: "1.23", removedIn: "1.26", replacement: "autoscaling/v2" },
-    { apiVersion: "storage.k8s.io/v1beta1", kinds: ["CSIStorageCapacity"], deprecatedIn: "1.24", removedIn: "1.27", replacement: "storage.k8s.io/v1" },
-    {
-        apiVersion: "flowcontrol.apiserver.k8s.io/v1beta2",
-        kinds: ["FlowSchema", "PriorityLevelConfiguration"],
-        deprecatedIn: "1.26",
-        removedIn: "1.29",
-        replacement: "flowcontrol.apiserver.k8s.io/v1",
-    },
+interface PlutoEntry {
+    version: string;
+    kind: string;
+    "deprecated-in": string;
+    "removed-in": string;
+    "replacement-api": string;
+    component: string;
+}
+
+/** "1.16" from pluto's "v1.16.0"; undefined for "". */
+const minorOf = (v: string) => /^v?(\d+)\.(\d+)/.exec(v)?.slice(1, 3).join(".");
+
+/** pluto's entries for what this platform can run: Kubernetes itself and cert-manager (no Istio here). */
+function fromPluto(): ApiRetirement[] {
+    const data = parse(fs.readFileSync(path.join(SCHEMAS_DIR, "pluto-versions.yaml"), "utf8")) as { "deprecated-versions": PlutoEntry[] };
+    const entries: ApiRetirement[] = [];
+    for (const e of data["deprecated-versions"]) {
+        if (e.component !== "k8s" && e.component !== "cert-manager") continue;
+        if (e.kind.endsWith("List")) continue; // list kinds are never written in a manifest
+        const retirement: ApiRetirement = {
+            apiVersion: e.version,
+            kinds: [e.kind],
+            component: e.component,
+            deprecatedIn: minorOf(e["deprecated-in"]) ?? "0.0",
+            removedIn: minorOf(e["removed-in"]),
+            // pluto leaves it empty where nothing replaces the API (PodSecurityPolicy).
+            replacement: e["replacement-api"] || "its successor",
+        };
+        const same = entries.find((r) => JSON.stringify({ ...r, kinds: [] }) === JSON.stringify({ ...retirement, kinds: [] }));
+        if (same) same.kinds.push(e.kind);
+        else entries.push(retirement);
+    }
+    return entries;
+}
+
+/** Where pluto's data is missing or wrong, each with its reason; these win over pluto's. */
+const OURS: ApiRetirement[] = [
+    // pluto v5.24.0 says FlowSchema v1beta3 was deprecated in 1.24, before the version existed (1.26);
+    // Kubernetes deprecated it in 1.29 and removed it in 1.32 (deprecated API migration guide).
     {
         apiVersion: "flowcontrol.apiserver.k8s.io/v1beta3",
         kinds: ["FlowSchema", "PriorityLevelConfiguration"],
+        component: "k8s",
         deprecatedIn: "1.29",
         removedIn: "1.32",
         replacement: "flowcontrol.apiserver.k8s.io/v1",
     },
-    { apiVersion: "v1", kinds: ["Endpoints"], deprecatedIn: "1.33", replacement: "discovery.k8s.io/v1 EndpointSlice" },
+    // Kubernetes 1.33 deprecated v1 Endpoints in favour of EndpointSlices (KEP-4974); pluto v5.24.0 lacks it.
+    { apiVersion: "v1", kinds: ["Endpoints"], component: "k8s", deprecatedIn: "1.33", replacement: "discovery.k8s.io/v1 EndpointSlice" },
 ];
+
+export const API_RETIREMENTS: ApiRetirement[] = [...OURS, ...fromPluto()];
+
+/**
+ * The cert-manager the platform installs (platform/services/cert-manager.yaml, chart "1.x"): the newest
+ * 1.x, so every cert-manager removal pluto knows (all by 1.6) applies.
+ */
+const CERT_MANAGER_MINOR = "1.99";
 
 /** "1.35" from "1.35", "v1.35.0" or "kindest/node:v1.35.0@sha256:…". */
 export function kubernetesMinor(version: string): string {
@@ -125,15 +94,16 @@ export type ApiVerdict = { status: "removed"; message: string } | { status: "dep
 
 /** Whether a cluster of `version` serves `apiVersion`/`kind`, and what to say when it does not. */
 export function apiVerdict(apiVersion: string, kind: string, version: string): ApiVerdict {
-    const minor = kubernetesMinor(version);
     const entry = API_RETIREMENTS.find((r) => r.apiVersion === apiVersion && r.kinds.includes(kind));
-    if (!entry || !atLeast(minor, entry.deprecatedIn)) return { status: "ok" };
+    if (!entry) return { status: "ok" };
+    const certManager = entry.component === "cert-manager";
+    const minor = certManager ? CERT_MANAGER_MINOR : kubernetesMinor(version);
+    const product = certManager ? "cert-manager" : "Kubernetes";
+    if (!atLeast(minor, entry.deprecatedIn)) return { status: "ok" };
     if (entry.removedIn && atLeast(minor, entry.removedIn)) {
-        return {
-            status: "removed",
-            message: `${apiVersion} ${kind} was removed in Kubernetes ${entry.removedIn}; this cluster runs ${minor}. Use ${entry.replacement}`,
-        };
+        const runs = certManager ? "the platform installs cert-manager 1.x" : `this cluster runs ${minor}`;
+        return { status: "removed", message: `${apiVersion} ${kind} was removed in ${product} ${entry.removedIn}; ${runs}. Use ${entry.replacement}` };
     }
     const removal = entry.removedIn ? `, removed in ${entry.removedIn}` : ", no removal scheduled yet";
-    return { status: "deprecated", message: `${apiVersion} ${kind} is deprecated since Kubernetes ${entry.deprecatedIn}${removal}. Use ${entry.replacement}` };
+    return { status: "deprecated", message: `${apiVersion} ${kind} is deprecated since ${product} ${entry.deprecatedIn}${removal}. Use ${entry.replacement}` };
 }

@@ -33,6 +33,28 @@ describe("semver ranges in Flux's Masterminds syntax", () => {
     });
 });
 
+describe("API retirements from pluto's data (schemas/pluto-versions.yaml)", () => {
+    it.each([
+        ["resource.k8s.io/v1beta1", "ResourceClaim", "1.36", "removed"],
+        ["resource.k8s.io/v1beta1", "ResourceClaim", "1.35", "deprecated"],
+        ["resource.k8s.io/v1alpha3", "ResourceSlice", "1.34", "removed"],
+        ["storage.k8s.io/v1alpha1", "VolumeAttributesClass", "kindest/node:v1.35.0", "removed"],
+        ["storagemigration.k8s.io/v1alpha1", "StorageVersionMigration", "1.35", "removed"],
+        ["admissionregistration.k8s.io/v1alpha1", "ValidatingAdmissionPolicy", "1.33", "removed"],
+        ["cert-manager.io/v1alpha2", "Certificate", "1.35", "removed"],
+        ["apps/v1", "Deployment", "1.36", "ok"],
+    ])("%s %s on %s: %s", (apiVersion, kind, version, status) => {
+        expect(apiVerdict(apiVersion, kind, version).status).toBe(status);
+    });
+
+    it("names cert-manager, not Kubernetes, for cert-manager's own APIs", () => {
+        expect(apiVerdict("cert-manager.io/v1alpha2", "Certificate", "1.35")).toEqual({
+            status: "removed",
+            message: "cert-manager.io/v1alpha2 Certificate was removed in cert-manager 1.6; the platform installs cert-manager 1.x. Use cert-manager.io/v1",
+        });
+    });
+});
+
 describe("API retirements", () => {
     it("fails an API removed before the cluster's version, naming the replacement", () => {
         expect(apiVerdict("policy/v1beta1", "PodDisruptionBudget", "kindest/node:v1.35.0")).toEqual({

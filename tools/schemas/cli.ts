@@ -1,15 +1,20 @@
-// `npm run schemas:update -- <flux-operator version>`: refresh the vendored FluxInstance CRD from upstream.
-import { updateFluxInstanceSchema } from "./vendored";
+// `npm run schemas:update -- flux-operator <version>` or `-- pluto <tag>`: refresh vendored upstream data.
+import { updateFluxInstanceSchema, updatePlutoVersions } from "./vendored";
 
 async function main(): Promise<void> {
-    const [version] = process.argv.slice(2);
-    if (!version) {
-        console.error("usage: npm run schemas:update -- <flux-operator version>   e.g. 0.58.1");
-        process.exit(2);
+    const [what, version] = process.argv.slice(2);
+    if (what === "flux-operator" && version) {
+        const record = await updateFluxInstanceSchema(version);
+        console.log(`schemas/: FluxInstance CRD of ${record.project} ${record.tag} (sha256 ${record.sha256.slice(0, 12)}…).`);
+        console.log(`Now set flux.operatorVersion's default to ${version} in infra/config/schema.ts (and in any stack that pins it); npm test checks they agree.`);
+    } else if (what === "pluto" && version) {
+        const record = await updatePlutoVersions(version);
+        console.log(`schemas/: API deprecations of ${record.project} ${record.tag} (sha256 ${record.sha256.slice(0, 12)}…). Run npm test.`);
+    } else {
+        console.error("usage: npm run schemas:update -- flux-operator <chart version>   e.g. 0.58.1");
+        console.error("       npm run schemas:update -- pluto <release tag>              e.g. v5.24.0");
+        process.exitCode = 2;
     }
-    const record = await updateFluxInstanceSchema(version);
-    console.log(`schemas/: FluxInstance CRD of ${record.project} ${record.tag} (sha256 ${record.sha256.slice(0, 12)}…).`);
-    console.log(`Now set flux.operatorVersion's default to ${version} in infra/config/schema.ts (and in any stack that pins it); npm test checks they agree.`);
 }
 
 main().catch((e: unknown) => {

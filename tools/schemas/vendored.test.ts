@@ -5,7 +5,7 @@ import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import { DEFAULTS } from "../../infra/config";
-import { FLUX_INSTANCE_CRD, readSources, SCHEMAS_DIR, sha256, updateFluxInstanceSchema, vendoredOperatorVersion, verifySources } from "./vendored";
+import { FLUX_INSTANCE_CRD, PLUTO_VERSIONS, readSources, SCHEMAS_DIR, sha256, updateFluxInstanceSchema, updatePlutoVersions, vendoredOperatorVersion, verifySources } from "./vendored";
 
 function copyOfSchemas(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-schemas-"));
@@ -98,5 +98,26 @@ describe("npm run schemas:update", () => {
         await expect(updateFluxInstanceSchema("v0.59", { dir: copyOfSchemas(), baseUrl: "http://127.0.0.1:9" })).rejects.toThrow(
             '"v0.59" is not a flux-operator release: give the chart version, e.g. 0.58.1',
         );
+    });
+});
+
+describe("npm run schemas:update -- pluto", () => {
+    const PLUTO_PATH = "/FairwindsOps/pluto/v5.25.0/versions.yaml";
+    const NEXT = "deprecated-versions:\n  - version: example.k8s.io/v1beta1\n    kind: Example\n";
+
+    it("fetches versions.yaml at the release tag and records it", async () => {
+        const dir = copyOfSchemas();
+        const record = await serving({ [PLUTO_PATH]: NEXT }, (baseUrl) => updatePlutoVersions("v5.25.0", { dir, baseUrl }));
+        expect(record).toMatchObject({ project: "FairwindsOps/pluto", tag: "v5.25.0", path: "versions.yaml", sha256: sha256(NEXT) });
+        expect(fs.readFileSync(path.join(dir, PLUTO_VERSIONS), "utf8")).toBe(NEXT);
+        expect(verifySources(dir)).toEqual([]);
+    });
+
+    it("keeps the current data when upstream answers with something else", async () => {
+        const dir = copyOfSchemas();
+        await serving({ [PLUTO_PATH]: "<html/>" }, async (baseUrl) => {
+            await expect(updatePlutoVersions("v5.25.0", { dir, baseUrl })).rejects.toThrow("is not pluto's versions.yaml; nothing was written");
+        });
+        expect(verifySources(dir)).toEqual([]);
     });
 });

@@ -8,6 +8,7 @@ import { REPO_ROOT } from "../../lib/project";
 
 export const SCHEMAS_DIR = path.join(REPO_ROOT, "schemas");
 export const FLUX_INSTANCE_CRD = "fluxcd.controlplane.io_fluxinstances.yaml";
+export const PLUTO_VERSIONS = "pluto-versions.yaml";
 
 /** Where a vendored file came from; one entry per file in schemas/sources.json. */
 export interface SchemaSource {
@@ -92,5 +93,23 @@ export async function updateFluxInstanceSchema(version: string, options: UpdateO
     const record: SchemaSource = { project: current.project, tag, path: current.path, license: current.license, sha256: sha256(text) };
     fs.writeFileSync(path.join(dir, FLUX_INSTANCE_CRD), text);
     fs.writeFileSync(path.join(dir, "sources.json"), JSON.stringify({ ...sources, [FLUX_INSTANCE_CRD]: record }, null, 2) + "\n");
+    return record;
+}
+
+/** Fetches pluto's API deprecation data of a release (e.g. v5.24.0) and records it; returns the new record. */
+export async function updatePlutoVersions(tag: string, options: UpdateOptions = {}): Promise<SchemaSource> {
+    if (!/^v\d+\.\d+\.\d+$/.test(tag)) throw new Error(`"${tag}" is not a pluto release: give its tag, e.g. v5.24.0`);
+    const dir = options.dir ?? SCHEMAS_DIR;
+    const sources = readSources(dir);
+    const current = sources[PLUTO_VERSIONS];
+    if (!current) throw new Error(`schemas/sources.json has no record of ${PLUTO_VERSIONS}`);
+    const url = `${options.baseUrl ?? "https://raw.githubusercontent.com"}/${current.project}/${tag}/${current.path}`;
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`GET ${url} answered ${response.status}: is ${tag} a pluto release?`);
+    const text = await response.text();
+    if (!/^deprecated-versions:$/m.test(text)) throw new Error(`${url} is not pluto's versions.yaml; nothing was written`);
+    const record: SchemaSource = { project: current.project, tag, path: current.path, license: current.license, sha256: sha256(text) };
+    fs.writeFileSync(path.join(dir, PLUTO_VERSIONS), text);
+    fs.writeFileSync(path.join(dir, "sources.json"), JSON.stringify({ ...sources, [PLUTO_VERSIONS]: record }, null, 2) + "\n");
     return record;
 }
