@@ -523,3 +523,40 @@ describe("promote never loses work", () => {
         );
     });
 });
+
+describe("an interrupted run", () => {
+    let root: string;
+    beforeEach(() => {
+        root = copyOfRepo("sandbox-kill");
+    });
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("is undone by the next run of the CLI, which says so in one line", async () => {
+        const before = treeDigest(root);
+        // What a promote killed with -9 between its moves leaves: development set aside, a half-placed folder.
+        const staging = fs.mkdtempSync(path.join(root, ".sandbox-staging-"));
+        const target = path.join(root, "clusters", "development");
+        const aside = path.join(staging, "aside-0");
+        fs.renameSync(target, aside);
+        fs.mkdirSync(target);
+        fs.writeFileSync(path.join(target, "half.yaml"), "half: written\n");
+        fs.writeFileSync(path.join(staging, "journal.json"), JSON.stringify({ pid: 2 ** 22 + 12345, moves: [{ target, aside }, { placed: target }] }));
+
+        const { ctx, printed } = context(root);
+        await fork(ctx, { sandbox: "sandbox-after", from: "development", branch: "feature/after" });
+        expect(printed[0]).toBe(`Found a sandbox run interrupted at step 2 (process ${2 ** 22 + 12345}): undid it.`);
+        expect(fs.readdirSync(root).filter((e) => e.startsWith(".sandbox-staging-"))).toEqual([]);
+        fs.rmSync(path.join(root, "clusters", "sandbox-after"), { recursive: true });
+        fs.rmSync(path.join(root, "stacks", "Pulumi.sandbox-after.yaml"));
+        expect(treeDigest(root)).toBe(before);
+    });
+
+    it("leaves the staging area of a run that is still going alone", async () => {
+        const staging = fs.mkdtempSync(path.join(root, ".sandbox-staging-"));
+        fs.writeFileSync(path.join(staging, "journal.json"), JSON.stringify({ pid: process.pid, moves: [] }));
+        const { ctx, printed } = context(root);
+        await fork(ctx, { sandbox: "sandbox-busy", from: "development", branch: "feature/busy" });
+        expect(printed.filter((l) => l.startsWith("Found a sandbox run"))).toEqual([]);
+        expect(fs.existsSync(staging)).toBe(true);
+    });
+});

@@ -6,7 +6,18 @@ import { DEFAULT_BRANCH, defaultSyncPath, ENVIRONMENTS } from "../../lib/project
 import { CommandResult } from "../../lib/run-command";
 import { configString, configValue, listStacks, setConfigValue, stackFilePath } from "../../lib/stack-files";
 import { DNS_LABEL, gitBranchProblem, TTL } from "../../lib/validators";
-import { checkLinks, checkStackName, clusterFolder, diffTrees, dropSecureValues, readStackFile, retargetTree, SandboxError, staged } from "./tree";
+import {
+    checkLinks,
+    checkStackName,
+    clusterFolder,
+    diffTrees,
+    dropSecureValues,
+    readStackFile,
+    recoverInterrupted,
+    retargetTree,
+    SandboxError,
+    staged,
+} from "./tree";
 
 export interface SandboxContext {
     /** The repository root. */
@@ -149,6 +160,7 @@ export async function fork(ctx: SandboxContext, o: ForkOptions): Promise<void> {
     const overrides = forkOverrides(source.doc, o, branch, createdAt);
     const useCli = await pulumiAvailable(ctx);
 
+    for (const line of recoverInterrupted(ctx.root)) ctx.print(line);
     await staged(ctx.root, async (staging) => {
         // The tree: a copy of the source's folder, retargeted at the sandbox's branch and name.
         const tree = path.join(staging.dir, "tree");
@@ -258,6 +270,7 @@ export async function promote(ctx: SandboxContext, name: string, options: { dryR
         );
     }
 
+    for (const line of recoverInterrupted(ctx.root)) ctx.print(line);
     await staged(ctx.root, async (staging) => {
         const promoted = path.join(staging.dir, "promoted");
         fs.cpSync(sandboxTree, promoted, { recursive: true, dereference: true });
@@ -347,6 +360,7 @@ export function list(ctx: SandboxContext): void {
 }
 
 export async function remove(ctx: SandboxContext, name: string, options: { keepFiles?: boolean } = {}): Promise<void> {
+    for (const line of recoverInterrupted(ctx.root)) ctx.print(line);
     readSandbox(ctx.root, name);
     try {
         await ctx.run("pulumi", ["version"]);

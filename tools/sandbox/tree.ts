@@ -151,18 +151,36 @@ export function diffTrees(before: string, after: string): { added: string[]; rem
  * A scratch folder inside the repository (so renames out of it stay on one file system), and a
  * journal of what was moved into place, undone in reverse if anything fails before `commit`.
  */
+/** What a staging area has moved so far, written before each move, so an interrupted run can be undone. */
+interface Journal {
+    pid: number;
+    /** In order: a path placed (to remove), or a path set aside (to restore from `aside`). */
+    moves: ({ placed: string } | { target: string; aside: string })[];
+}
+
 export class Staging {
     readonly dir: string;
     private readonly undo: (() => void | Promise<unknown>)[] = [];
+    private readonly journal: Journal = { pid: process.pid, moves: [] };
 
     constructor(readonly root: string) {
         this.dir = fs.mkdtempSync(path.join(root, ".sandbox-staging-"));
+        this.record();
+    }
+
+    /** Rewritten whole (temp file, then rename), so a kill never leaves half a journal. */
+    private record(): void {
+        const file = path.join(this.dir, "journal.json");
+        fs.writeFileSync(`${file}.tmp`, JSON.stringify(this.journal));
+        fs.renameSync(`${file}.tmp`, file);
     }
 
     /** Moves a staged path to `target`, which must not exist. */
     place(staged: string, target: string): void {
         if (fs.existsSync(target)) throw new SandboxError(`${path.relative(this.root, target)} appeared while working; nothing was changed.`);
         fs.mkdirSync(path.dirname(target), { recursive: true });
+        this.journal.moves.push({ placed: target });
+        this.record();
         fs.renameSync(staged, target);
         this.undo.push(() => fs.rmSync(target, { recursive: true, force: true }));
     }
@@ -170,6 +188,8 @@ export class Staging {
     /** Moves `target` aside so it can be replaced; restored on rollback, deleted on commit. */
     setAside(target: string): void {
         const aside = path.join(this.dir, `aside-${this.undo.length}`);
+        this.journal.moves.push({ target, aside });
+        this.record();
         fs.renameSync(target, aside);
         this.undo.push(() => {
             fs.rmSync(target, { recursive: true, force: true });
@@ -196,6 +216,41 @@ export class Staging {
     commit(): void {
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
+}
+
+function alive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (e) {
+        return (e as NodeJS.ErrnoException).code === "EPERM";
+    }
+}
+
+/**
+ * Undoes what an interrupted run (killed, its process gone) moved, from its journal, and removes its
+ * staging folder. Returns one line per run it found. A run whose process still lives is left alone.
+ */
+export function recoverInterrupted(root: string): string[] {
+    const found: string[] = [];
+    for (const entry of fs.readdirSync(root)) {
+        if (!entry.startsWith(".sandbox-staging-")) continue;
+        const dir = path.join(root, entry);
+        const file = path.join(dir, "journal.json");
+        const journal = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as Journal) : { pid: 0, moves: [] };
+        if (journal.pid && alive(journal.pid)) continue;
+        for (const move of [...journal.moves].reverse()) {
+            if ("placed" in move) {
+                fs.rmSync(move.placed, { recursive: true, force: true });
+            } else if (fs.existsSync(move.aside)) {
+                fs.rmSync(move.target, { recursive: true, force: true });
+                fs.renameSync(move.aside, move.target);
+            }
+        }
+        fs.rmSync(dir, { recursive: true, force: true });
+        found.push(`Found a sandbox run interrupted at step ${journal.moves.length} (process ${journal.pid || "unknown"}): undid it.`);
+    }
+    return found;
 }
 
 /** Runs `work` with a staging area: everything it placed is undone if it throws. */
