@@ -3,25 +3,26 @@ import { adminAccessEntries, deployerProblem } from "./eks-access";
 
 const DEPLOYER = "arn:aws:iam::123456789012:role/ci/platform-deployer";
 const ADMIN = "arn:aws:iam::123456789012:role/platform-admin";
+const POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
 
 describe("who may administer an EKS cluster", () => {
     it("gives each admin role a cluster-admin access entry", () => {
-        expect(adminAccessEntries([ADMIN], DEPLOYER, "aws")).toEqual({
+        expect(adminAccessEntries([ADMIN], DEPLOYER, POLICY)).toEqual({
             "admin-0": {
                 principalArn: ADMIN,
                 accessPolicies: {
-                    clusterAdmin: { policyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", accessScope: { type: "cluster" } },
+                    clusterAdmin: { policyArn: POLICY, accessScope: { type: "cluster" } },
                 },
             },
         });
     });
 
     it("gives the deploying role no second entry when it is also listed: EKS admitted it when it created the cluster", () => {
-        expect(Object.values(adminAccessEntries([DEPLOYER, ADMIN], DEPLOYER, "aws")).map((e) => e.principalArn)).toEqual([ADMIN]);
+        expect(Object.values(adminAccessEntries([DEPLOYER, ADMIN], DEPLOYER, POLICY)).map((e) => e.principalArn)).toEqual([ADMIN]);
     });
 
     it("keeps each entry's key when another role is removed from the list", () => {
-        expect(Object.keys(adminAccessEntries([DEPLOYER, ADMIN], DEPLOYER, "aws"))).toEqual(["admin-1"]);
+        expect(Object.keys(adminAccessEntries([DEPLOYER, ADMIN], DEPLOYER, POLICY))).toEqual(["admin-1"]);
     });
 });
 

@@ -1,23 +1,20 @@
 // Who may reach an EKS cluster, as pure functions: the EksCluster component applies them, and their
 // tests need no AWS module.
 
-/** The ARN partition of a region: `aws`, `aws-cn` or `aws-us-gov`. */
-export function partitionOf(region: string): string {
-    if (region.startsWith("cn-")) return "aws-cn";
-    if (region.includes("-gov-")) return "aws-us-gov";
-    return "aws";
-}
-
-/** Cluster-admin access entries for the admin roles, all but the deploying role, which EKS already admits. */
-export function adminAccessEntries(adminRoleArns: string[], deployRoleArn: string, partition: string) {
-    const entries: Record<string, { principalArn: string; accessPolicies: Record<string, { policyArn: string; accessScope: { type: string } }> }> = {};
+/**
+ * Cluster-admin access entries for the admin roles, all but the deploying role, which EKS already admits.
+ * `clusterAdminPolicyArn` is the ARN of AmazonEKSClusterAdminPolicy in the cluster's partition, as AWS
+ * reports it (the partition is not a function of the region name: ISO regions have partitions of their own).
+ */
+export function adminAccessEntries<Arn>(adminRoleArns: string[], deployRoleArn: string, clusterAdminPolicyArn: Arn) {
+    const entries: Record<string, { principalArn: string; accessPolicies: Record<string, { policyArn: Arn; accessScope: { type: string } }> }> = {};
     adminRoleArns.forEach((principalArn, i) => {
         // Keyed by position in the config, so removing one role never renames the others' entries.
         if (principalArn === deployRoleArn) return;
         entries[`admin-${i}`] = {
             principalArn,
             accessPolicies: {
-                clusterAdmin: { policyArn: `arn:${partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy`, accessScope: { type: "cluster" } },
+                clusterAdmin: { policyArn: clusterAdminPolicyArn, accessScope: { type: "cluster" } },
             },
         };
     });

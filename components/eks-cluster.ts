@@ -2,7 +2,8 @@
 // also load every AWS service (@pulumi/eks/index.js requires ./clusterMixins, which requires the whole of
 // @pulumi/aws), a third of a second of every EKS preview for nothing this program declares.
 import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
-import { Addon, getAddonVersionOutput, getClusterOutput } from "@pulumi/aws/eks";
+import { getPartitionOutput } from "@pulumi/aws/getPartition";
+import { Addon, getAddonVersionOutput } from "@pulumi/aws/eks";
 import * as iam from "@pulumi/aws/iam";
 import * as kms from "@pulumi/aws/kms";
 import { Provider as AwsProvider } from "@pulumi/aws/provider";
@@ -12,7 +13,7 @@ import { ManagedNodeGroup } from "@pulumi/eks/managedNodeGroup";
 import { AuthenticationMode } from "@pulumi/eks/types/enums";
 import * as pulumi from "@pulumi/pulumi";
 import { EksNetwork } from "./eks-network";
-import { adminAccessEntries, deployerProblem, partitionOf } from "./eks-access";
+import { adminAccessEntries, deployerProblem } from "./eks-access";
 
 export interface EksNodeGroup {
     /** EC2 instance types, cheapest fit first. */
@@ -58,36 +59,8 @@ export interface EksClusterArgs {
     deletionProtection?: boolean;
 }
 
-/**
- * A kubeconfig that holds no credential: kubectl and the Kubernetes provider run
- * `aws eks get-token` for a short-lived token of whoever runs them.
- */
-export function eksKubeconfig(clusterName: string, region: string, endpoint: string, certificateAuthority: string): string {
-    return JSON.stringify(
-        {
-            apiVersion: "v1",
-            kind: "Config",
-            clusters: [{ name: clusterName, cluster: { server: endpoint, "certificate-authority-data": certificateAuthority } }],
-            contexts: [{ name: clusterName, context: { cluster: clusterName, user: clusterName } }],
-            "current-context": clusterName,
-            users: [
-                {
-                    name: clusterName,
-                    user: {
-                        exec: {
-                            apiVersion: "client.authentication.k8s.io/v1beta1",
-                            command: "aws",
-                            args: ["eks", "get-token", "--cluster-name", clusterName, "--region", region, "--output", "json"],
-                            interactiveMode: "Never",
-                        },
-                    },
-                },
-            ],
-        },
-        null,
-        2,
-    );
-}
+/** The context pulumi-eks names in the kubeconfig it generates (nodejs/eks/cluster/cluster.ts). */
+export const EKS_KUBECONFIG_CONTEXT = "aws";
 
 const NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"];
 
@@ -108,10 +81,11 @@ export class EksCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: EksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gitops-platform:index:EksCluster", name, {}, opts);
-        const partition = partitionOf(args.region);
-
         const provider = new AwsProvider(`${name}-aws`, { region: args.region as Region, defaultTags: { tags: args.tags ?? {} } }, { parent: this });
         const inAws = { parent: this, provider };
+        // AWS-managed policy ARNs name the partition, which AWS reports: the region's name does not tell
+        // the ISO partitions (aws-iso, aws-iso-b, ...) from the commercial one.
+        const partition = getPartitionOutput({}, inAws).partition;
 
         const network = new EksNetwork(
             `${name}-network`,
@@ -148,7 +122,11 @@ export class EksCluster extends pulumi.ComponentResource {
                 endpointPublicAccess: true,
                 publicAccessCidrs: args.publicAccessCidrs,
                 authenticationMode: AuthenticationMode.Api,
-                accessEntries: adminAccessEntries(args.adminRoleArns, args.deployRoleArn, partition),
+                accessEntries: adminAccessEntries(
+                    args.adminRoleArns,
+                    args.deployRoleArn,
+                    pulumi.interpolate`arn:${partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy`,
+                ),
                 encryptionConfigKeyArn: secretsKey.arn,
                 enabledClusterLogTypes: ["api", "audit", "authenticator"],
                 createOidcProvider: true,
@@ -173,7 +151,7 @@ export class EksCluster extends pulumi.ComponentResource {
             (policy) =>
                 new iam.RolePolicyAttachment(
                     `${name}-nodes-${policy}`,
-                    { role: nodeRole.name, policyArn: `arn:${partition}:iam::aws:policy/${policy}` },
+                    { role: nodeRole.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/${policy}` },
                     inAws,
                 ),
         );
@@ -211,18 +189,13 @@ export class EksCluster extends pulumi.ComponentResource {
             { parent: this, provider, dependsOn: [nodeGroup] },
         );
 
-        // Read the endpoint back from the cluster this stack created. The name comes from the cluster's own
-        // output: in a preview of a new stack it is unknown, so the SDK skips the call (runtime/invoke.js
-        // returns an unknown result for unknown inputs) and the Kubernetes resources preview as "to
-        // create". A `dependsOn: [cluster]` would not do that: eks.Cluster is a remote component whose
-        // AWS children the program never sees, so the SDK would call AWS, which knows no such cluster.
-        const described = getClusterOutput({ name: cluster.eksCluster.name }, { parent: this, provider });
-
         this.clusterName = pulumi.output(args.clusterName);
-        this.kubeconfig = pulumi.secret(
-            described.apply((c) => eksKubeconfig(args.clusterName, args.region, c.endpoint, c.certificateAuthorities[0]?.data ?? "")),
-        );
-        this.kubeContext = pulumi.output(args.clusterName);
+        // pulumi-eks's own kubeconfig (nodejs/eks/cluster/cluster.ts, generateKubeconfig): no credential,
+        // `aws --region <region> eks get-token --cluster-name <name>` for whoever runs kubectl or the
+        // Kubernetes provider, context "aws". It is an output of the cluster, so in the first preview of a
+        // new stack it is unknown and the Kubernetes resources preview as "to create" without asking AWS.
+        this.kubeconfig = pulumi.secret(cluster.kubeconfigJson);
+        this.kubeContext = pulumi.output(EKS_KUBECONFIG_CONTEXT);
         this.readyFor = [nodeGroup, coredns];
         this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig, kubeContext: this.kubeContext });
     }

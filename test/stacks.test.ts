@@ -11,7 +11,7 @@ import { eksEndpointRestricted } from "../policy/policies";
 import { resource, violationsOfResource } from "../policy/testing";
 import {
     DeclaredResource,
-    FAKE_EKS,
+    FAKE_EKS_KUBECONFIG,
     FAKE_KUBECONFIG,
     field,
     MockedRun,
@@ -229,25 +229,23 @@ describe.each(stacksOn("eks"))("the %s stack on EKS", (stack) => {
         });
     });
 
-    it("writes a kubeconfig that asks `aws eks get-token` and embeds no credential", async () => {
+    it("connects with the kubeconfig pulumi-eks generates, kept secret in the provider and the stack output", async () => {
         const output = run.result.kubeconfig as pulumiType.Output<string>;
         expect(await run.pulumi.isSecret(output)).toBe(true);
-        const kubeconfig = JSON.parse(await valueOf(output));
-        expect(kubeconfig.clusters).toEqual([
-            { name: `gitops-${env}`, cluster: { server: FAKE_EKS.endpoint, "certificate-authority-data": FAKE_EKS.certificateAuthority } },
-        ]);
-        expect(kubeconfig.users).toEqual([
-            {
-                name: `gitops-${env}`,
-                user: {
-                    exec: {
-                        apiVersion: "client.authentication.k8s.io/v1beta1",
-                        command: "aws",
-                        args: ["eks", "get-token", "--cluster-name", `gitops-${env}`, "--region", "eu-west-1", "--output", "json"],
-                        interactiveMode: "Never",
-                    },
-                },
-            },
+        expect(await valueOf(output)).toBe(FAKE_EKS_KUBECONFIG);
+        expect(secretValue(run.one("pulumi:providers:kubernetes").inputs.kubeconfig)).toBe(FAKE_EKS_KUBECONFIG);
+        expect(await valueOf(run.result.kubeContext as pulumiType.Output<string>)).toBe("aws");
+    });
+
+    it("names AWS-managed policies in the partition AWS reports", () => {
+        expect(
+            Object.values(cluster.accessEntries as Record<string, { accessPolicies: { clusterAdmin: { policyArn: string } } }>)[0]?.accessPolicies.clusterAdmin
+                .policyArn,
+        ).toBe("arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy");
+        expect(run.byType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((a) => a.inputs.policyArn)).toEqual([
+            "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+            "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+            "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
         ]);
     });
 
@@ -321,6 +319,22 @@ describe("a preview of a brand-new EKS stack", () => {
         const run = await runProgram("aws-staging", { preview: true, newStack: true });
         expect(run.one("kubernetes:fluxcd.controlplane.io/v1:FluxInstance").inputs).toMatchObject({ kind: "FluxInstance" });
         expect(run.one("kubernetes:helm.sh/v3:Release").inputs).toMatchObject({ name: "flux-operator" });
+        // The cluster's kubeconfig is not known yet: the Kubernetes provider previews without one.
+        expect(run.one("pulumi:providers:kubernetes").inputs.kubeconfig).toEqual({ __pulumiUnknown: true });
+    });
+});
+
+describe("an EKS stack in another AWS partition", () => {
+    it("names the managed policies in that partition, which its region's name would not tell", async () => {
+        const run = await runProgram("aws-development", { partition: "aws-iso-b" });
+        const arns = [
+            ...run.byType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((a) => String(a.inputs.policyArn)),
+            ...Object.values(
+                run.one("eks:index:Cluster").inputs.accessEntries as Record<string, { accessPolicies: { clusterAdmin: { policyArn: string } } }>,
+            ).map((e) => e.accessPolicies.clusterAdmin.policyArn),
+        ];
+        expect(arns.length).toBeGreaterThan(3);
+        expect(arns.filter((arn) => !arn.startsWith("arn:aws-iso-b:"))).toEqual([]);
     });
 });
 

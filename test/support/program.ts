@@ -2,7 +2,7 @@ import { jest } from "@jest/globals";
 import type * as pulumiType from "@pulumi/pulumi";
 import { cliConfig, listStacks } from "../../lib/stack-files";
 import { REPO_ROOT } from "../../lib/project";
-import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
+import { specialSecretSig, specialSigKey, unknownValue as UNKNOWN } from "@pulumi/pulumi/runtime/rpc";
 
 // Each fresh copy of the Pulumi runtime adds process exit listeners; many runs in one worker are expected.
 process.setMaxListeners(100);
@@ -45,11 +45,8 @@ export function stacksOn(backend: "kind" | "eks"): string[] {
     return shippedStacks().filter((s) => stackFacts(s).backend === backend);
 }
 
-/** What the AWS API would say about a cluster that exists; only `aws.eks.getCluster` is asked. */
-export const FAKE_EKS = {
-    endpoint: "https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com",
-    certificateAuthority: "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",
-};
+/** The kubeconfig an existing `eks.Cluster` reports as `kubeconfigJson` (pulumi-eks generates it). */
+export const FAKE_EKS_KUBECONFIG = JSON.stringify({ apiVersion: "v1", kind: "Config", "current-context": "aws", contexts: [{ name: "aws" }] });
 
 /** A stack file's config the way the CLI hands it to the program. */
 export function stackConfig(stack: string, root = REPO_ROOT): Record<string, string> {
@@ -64,12 +61,14 @@ export interface RunOptions {
     preview?: boolean;
     /**
      * Nothing exists yet, as in the first preview of a new stack: resources get no id (the engine
-     * leaves a to-be-created resource's id unknown), and asking AWS for the cluster fails, as it would.
+     * leaves a to-be-created resource's id unknown), and the EKS cluster's outputs are unknown.
      * @default false
      */
     newStack?: boolean;
     /** Who `aws sts get-caller-identity` says runs the program. @default not answered (no check) */
     callerArn?: string;
+    /** The partition `aws.getPartition` reports. @default "aws" */
+    partition?: string;
 
     /** Packages whose loading is recorded in `loaded`; the first run of a test file decides. */
     recordLoads?: string[];
@@ -81,7 +80,7 @@ export interface RunOptions {
 
 export interface MockedRun<T> {
     resources: DeclaredResource[];
-    /** The functions the program invoked (e.g. `aws:eks/getCluster:getCluster`), in order. */
+    /** The functions the program invoked (e.g. `aws:index/getPartition:getPartition`), in order. */
     calls: string[];
     /** The URN of every resource and component the program registered, in registration order. */
     urns: string[];
@@ -137,6 +136,10 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
                 if (args.type.startsWith("aws:") && state.arn === undefined) {
                     state.arn = `arn:aws:mock:eu-west-1:123456789012:${args.name}`;
                 }
+                if (args.type === "eks:index:Cluster") {
+                    // A remote component's outputs are unknown until it exists; the SDK reads this marker as unknown.
+                    state.kubeconfigJson = options.newStack ? UNKNOWN : FAKE_EKS_KUBECONFIG;
+                }
                 if (args.type === "pulumi-nodejs:dynamic/kind:Cluster") {
                     state.kubeconfig = FAKE_KUBECONFIG;
                     state.context = `kind-${args.inputs.name}`;
@@ -146,9 +149,8 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
             call: (args) => {
                 calls.push(args.token);
                 if (args.token === "aws:index/getCallerIdentity:getCallerIdentity") return options.callerArn ? { arn: options.callerArn } : {};
-                if (args.token !== "aws:eks/getCluster:getCluster") return args.inputs;
-                if (options.newStack) throw new Error(`ResourceNotFoundException: No cluster found for name: ${String(args.inputs.name)}.`);
-                return { ...args.inputs, endpoint: FAKE_EKS.endpoint, certificateAuthorities: [{ data: FAKE_EKS.certificateAuthority }] };
+                if (args.token === "aws:index/getPartition:getPartition") return { partition: options.partition ?? "aws", id: options.partition ?? "aws" };
+                return args.inputs;
             },
         },
         PROJECT,
