@@ -184,6 +184,35 @@ const fixtures: Fixture[] = [
         ),
     },
     {
+        what: "a removed API that a kustomization pulls in from a folder no Flux Kustomization names",
+        change: (r) => {
+            fs.mkdirSync(path.join(r, "platform/legacy"));
+            fs.writeFileSync(
+                path.join(r, "platform/legacy/kustomization.yaml"),
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - pdb.yaml\n",
+            );
+            fs.writeFileSync(
+                path.join(r, "platform/legacy/pdb.yaml"),
+                "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: shop\n  namespace: apps\nspec:\n  minAvailable: 1\n",
+            );
+            edit(r, "platform/configs/kustomization.yaml", "  - platform-info.yaml", "  - platform-info.yaml\n  - ../legacy");
+        },
+        expected: ["aws-development", "aws-production", "aws-staging", "development", "production", "staging"].map(
+            (stack) =>
+                `error   platform/legacy/pdb.yaml: PodDisruptionBudget apps/shop: apiVersion: stack ${stack}: policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25`,
+        ),
+    },
+    {
+        what: "a file its folder's kustomization.yaml does not list, which Flux never applies (and so no API verdict)",
+        change: (r) =>
+            fs.writeFileSync(
+                path.join(r, "platform/configs/forgotten.yaml"),
+                "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: shop\n  namespace: apps\nspec:\n  minAvailable: 1\n",
+            ),
+        expected:
+            "warning platform/configs/forgotten.yaml: no stack's Flux applies anything in this file. Fix: list it in its folder's kustomization.yaml, or delete it",
+    },
+    {
         what: "a deprecated API, as a warning",
         change: (r) => append(r, "platform/configs/platform-info.yaml", "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: legacy\n  namespace: apps\n"),
         expected: ["aws-development", "aws-production", "aws-staging", "development", "production", "staging"].map(

@@ -100,8 +100,11 @@ export function rangeProblem(range: string): string | undefined {
     return undefined;
 }
 
+/** What one `kubectl kustomize` run gave: a reason it failed ("missing" without kubectl), or its output. */
+type KustomizeResult = { problem: string } | { output: string };
+
 /** kubectl's verdict by folder content: checking several copies of a tree builds each distinct folder once. */
-const kustomizeCache = new Map<string, string | undefined>();
+const kustomizeCache = new Map<string, KustomizeResult>();
 
 function folderDigest(full: string): string {
     const hash = createHash("sha256");
@@ -119,8 +122,8 @@ function folderDigest(full: string): string {
 /** Limits of one `kubectl kustomize` run: trees of tens of MB build well within them. */
 export const KUSTOMIZE_LIMITS = { timeoutMs: 60_000, maxOutputBytes: 256 * 1024 * 1024 };
 
-/** Builds one kustomization: undefined when it builds, "missing" without kubectl, else the reason. */
-function kustomizeProblem(root: string, dir: string): string | undefined {
+/** Builds one kustomization. */
+function kustomizeBuild(root: string, dir: string): KustomizeResult {
     const result = spawnSync("kubectl", ["kustomize", path.join(root, dir)], {
         encoding: "utf8",
         timeout: KUSTOMIZE_LIMITS.timeoutMs,
@@ -137,21 +140,31 @@ function kustomizeProblem(root: string, dir: string): string | undefined {
         },
     });
     const code = (result.error as NodeJS.ErrnoException | undefined)?.code;
-    if (code === "ENOENT") return "missing";
-    if (code === "ENOBUFS") return `its output is larger than ${KUSTOMIZE_LIMITS.maxOutputBytes / 1024 / 1024} MiB`;
-    if (code === "ETIMEDOUT") return `it did not finish within ${KUSTOMIZE_LIMITS.timeoutMs / 1000} s`;
-    if (result.status === 0) return undefined;
+    if (code === "ENOENT") return { problem: "missing" };
+    if (code === "ENOBUFS") return { problem: `its output is larger than ${KUSTOMIZE_LIMITS.maxOutputBytes / 1024 / 1024} MiB` };
+    if (code === "ETIMEDOUT") return { problem: `it did not finish within ${KUSTOMIZE_LIMITS.timeoutMs / 1000} s` };
+    if (result.status === 0) return { output: result.stdout };
     // kubectl logs through klog (`E1124 … run.go:72] "command failed" err="…"`): keep the reason only.
     const line = (result.stderr || String(result.error)).trim().split("\n")[0] ?? "";
-    return (/err="(.*)"$/.exec(line)?.[1] ?? line).replace(/\\"/g, '"').split(`${root}/`).join("");
+    return { problem: (/err="(.*)"$/.exec(line)?.[1] ?? line).replace(/\\"/g, '"').split(`${root}/`).join("") };
 }
 
-function kubectlKustomize(root: string, dir: string, findings: Finding[]): "missing" | void {
+/** Builds a kustomization once per content; its objects go into `built` when it builds. */
+function kubectlKustomize(root: string, dir: string, findings: Finding[], built: Map<string, Manifest[]>): "missing" | void {
     const key = `${dir}:${folderDigest(path.join(root, dir))}`;
-    if (!kustomizeCache.has(key)) kustomizeCache.set(key, kustomizeProblem(root, dir));
-    const problem = kustomizeCache.get(key);
-    if (problem === "missing") return "missing";
-    if (problem) findings.push({ severity: "error", file: `${dir}/kustomization.yaml`, message: `kubectl kustomize fails: ${problem}` });
+    const result = kustomizeCache.get(key) ?? kustomizeBuild(root, dir);
+    kustomizeCache.set(key, result);
+    if ("output" in result) {
+        built.set(
+            dir,
+            parseAllDocuments(result.output)
+                .map((d) => d.toJS() as unknown)
+                .filter((v): v is Manifest => v !== null && typeof v === "object"),
+        );
+        return;
+    }
+    if (result.problem === "missing") return "missing";
+    findings.push({ severity: "error", file: `${dir}/kustomization.yaml`, message: `kubectl kustomize fails: ${result.problem}` });
 }
 
 interface StackView {
@@ -191,6 +204,34 @@ function clusterSet(root: string, clusterDir: string, byFile: Map<string, Locate
     const located = new Map<Manifest, Located>();
     for (const ls of byFile.values()) for (const l of ls) located.set(l.manifest, l);
     return syncedManifests(root, clusterDir, (file) => (byFile.get(file) ?? []).map((l) => l.manifest)).map((s) => located.get(s.manifest) ?? s);
+}
+
+/**
+ * What Flux applies from `syncPath` and every Flux Kustomization it leads to: a folder's built objects
+ * where `built` has it (each traced to the file that declares it, else to the kustomization.yaml), its
+ * files otherwise.
+ */
+function appliedSet(root: string, syncPath: string, byFile: Map<string, Located[]>, built: Map<string, Manifest[]>): Located[] {
+    const identity = (m: Manifest) => `${m.apiVersion}/${m.kind}/${m.metadata?.name}`;
+    const declaredIn = new Map<string, string>();
+    for (const ls of byFile.values()) for (const l of ls) if (!declaredIn.has(identity(l.manifest))) declaredIn.set(identity(l.manifest), l.file);
+    const seen = new Set<string>();
+    const out: Located[] = [];
+    const visit = (dir: string) => {
+        const normal = normaliseRepoPath(dir);
+        if (seen.has(normal)) return;
+        seen.add(normal);
+        const objects = built.get(normal);
+        const located = objects
+            ? objects.map((manifest) => ({ file: declaredIn.get(identity(manifest)) ?? `${normal}/kustomization.yaml`, manifest }))
+            : yamlFilesUnder(root, normal).flatMap((file) => (byFile.get(file) ?? []).filter((l) => !isKustomizeConfig(l.manifest)));
+        for (const l of located) {
+            out.push(l);
+            if (isFluxKustomization(l.manifest) && typeof l.manifest.spec?.path === "string") visit(l.manifest.spec.path);
+        }
+    };
+    visit(syncPath);
+    return out;
 }
 
 type Ref = { kind?: string; name?: string; namespace?: string };
@@ -292,10 +333,12 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
         }
     }
 
+    // What each kustomization folder builds to: what Flux applies from it.
+    const built = new Map<string, Manifest[]>();
     if (options.kustomize !== false) {
         const dirs = new Set(files.filter((f) => path.posix.basename(f) === "kustomization.yaml").map((f) => path.posix.dirname(f)));
         for (const dir of [...dirs].filter((d) => !remote.has(d))) {
-            if (kubectlKustomize(root, dir, findings) === "missing") {
+            if (kubectlKustomize(root, dir, findings, built) === "missing") {
                 findings.push({
                     severity: "error",
                     file: dir,
@@ -350,8 +393,13 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
     const sets = new Map(clusterDirs.map((dir) => [dir, clusterSet(root, dir, byFile)]));
     for (const [dir, set] of sets) checkReferences(dir, set, findings);
 
+    // The API gate judges what Flux would apply: a folder's kustomize output where it has a
+    // kustomization.yaml (which may pull objects from folders no Flux Kustomization names, and leaves out
+    // files it does not list), its files where it has none.
+    const applied = new Map<string, Located[]>();
     for (const stack of readStacks(root, findings)) {
-        const set = sets.get(stack.syncPath) ?? clusterSet(root, stack.syncPath, byFile);
+        const set = applied.get(stack.syncPath) ?? appliedSet(root, stack.syncPath, byFile, built);
+        applied.set(stack.syncPath, set);
         for (const { file, manifest } of set) {
             const verdict = apiVerdict(manifest.apiVersion ?? "", manifest.kind ?? "", stack.kubernetesVersion);
             if (verdict.status === "ok") continue;
@@ -361,6 +409,22 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
                 object: describe(manifest),
                 field: "apiVersion",
                 message: `stack ${stack.name}: ${verdict.message}`,
+            });
+        }
+    }
+
+    // A file no kustomization lists is never applied, however valid: usually a forgotten entry in
+    // kustomization.yaml. Only judged where the folders were built.
+    if (built.size > 0) {
+        const identity = (m: Manifest) => `${m.apiVersion}/${m.kind}/${m.metadata?.name}`;
+        const appliedIds = new Set([...applied.values()].flat().map((l) => identity(l.manifest)));
+        for (const [file, located] of byFile) {
+            const objects = located.filter((l) => !isKustomizeConfig(l.manifest));
+            if (objects.length === 0 || objects.some((l) => appliedIds.has(identity(l.manifest)))) continue;
+            findings.push({
+                severity: "warning",
+                file,
+                message: "no stack's Flux applies anything in this file. Fix: list it in its folder's kustomization.yaml, or delete it",
             });
         }
     }
