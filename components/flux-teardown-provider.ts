@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import { CommandRunner, spawnCommand } from "../lib/run-command";
 
 // The finaliser-safe teardown that runs inside `pulumi destroy`, before Flux and the cluster go.
@@ -429,10 +429,4 @@ function providerCodeChanged(olds: object, news: object): boolean {
     const after = (news as { __provider?: unknown }).__provider;
     const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the RPC layer's unknown value
     return typeof before === "string" && typeof after === "string" && after !== unknown && before !== after;
-}
-
-export class FluxTeardownResource extends pulumi.dynamic.Resource {
-    constructor(name: string, inputs: { [K in keyof FluxTeardownInputs]: pulumi.Input<FluxTeardownInputs[K]> }, opts?: pulumi.CustomResourceOptions) {
-        super(new FluxTeardownProvider(), name, inputs, { ...opts, additionalSecretOutputs: ["kubeconfig"] }, "flux", "Teardown");
-    }
 }

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { FluxTeardownResource, TeardownCluster } from "./flux-teardown-provider";
+import { FluxTeardownInputs, FluxTeardownProvider, TeardownCluster } from "./flux-teardown-provider";
 
 export interface FluxTeardownArgs {
     /** Kubeconfig of the cluster Flux runs in. Secret. */
@@ -28,5 +28,12 @@ export class FluxTeardown extends pulumi.ComponentResource {
             { parent: this },
         );
         this.registerOutputs({ timeoutSeconds: this.timeoutSeconds });
+    }
+}
+
+/** The Pulumi resource backed by `FluxTeardownProvider`. */
+class FluxTeardownResource extends pulumi.dynamic.Resource {
+    constructor(name: string, inputs: { [K in keyof FluxTeardownInputs]: pulumi.Input<FluxTeardownInputs[K]> }, opts?: pulumi.CustomResourceOptions) {
+        super(new FluxTeardownProvider(), name, inputs, { ...opts, additionalSecretOutputs: ["kubeconfig"] }, "flux", "Teardown");
     }
 }

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { KindClusterResource, KindPortMapping } from "./kind-provider";
+import { KindClusterInputs, KindClusterProvider, KindPortMapping } from "./kind-provider";
 
 /** What an omitted argument means; the stack config's defaults are these too. */
 export const KIND_CLUSTER_DEFAULTS = {
@@ -51,5 +51,25 @@ export class KindCluster extends pulumi.ComponentResource {
         this.kubeconfig = pulumi.secret(cluster.kubeconfig);
         this.kubeContext = cluster.context;
         this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig, kubeContext: this.kubeContext });
+    }
+}
+
+type KindClusterResourceArgs = { [K in keyof KindClusterInputs]: pulumi.Input<KindClusterInputs[K]> };
+
+/** The Pulumi resource backed by `KindClusterProvider`. `KindCluster` is the component to use. */
+class KindClusterResource extends pulumi.dynamic.Resource {
+    declare readonly name: pulumi.Output<string>;
+    declare readonly kubeconfig: pulumi.Output<string>;
+    declare readonly context: pulumi.Output<string>;
+
+    constructor(name: string, inputs: KindClusterResourceArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            new KindClusterProvider(),
+            name,
+            { ...inputs, kubeconfig: undefined, context: undefined },
+            { ...opts, additionalSecretOutputs: ["kubeconfig"] },
+            "kind",
+            "Cluster",
+        );
     }
 }

@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import { CommandResult, CommandRunner, spawnCommand } from "../lib/run-command";
 
 // A Pulumi dynamic provider that drives the `kind` CLI. No kind provider plugin exists, and a
@@ -185,24 +185,4 @@ function pick(from: KindClusterInputs): KindClusterInputs {
         workers: from.workers,
         portMappings: from.portMappings,
     };
-}
-
-export type KindClusterResourceArgs = { [K in keyof KindClusterInputs]: pulumi.Input<KindClusterInputs[K]> };
-
-/** The Pulumi resource backed by `KindClusterProvider`. `KindCluster` is the component to use. */
-export class KindClusterResource extends pulumi.dynamic.Resource {
-    declare readonly name: pulumi.Output<string>;
-    declare readonly kubeconfig: pulumi.Output<string>;
-    declare readonly context: pulumi.Output<string>;
-
-    constructor(name: string, inputs: KindClusterResourceArgs, opts?: pulumi.CustomResourceOptions) {
-        super(
-            new KindClusterProvider(),
-            name,
-            { ...inputs, kubeconfig: undefined, context: undefined },
-            { ...opts, additionalSecretOutputs: ["kubeconfig"] },
-            "kind",
-            "Cluster",
-        );
-    }
 }
