@@ -21,6 +21,9 @@ export function tierOf(environment: string): Tier {
 /** The branch the root sync follows unless a stack says otherwise. */
 export const DEFAULT_BRANCH = "main";
 
+/** The Flux versions a stack that names none allows: the newest Flux 2 its flux-operator ships. */
+export const DEFAULT_FLUX_VERSION = "2.x";
+
 /** The folder an environment's root sync reads unless its stack says otherwise. */
 export function defaultSyncPath(environment: string): string {
     return `clusters/${environment}`;

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { FLUX_COMPONENTS, FLUX_DEFAULTS } from "../../components/flux-bootstrap";
 import { KIND_CLUSTER_DEFAULTS } from "../../components/kind-cluster";
 import type { PlatformSourceKind } from "../../lib/gitops-tree";
-import { DEFAULT_BRANCH, type Tier, TOKEN_ENV_VAR } from "../../lib/project";
+import { DEFAULT_BRANCH, DEFAULT_FLUX_VERSION, type Tier, TOKEN_ENV_VAR } from "../../lib/project";
 import { cidrProblem, DNS_LABEL, TTL } from "../../lib/validators";
 
 // What a stack's config may say: the zod schema of the `gitops-platform:` namespace with its defaults,
@@ -17,7 +17,7 @@ export const DEFAULTS = {
     controlPlaneNodes: KIND_CLUSTER_DEFAULTS.controlPlaneNodes,
     workers: KIND_CLUSTER_DEFAULTS.workers,
     fluxOperatorVersion: "0.58.0",
-    fluxVersion: "2.x",
+    fluxVersion: DEFAULT_FLUX_VERSION,
     fluxRegistry: FLUX_DEFAULTS.registry,
     fluxComponents: FLUX_DEFAULTS.components,
     syncInterval: FLUX_DEFAULTS.syncInterval,

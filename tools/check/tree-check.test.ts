@@ -3,7 +3,8 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { apiVerdict, kubernetesMinor } from "./deprecated-apis";
-import { CheckResult, fieldPath, formatFinding, rangeProblem } from "./tree-check";
+import { CheckResult, fieldPath, fluxApiProblem, fluxReleaseFor, formatFinding, rangeProblem } from "./tree-check";
+import { readFluxServedApis } from "../schemas/vendored";
 import { REPO_ROOT } from "../../lib/project";
 import { copyOfRepo } from "../../test/support/temp-repo";
 
@@ -30,6 +31,39 @@ describe("semver ranges in Flux's Masterminds syntax", () => {
     });
     it.each(["banana", "1.2.3.4", ">=> 1", "", "1.x; rm -rf", "!= banana", "=> banana", "=< x.y.z", "!=", "=>"])("refuses '%s'", (r) => {
         expect(rangeProblem(r)).toBeDefined();
+    });
+});
+
+describe("the Flux APIs a stack's Flux release serves (schemas/flux-served-apis.json)", () => {
+    const apis = readFluxServedApis();
+
+    it.each([
+        ["2.x", "2.9.4"],
+        ["2.8.x", "2.8.8"],
+        ["2.8.8", "2.8.8"],
+        [">=2.7.0, <2.8.0", "2.7.5"],
+        ["2.1.x", undefined],
+    ])("'%s' installs Flux %s, the newest release flux-operator ships in the range", (range, release) => {
+        expect(fluxReleaseFor(range, apis)).toBe(release);
+    });
+
+    it("knows Flux 2.9 dropped notification v1beta2 Alerts that 2.8 still served", () => {
+        expect(fluxApiProblem("notification.toolkit.fluxcd.io/v1beta2", "Alert", "2.8.8", apis)).toBeUndefined();
+        expect(fluxApiProblem("notification.toolkit.fluxcd.io/v1beta2", "Alert", "2.9.4", apis)).toBe(
+            "Flux 2.9.4 no longer serves notification.toolkit.fluxcd.io/v1beta2 Alert (it serves v1beta3). Fix: use notification.toolkit.fluxcd.io/v1beta3",
+        );
+    });
+
+    it("knows Flux 2.8 dropped HelmRelease v2beta2 that 2.7 still served", () => {
+        expect(fluxApiProblem("helm.toolkit.fluxcd.io/v2beta2", "HelmRelease", "2.7.5", apis)).toBeUndefined();
+        expect(fluxApiProblem("helm.toolkit.fluxcd.io/v2beta2", "HelmRelease", "2.8.8", apis)).toMatch(
+            /^Flux 2\.8\.8 no longer serves helm\.toolkit\.fluxcd\.io\/v2beta2 HelmRelease/,
+        );
+    });
+
+    it("leaves versions no Flux ever served, and other groups, to the schema check", () => {
+        expect(fluxApiProblem("source.toolkit.fluxcd.io/v9", "HelmRepository", "2.9.4", apis)).toBeUndefined();
+        expect(fluxApiProblem("apps/v1", "Deployment", "2.9.4", apis)).toBeUndefined();
     });
 });
 
@@ -211,6 +245,34 @@ const fixtures: Fixture[] = [
             ),
         expected:
             "warning platform/configs/forgotten.yaml: no stack's Flux applies anything in this file. Fix: list it in its folder's kustomization.yaml, or delete it",
+    },
+    {
+        what: "a Flux API the stack's Flux release no longer serves, although Flux's schemas still describe it",
+        change: (r) =>
+            edit(
+                r,
+                "platform/services/podinfo.yaml",
+                "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository",
+                "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: HelmRepository",
+            ),
+        // Each stack judged against the Flux its flux.version installs: 2.x gets 2.9.4, 2.8.x and 2.8.8 get 2.8.8.
+        expected: [
+            ["aws-development", "2.9.4"],
+            ["aws-production", "2.8.8"],
+            ["aws-staging", "2.8.8"],
+            ["development", "2.9.4"],
+            ["production", "2.8.8"],
+            ["staging", "2.8.8"],
+        ].map(
+            ([stack, flux]) =>
+                `error   platform/services/podinfo.yaml: HelmRepository podinfo/podinfo: apiVersion: stack ${stack}: Flux ${flux} no longer serves source.toolkit.fluxcd.io/v1beta2 HelmRepository (it serves v1). Fix: use source.toolkit.fluxcd.io/v1`,
+        ),
+    },
+    {
+        what: "a stack whose Flux version matches no release its flux-operator ships",
+        change: (r) => edit(r, "stacks/Pulumi.staging.yaml", 'version: "2.8.x"', 'version: "2.1.x"'),
+        expected:
+            "error   stacks/Pulumi.staging.yaml: gitops-platform:flux.version: '2.1.x' matches no Flux release flux-operator v0.58.0 ships (2.2.3 to 2.9.4). Fix: allow one of them",
     },
     {
         what: "a deprecated API, as a warning",

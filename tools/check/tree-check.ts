@@ -6,9 +6,11 @@ import * as semver from "semver";
 import { parseAllDocuments } from "yaml";
 import { KIND_CLUSTER_DEFAULTS } from "../../components/kind-cluster";
 import { Manifest, normaliseRepoPath, syncedManifests, yamlFilesUnder } from "../../lib/gitops-tree";
-import { defaultSyncPath, PROJECT } from "../../lib/project";
+import { DEFAULT_FLUX_VERSION, defaultSyncPath, PROJECT } from "../../lib/project";
+import { type FluxServedApis } from "../../lib/flux-apis";
 import { configString, configValue, listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
 import { apiVerdict } from "./deprecated-apis";
+import { readFluxServedApis } from "../schemas/vendored";
 import { REPO_ROOT } from "../../lib/project";
 
 // The offline check of the tree Flux syncs (clusters/ and platform/) and of the stacks that point at it.
@@ -51,6 +53,26 @@ function versionRank(version: string): number {
     if (!m) return -1;
     const stage = m[2] === "alpha" ? 0 : m[2] === "beta" ? 1 : 2;
     return Number(m[1]) * 10_000 + stage * 1_000 + Number(m[3] ?? 0);
+}
+
+/**
+ * The Flux release flux-operator installs for a stack's `flux.version`: the newest it ships that the
+ * range allows (Flux takes Masterminds ranges; commas are its "and").
+ */
+export function fluxReleaseFor(range: string, apis: FluxServedApis): string | undefined {
+    return semver.maxSatisfying(Object.keys(apis.releases), range.replace(/,/g, " ")) ?? undefined;
+}
+
+/** Why a Flux release does not serve an object's API, or undefined when it does (or the API is not Flux's). */
+export function fluxApiProblem(apiVersion: string, kind: string, release: string, apis: FluxServedApis): string | undefined {
+    const [group, version] = apiVersion.split("/");
+    const served = apis.releases[release]?.[group ?? ""]?.[kind];
+    if (!group || !version || !served || served.includes(version)) return undefined;
+    // Only versions some Flux release served: anything else is the schema check's to report.
+    const everServed = Object.values(apis.releases).some((r) => r[group]?.[kind]?.includes(version));
+    if (!everServed) return undefined;
+    const preferred = [...served].sort((a, b) => versionRank(b) - versionRank(a))[0];
+    return `Flux ${release} no longer serves ${apiVersion} ${kind} (it serves ${served.join(", ")}). Fix: use ${group}/${preferred}`;
 }
 
 /** A kustomization entry kustomize would fetch: a URL, a git remote, or a `host/org/repo` path with a ref. */
@@ -172,6 +194,8 @@ interface StackView {
     file: string;
     syncPath: string;
     kubernetesVersion: string;
+    /** The stack's `flux.version`: an exact version or a range. */
+    fluxVersion: string;
 }
 
 function readStacks(root: string, findings: Finding[]): StackView[] {
@@ -195,7 +219,10 @@ function readStacks(root: string, findings: Finding[]): StackView[] {
             return [];
         }
         const kubernetesVersion = cluster.backend === "eks" ? String(cluster.kubernetesVersion ?? "") : (cluster.nodeImage ?? KIND_CLUSTER_DEFAULTS.nodeImage);
-        return [{ name, file, syncPath, kubernetesVersion }];
+        const declared = (configValue(doc, "flux") as { version?: unknown } | undefined)?.version;
+        // The program refuses a non-string version with its own message; here it is simply the default.
+        const fluxVersion = typeof declared === "string" ? declared : DEFAULT_FLUX_VERSION;
+        return [{ name, file, syncPath, kubernetesVersion, fluxVersion }];
     });
 }
 
@@ -281,7 +308,11 @@ export interface CheckResult {
 }
 
 /** Checks the tree under `root`. Pure but for reading files and running `kubectl kustomize`. */
-export function checkTree(root: string, validate: SchemaValidator, options: { kustomize?: boolean } = {}): CheckResult {
+export function checkTree(
+    root: string,
+    validate: SchemaValidator,
+    options: { kustomize?: boolean; /** @default schemas/flux-served-apis.json */ fluxApis?: FluxServedApis } = {},
+): CheckResult {
     const findings: Finding[] = [];
     const files = [...yamlFilesUnder(root, "clusters"), ...yamlFilesUnder(root, "platform")];
     const byFile = new Map<string, Located[]>();
@@ -397,10 +428,25 @@ export function checkTree(root: string, validate: SchemaValidator, options: { ku
     // kustomization.yaml (which may pull objects from folders no Flux Kustomization names, and leaves out
     // files it does not list), its files where it has none.
     const applied = new Map<string, Located[]>();
+    const fluxApis = options.fluxApis ?? readFluxServedApis();
     for (const stack of readStacks(root, findings)) {
         const set = applied.get(stack.syncPath) ?? appliedSet(root, stack.syncPath, byFile, built);
         applied.set(stack.syncPath, set);
+        const release = fluxReleaseFor(stack.fluxVersion, fluxApis);
+        if (!release) {
+            const shipped = Object.keys(fluxApis.releases).sort(semver.compare);
+            findings.push({
+                severity: "error",
+                file: stack.file,
+                field: `${PROJECT}:flux.version`,
+                message: `'${stack.fluxVersion}' matches no Flux release flux-operator ${fluxApis.operator} ships (${shipped[0]} to ${shipped.at(-1)}). Fix: allow one of them`,
+            });
+        }
         for (const { file, manifest } of set) {
+            const fluxProblem = release ? fluxApiProblem(manifest.apiVersion ?? "", manifest.kind ?? "", release, fluxApis) : undefined;
+            if (fluxProblem) {
+                findings.push({ severity: "error", file, object: describe(manifest), field: "apiVersion", message: `stack ${stack.name}: ${fluxProblem}` });
+            }
             const verdict = apiVerdict(manifest.apiVersion ?? "", manifest.kind ?? "", stack.kubernetesVersion);
             if (verdict.status === "ok") continue;
             findings.push({

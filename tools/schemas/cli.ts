@@ -1,11 +1,13 @@
 // `npm run schemas:update -- flux-operator <version>` or `-- pluto <tag>`: refresh vendored upstream data.
-import { updateFluxInstanceSchema, updatePlutoVersions } from "./vendored";
+import { updateFluxInstanceSchema, updateFluxServedApis, updatePlutoVersions } from "./vendored";
 
 async function main(): Promise<void> {
     const [what, version] = process.argv.slice(2);
     if (what === "flux-operator" && version) {
         const record = await updateFluxInstanceSchema(version);
         console.log(`schemas/: FluxInstance CRD of ${record.project} ${record.tag} (sha256 ${record.sha256.slice(0, 12)}…).`);
+        const apis = await updateFluxServedApis(version);
+        console.log(`schemas/: the Flux APIs each Flux release of ${apis.project} ${apis.tag} serves (sha256 ${apis.sha256.slice(0, 12)}…).`);
         console.log(`Now set flux.operatorVersion's default to ${version} in infra/config/schema.ts (and in any stack that pins it); npm test checks they agree.`);
     } else if (what === "pluto" && version) {
         const record = await updatePlutoVersions(version);

@@ -5,7 +5,20 @@ import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import { DEFAULTS } from "../../infra/config";
-import { FLUX_INSTANCE_CRD, PLUTO_VERSIONS, readSources, SCHEMAS_DIR, sha256, updateFluxInstanceSchema, updatePlutoVersions, vendoredOperatorVersion, verifySources } from "./vendored";
+import {
+    FLUX_INSTANCE_CRD,
+    FLUX_SERVED_APIS,
+    PLUTO_VERSIONS,
+    readFluxServedApis,
+    readSources,
+    SCHEMAS_DIR,
+    sha256,
+    updateFluxInstanceSchema,
+    updateFluxServedApis,
+    updatePlutoVersions,
+    vendoredOperatorVersion,
+    verifySources,
+} from "./vendored";
 
 function copyOfSchemas(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-schemas-"));
@@ -39,6 +52,11 @@ describe("the vendored upstream schemas", () => {
 
     it("are the FluxInstance CRD of the flux-operator release the program installs by default", () => {
         expect(vendoredOperatorVersion()).toBe(DEFAULTS.fluxOperatorVersion);
+    });
+
+    it("hold the Flux APIs of the same flux-operator release as the FluxInstance CRD", () => {
+        expect(readSources()[FLUX_SERVED_APIS]?.tag).toBe(readSources()[FLUX_INSTANCE_CRD]?.tag);
+        expect(readFluxServedApis().operator).toBe(readSources()[FLUX_INSTANCE_CRD]?.tag);
     });
 
     it("are reported when a file was edited by hand", () => {
@@ -119,5 +137,41 @@ describe("npm run schemas:update -- pluto", () => {
             await expect(updatePlutoVersions("v5.25.0", { dir, baseUrl })).rejects.toThrow("is not pluto's versions.yaml; nothing was written");
         });
         expect(verifySources(dir)).toEqual([]);
+    });
+});
+
+describe("npm run schemas:update -- flux-operator: the Flux APIs", () => {
+    const API = "/repos/controlplaneio-fluxcd/flux-operator/contents/config/data/flux";
+    const crd = (group: string, kind: string, served: Record<string, boolean>) =>
+        `---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  group: ${group}\n  names:\n    kind: ${kind}\n  versions:\n` +
+        Object.entries(served)
+            .map(([name, on]) => `  - name: ${name}\n    served: ${on}\n`)
+            .join("") +
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: source-controller\n";
+    const upstream = {
+        [`${API}?ref=v0.59.0`]: JSON.stringify([
+            { name: "v2.10.0", type: "dir" },
+            { name: "README.md", type: "file" },
+        ]),
+        [`${API}/v2.10.0?ref=v0.59.0`]: JSON.stringify([{ name: "source-controller.yaml", type: "file" }]),
+        ["/controlplaneio-fluxcd/flux-operator/v0.59.0/config/data/flux/v2.10.0/source-controller.yaml"]: crd("source.toolkit.fluxcd.io", "GitRepository", { v1: true, v2beta1: true, v1beta2: false }),
+    };
+
+    it("derives what each shipped Flux release serves from the CRDs the operator applies, and records it", async () => {
+        const dir = copyOfSchemas();
+        const record = await serving(upstream, (url) => updateFluxServedApis("0.59.0", { dir, baseUrl: url, apiUrl: url }));
+        expect(readFluxServedApis(dir)).toEqual({ operator: "v0.59.0", releases: { "2.10.0": { "source.toolkit.fluxcd.io": { GitRepository: ["v1", "v2beta1"] } } } });
+        expect(record).toMatchObject({ project: "controlplaneio-fluxcd/flux-operator", tag: "v0.59.0" });
+        expect(verifySources(dir)).toEqual([]);
+    });
+
+    it("keeps the current data when the release ships no Flux CRDs", async () => {
+        const dir = copyOfSchemas();
+        const before = fs.readFileSync(path.join(dir, FLUX_SERVED_APIS), "utf8");
+        const empty = { ...upstream, ["/controlplaneio-fluxcd/flux-operator/v0.59.0/config/data/flux/v2.10.0/source-controller.yaml"]: "<html/>" };
+        await serving(empty, async (url) => {
+            await expect(updateFluxServedApis("0.59.0", { dir, baseUrl: url, apiUrl: url })).rejects.toThrow("ships no Flux CRDs under config/data/flux; nothing was written");
+        });
+        expect(fs.readFileSync(path.join(dir, FLUX_SERVED_APIS), "utf8")).toBe(before);
     });
 });

@@ -1,6 +1,7 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { type FluxServedApis, servedApisOf } from "../../lib/flux-apis";
 import { REPO_ROOT } from "../../lib/project";
 
 // The upstream schemas vendored in schemas/, and the one way they change: fetched again from upstream
@@ -111,5 +112,57 @@ export async function updatePlutoVersions(tag: string, options: UpdateOptions = 
     const record: SchemaSource = { project: current.project, tag, path: current.path, license: current.license, sha256: sha256(text) };
     fs.writeFileSync(path.join(dir, PLUTO_VERSIONS), text);
     fs.writeFileSync(path.join(dir, "sources.json"), JSON.stringify({ ...sources, [PLUTO_VERSIONS]: record }, null, 2) + "\n");
+    return record;
+}
+
+export const FLUX_SERVED_APIS = "flux-served-apis.json";
+const FLUX_DATA_PATH = "config/data/flux";
+
+/** The served Flux APIs of every Flux release a flux-operator release ships, as vendored. */
+export function readFluxServedApis(dir = SCHEMAS_DIR): FluxServedApis {
+    return JSON.parse(fs.readFileSync(path.join(dir, FLUX_SERVED_APIS), "utf8")) as FluxServedApis;
+}
+
+interface GitHubEntry {
+    name: string;
+    type: string;
+}
+
+async function getOk(url: string, what: string): Promise<Response> {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`GET ${url} answered ${response.status}: ${what}`);
+    return response;
+}
+
+/**
+ * Derives, from the manifests a flux-operator release applies for each Flux version it ships
+ * (`config/data/flux/<version>/*.yaml`), which Flux APIs each version serves, and records it. Travels
+ * with the FluxInstance CRD: same project, same tag.
+ */
+export async function updateFluxServedApis(version: string, options: UpdateOptions & { apiUrl?: string } = {}): Promise<SchemaSource> {
+    if (!/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`"${version}" is not a flux-operator release: give the chart version, e.g. 0.58.1`);
+    const dir = options.dir ?? SCHEMAS_DIR;
+    const sources = readSources(dir);
+    const project = fluxInstanceSource(sources).project;
+    const tag = `v${version}`;
+    const api = options.apiUrl ?? "https://api.github.com";
+    const list = async (p: string) =>
+        (await (await getOk(`${api}/repos/${project}/contents/${p}?ref=${tag}`, `is ${tag} a flux-operator release with ${FLUX_DATA_PATH}?`)).json()) as GitHubEntry[];
+    const releases: FluxServedApis["releases"] = {};
+    for (const release of (await list(FLUX_DATA_PATH)).filter((e) => e.type === "dir" && /^v\d+\.\d+\.\d+$/.test(e.name))) {
+        const files = (await list(`${FLUX_DATA_PATH}/${release.name}`)).filter((e) => e.type === "file" && e.name.endsWith(".yaml"));
+        const texts = await Promise.all(
+            files.map(async (f) => (await getOk(`${options.baseUrl ?? "https://raw.githubusercontent.com"}/${project}/${tag}/${FLUX_DATA_PATH}/${release.name}/${f.name}`, "a file listed a moment ago")).text()),
+        );
+        releases[release.name.replace(/^v/, "")] = servedApisOf(texts);
+    }
+    // An empty or CRD-less answer must not replace good data.
+    if (Object.values(releases).every((served) => Object.keys(served).length === 0)) {
+        throw new Error(`${project} ${tag} ships no Flux CRDs under ${FLUX_DATA_PATH}; nothing was written`);
+    }
+    const text = JSON.stringify({ operator: tag, releases }, null, 2) + "\n";
+    const record: SchemaSource = { project, tag, path: `${FLUX_DATA_PATH}/*/*.yaml (served versions of each CRD)`, license: "AGPL-3.0-only", sha256: sha256(text) };
+    fs.writeFileSync(path.join(dir, FLUX_SERVED_APIS), text);
+    fs.writeFileSync(path.join(dir, "sources.json"), JSON.stringify({ ...readSources(dir), [FLUX_SERVED_APIS]: record }, null, 2) + "\n");
     return record;
 }
