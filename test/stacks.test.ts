@@ -8,6 +8,9 @@ import type { Environment as EnvironmentType } from "../components/environment";
 import type { parseConfig as parseConfigType } from "../infra/config";
 import type { environmentArgs as environmentArgsType } from "../infra/program";
 import { eksEndpointRestricted } from "../policy/policies";
+import { DEFAULT_FLUX_VERSION } from "../lib/project";
+import { fluxApiProblem, fluxReleaseFor } from "../tools/check/tree-check";
+import { readFluxServedApis } from "../tools/schemas/vendored";
 import { resource, violationsOfResource } from "../policy/testing";
 import {
     DeclaredResource,
@@ -159,6 +162,21 @@ describe("alerts", () => {
         });
         const plain = run.resources.flatMap((r) => plainStrings(r.inputs)).filter((v) => v.includes("hooks.slack.com"));
         expect(plain).toEqual([]);
+    });
+
+    it.each(shippedStacks())("the %s stack declares them in API versions its Flux release serves", async (stack) => {
+        const run = await runProgram(stack, {
+            config: { "gitops-platform:alerts": JSON.stringify({ type: "generic" }), "gitops-platform:alertWebhookUrl": WEBHOOK },
+        });
+        const apis = readFluxServedApis();
+        const release = fluxReleaseFor(String(JSON.parse(stackConfig(stack)["gitops-platform:flux"] ?? "{}").version ?? DEFAULT_FLUX_VERSION), apis) ?? "none";
+        const notification = run.resources.filter((r) => r.type.includes("notification.toolkit.fluxcd.io"));
+        expect(notification.map((r) => r.type.split(":")[2])).toEqual(["Provider", "Alert"]);
+        for (const r of notification) {
+            const [, apiVersion = "", kind = ""] = /^kubernetes:([^:]+):(.+)$/.exec(r.type) ?? [];
+            expect(fluxApiProblem(apiVersion, kind, release, apis)).toBeUndefined();
+            expect(apis.releases[release]?.["notification.toolkit.fluxcd.io"]?.[kind]).toContain(apiVersion.split("/")[1]);
+        }
     });
 });
 
