@@ -560,3 +560,51 @@ describe("an interrupted run", () => {
         expect(fs.existsSync(staging)).toBe(true);
     });
 });
+
+describe("two sandbox commands at once", () => {
+    let root: string;
+    beforeEach(() => {
+        root = copyOfRepo("sandbox-race");
+    });
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    const busy = (name: string) =>
+        `Another sandbox command (process ${process.pid}) is working on ${name}; nothing was changed. Run this again when it has finished.`;
+    const outcomes = (results: PromiseSettledResult<void>[]) => results.map((r) => (r.status === "fulfilled" ? "done" : (r.reason as Error).message));
+
+    it("two forks of the same name: one forks, the other is refused", async () => {
+        const results = await Promise.allSettled([
+            fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" }),
+            fork(context(root).ctx, { sandbox: "sandbox-a", from: "staging", branch: "feature/b" }),
+        ]);
+        expect(outcomes(results)).toEqual(["done", busy("sandbox-a")]);
+        expect(stackConfig(root, "sandbox-a")["gitops-platform:sandbox"]).toMatchObject({ source: "development" });
+    });
+
+    it("two promotes of the same sandbox: one promotes, the other is refused", async () => {
+        await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" });
+        const results = await Promise.allSettled([promote(context(root).ctx, "sandbox-a"), promote(context(root).ctx, "sandbox-a")]);
+        expect(outcomes(results)).toEqual(["done", busy("development")]);
+        expect(fs.existsSync(path.join(root, "clusters", "development", "platform.yaml"))).toBe(true);
+        expect(fs.readdirSync(root).filter((e) => e.startsWith(".sandbox-"))).toEqual([]);
+    });
+
+    it("a delete of a sandbox being promoted is refused, and the promote completes", async () => {
+        await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" });
+        const deleting = context(root, () => ({ code: 0 }));
+        const results = await Promise.allSettled([promote(context(root).ctx, "sandbox-a"), remove(deleting.ctx, "sandbox-a")]);
+        expect(outcomes(results)).toEqual(["done", busy("sandbox-a")]);
+        expect(deleting.calls).toEqual([]);
+    });
+
+    it("a lock held by a live process refuses; one left by a killed process is taken over", async () => {
+        fs.writeFileSync(path.join(root, ".sandbox-lock-sandbox-a"), String(process.pid));
+        await expect(fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" })).rejects.toThrow(busy("sandbox-a"));
+        expect(fs.existsSync(path.join(root, "stacks", "Pulumi.sandbox-a.yaml"))).toBe(false);
+
+        fs.writeFileSync(path.join(root, ".sandbox-lock-sandbox-a"), String(2 ** 22 + 12345));
+        await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" });
+        expect(fs.existsSync(path.join(root, "stacks", "Pulumi.sandbox-a.yaml"))).toBe(true);
+        expect(fs.existsSync(path.join(root, ".sandbox-lock-sandbox-a"))).toBe(false);
+    });
+});

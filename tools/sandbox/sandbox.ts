@@ -14,6 +14,7 @@ import {
     dropSecureValues,
     readStackFile,
     recoverInterrupted,
+    withLocks,
     retargetTree,
     SandboxError,
     staged,
@@ -149,6 +150,10 @@ async function mustSucceed(ctx: SandboxContext, command: string, args: string[],
 }
 
 export async function fork(ctx: SandboxContext, o: ForkOptions): Promise<void> {
+    await withLocks(ctx.root, [checkStackName(o.sandbox, "The sandbox name"), checkStackName(o.from, "--from")], () => forkLocked(ctx, o));
+}
+
+async function forkLocked(ctx: SandboxContext, o: ForkOptions): Promise<void> {
     const source = readSource(ctx.root, checkStackName(o.from, "--from"));
     const sourceTree = clusterFolder(ctx.root, source.treePath, `The sync.path of stacks/Pulumi.${o.from}.yaml`);
     if (fs.existsSync(sourceTree)) checkLinks(ctx.root, sourceTree);
@@ -230,6 +235,12 @@ async function stackExists(ctx: SandboxContext, stack: string): Promise<boolean 
 }
 
 export async function promote(ctx: SandboxContext, name: string, options: { dryRun?: boolean } = {}): Promise<void> {
+    // Locked with its source too: a fork of that source must not copy a folder being replaced.
+    const source = configString(readSandbox(ctx.root, name).doc, "sandbox.source") ?? "";
+    await withLocks(ctx.root, [name, checkStackName(source, `The sandbox.source of stacks/Pulumi.${name}.yaml`)], () => promoteLocked(ctx, name, options));
+}
+
+async function promoteLocked(ctx: SandboxContext, name: string, options: { dryRun?: boolean }): Promise<void> {
     const { doc } = readSandbox(ctx.root, name);
     const sourceStack = checkStackName(configString(doc, "sandbox.source") ?? "", `The sandbox.source of stacks/Pulumi.${name}.yaml`);
     const source = readSource(ctx.root, sourceStack);
@@ -360,6 +371,10 @@ export function list(ctx: SandboxContext): void {
 }
 
 export async function remove(ctx: SandboxContext, name: string, options: { keepFiles?: boolean } = {}): Promise<void> {
+    await withLocks(ctx.root, [checkStackName(name, "The sandbox name")], () => removeLocked(ctx, name, options));
+}
+
+async function removeLocked(ctx: SandboxContext, name: string, options: { keepFiles?: boolean }): Promise<void> {
     for (const line of recoverInterrupted(ctx.root)) ctx.print(line);
     readSandbox(ctx.root, name);
     try {

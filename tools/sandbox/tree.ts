@@ -228,6 +228,40 @@ function alive(pid: number): boolean {
 }
 
 /**
+ * Runs `work` holding `.sandbox-lock-<name>` for each name (in name order, so two commands never wait on
+ * each other): a second command on the same sandbox or stack is refused at once, whichever command it is.
+ * A lock whose process is gone (killed) is taken over.
+ */
+export async function withLocks<T>(root: string, names: string[], work: () => Promise<T>): Promise<T> {
+    const held: string[] = [];
+    try {
+        for (const name of [...new Set(names)].sort()) {
+            const file = path.join(root, `.sandbox-lock-${name}`);
+            for (let attempt = 0; ; attempt++) {
+                try {
+                    // O_EXCL: of two commands creating it at once, exactly one succeeds.
+                    fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+                    held.push(file);
+                    break;
+                } catch (e) {
+                    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+                    const holder = Number.parseInt(fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "", 10);
+                    if (attempt > 0 || (holder > 0 && alive(holder))) {
+                        throw new SandboxError(
+                            `Another sandbox command${holder > 0 ? ` (process ${holder})` : ""} is working on ${name}; nothing was changed. Run this again when it has finished.`,
+                        );
+                    }
+                    fs.rmSync(file, { force: true });
+                }
+            }
+        }
+        return await work();
+    } finally {
+        for (const file of held) fs.rmSync(file, { force: true });
+    }
+}
+
+/**
  * Undoes what an interrupted run (killed, its process gone) moved, from its journal, and removes its
  * staging folder. Returns one line per run it found. A run whose process still lives is left alone.
  */
