@@ -551,6 +551,25 @@ describe("an interrupted run", () => {
         expect(treeDigest(root)).toBe(before);
     });
 
+    it("undoes a delete killed between its two moves: the sandbox's folder is back beside its stack file", async () => {
+        await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" });
+        const before = treeDigest(root);
+        const staging = fs.mkdtempSync(path.join(root, ".sandbox-staging-"));
+        const target = path.join(root, "clusters", "sandbox-a");
+        fs.writeFileSync(
+            path.join(staging, "journal.json"),
+            JSON.stringify({ pid: 2 ** 22 + 12345, moves: [{ target, aside: path.join(staging, "aside-0") }] }),
+        );
+        fs.renameSync(target, path.join(staging, "aside-0"));
+
+        const { ctx, printed } = context(root);
+        await fork(ctx, { sandbox: "sandbox-b", from: "development", branch: "feature/b" });
+        expect(printed[0]).toBe(`Found a sandbox run interrupted at step 1 (process ${2 ** 22 + 12345}): undid it.`);
+        fs.rmSync(path.join(root, "clusters", "sandbox-b"), { recursive: true });
+        fs.rmSync(path.join(root, "stacks", "Pulumi.sandbox-b.yaml"));
+        expect(treeDigest(root)).toBe(before);
+    });
+
     it("leaves the staging area of a run that is still going alone", async () => {
         const staging = fs.mkdtempSync(path.join(root, ".sandbox-staging-"));
         fs.writeFileSync(path.join(staging, "journal.json"), JSON.stringify({ pid: process.pid, moves: [] }));

@@ -392,7 +392,11 @@ async function removeLocked(ctx: SandboxContext, name: string, options: { keepFi
         ctx.print(`Kept clusters/${name} and stacks/Pulumi.${name}.yaml: promote them with npm run sandbox -- promote ${name}`);
         return;
     }
-    fs.rmSync(path.join(ctx.root, "clusters", name), { recursive: true, force: true });
-    fs.rmSync(stackFilePath(ctx.root, name), { force: true });
+    // Set aside, then dropped with the staging area: a kill half-way leaves both files or neither.
+    await staged(ctx.root, async (staging) => {
+        for (const target of [path.join(ctx.root, "clusters", name), stackFilePath(ctx.root, name)]) {
+            if (fs.existsSync(target)) staging.setAside(target);
+        }
+    });
     ctx.print(`Deleted ${name}: its cluster, its stack, clusters/${name} and stacks/Pulumi.${name}.yaml.`);
 }

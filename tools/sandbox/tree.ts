@@ -214,6 +214,8 @@ export class Staging {
     }
 
     commit(): void {
+        // The journal goes first: a run killed while its staging area is being removed has nothing to undo.
+        fs.rmSync(path.join(this.dir, "journal.json"), { force: true });
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
 }
