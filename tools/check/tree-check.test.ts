@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "@jest/globals";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { apiVerdict, kubernetesMinor } from "./deprecated-apis";
-import { CheckResult, fieldPath, fluxApiProblem, fluxReleaseFor, formatFinding, rangeProblem } from "./tree-check";
+import { CheckResult, checkTree, fieldPath, fluxApiProblem, fluxReleaseFor, formatFinding, KUSTOMIZE_LIMITS, rangeProblem } from "./tree-check";
 import { readFluxServedApis } from "../schemas/vendored";
 import { REPO_ROOT } from "../../lib/project";
 import { copyOfRepo } from "../../test/support/temp-repo";
@@ -388,5 +388,50 @@ describe("npm run check", () => {
         const expected = typeof fixture.expected === "string" ? [fixture.expected] : fixture.expected;
         // Exactly these findings: the mistake is reported where it has effect, and nothing else is blamed.
         expect(printed).toEqual(expected.map((e) => expect.stringMatching(new RegExp(`^${e.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`))));
+    });
+});
+
+describe("kubectl kustomize within limits", () => {
+    let root: string;
+    const saved = { ...KUSTOMIZE_LIMITS };
+    beforeAll(() => {
+        root = copyOfRepo("check-limits");
+        // A valid layer whose build is about 3 MB: 300 ConfigMaps of 10 kB each.
+        const value = "x".repeat(10_000);
+        const names = Array.from({ length: 300 }, (_, i) => `big-${i}.yaml`);
+        names.forEach((name, i) =>
+            fs.writeFileSync(
+                path.join(root, "platform/configs", name),
+                `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big-${i}\n  namespace: apps\ndata:\n  v: ${value}\n`,
+            ),
+        );
+        fs.appendFileSync(path.join(root, "platform/configs/kustomization.yaml"), names.map((n) => `  - ${n}\n`).join(""));
+    });
+    afterEach(() => {
+        Object.assign(KUSTOMIZE_LIMITS, saved);
+    });
+    afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    const kustomizeFindings = () =>
+        checkTree(root, () => [])
+            .findings.map(formatFinding)
+            .filter((f) => f.includes("kubectl kustomize"));
+
+    it("builds a layer far larger than Node's default 1 MB child-process buffer", () => {
+        expect(kustomizeFindings()).toEqual([]);
+    });
+
+    it("names the kustomization whose output breaks the output cap", () => {
+        KUSTOMIZE_LIMITS.maxOutputBytes = 1024 * 1024;
+        expect(kustomizeFindings()).toEqual(["error   platform/configs/kustomization.yaml: kubectl kustomize fails: its output is larger than 1 MiB"]);
+    });
+
+    it("names every kustomization kubectl cannot build within the memory cap", () => {
+        KUSTOMIZE_LIMITS.maxAddressSpaceBytes = 256 * 1024 * 1024;
+        expect(kustomizeFindings()).toEqual(
+            ["clusters/development", "clusters/production", "clusters/staging", "platform/configs", "platform/service-configs", "platform/services"].map(
+                (dir) => `error   ${dir}/kustomization.yaml: kubectl kustomize fails: it needed more than 256 MiB of memory`,
+            ),
+        );
     });
 });

@@ -141,12 +141,19 @@ function folderDigest(full: string): string {
     return hash.digest("hex");
 }
 
-/** Limits of one `kubectl kustomize` run: trees of tens of MB build well within them. */
-export const KUSTOMIZE_LIMITS = { timeoutMs: 60_000, maxOutputBytes: 256 * 1024 * 1024 };
+/**
+ * Limits of one `kubectl kustomize` run: trees of tens of MB build well within them. Memory is capped as
+ * address space (`ulimit -v`, where the shell supports it): Go reserves about 1 GiB of it at start, so
+ * the cap must stay well above that.
+ */
+export const KUSTOMIZE_LIMITS = { timeoutMs: 60_000, maxOutputBytes: 256 * 1024 * 1024, maxAddressSpaceBytes: 4 * 1024 * 1024 * 1024 };
 
 /** Builds one kustomization. */
 function kustomizeBuild(root: string, dir: string): KustomizeResult {
-    const result = spawnSync("kubectl", ["kustomize", path.join(root, dir)], {
+    const kib = Math.floor(KUSTOMIZE_LIMITS.maxAddressSpaceBytes / 1024);
+    // sh sets the cap and becomes kubectl; a shell that cannot set it (macOS's for -v) runs kubectl uncapped.
+    const capped = `if (ulimit -v ${kib}) 2>/dev/null; then ulimit -v ${kib}; fi; command -v kubectl >/dev/null || exit 127; exec kubectl "$@"`;
+    const result = spawnSync("sh", ["-c", capped, "sh", "kustomize", path.join(root, dir)], {
         encoding: "utf8",
         timeout: KUSTOMIZE_LIMITS.timeoutMs,
         maxBuffer: KUSTOMIZE_LIMITS.maxOutputBytes,
@@ -162,7 +169,11 @@ function kustomizeBuild(root: string, dir: string): KustomizeResult {
         },
     });
     const code = (result.error as NodeJS.ErrnoException | undefined)?.code;
-    if (code === "ENOENT") return { problem: "missing" };
+    if (code === "ENOENT" || result.status === 127) return { problem: "missing" };
+    // Go's runtime, short of address space, dies with one of these (at start, or when the heap grows).
+    if (result.status !== 0 && /out of memory|cannot allocate memory|failed to reserve/i.test(result.stderr ?? "")) {
+        return { problem: `it needed more than ${KUSTOMIZE_LIMITS.maxAddressSpaceBytes / 1024 / 1024} MiB of memory` };
+    }
     if (code === "ENOBUFS") return { problem: `its output is larger than ${KUSTOMIZE_LIMITS.maxOutputBytes / 1024 / 1024} MiB` };
     if (code === "ETIMEDOUT") return { problem: `it did not finish within ${KUSTOMIZE_LIMITS.timeoutMs / 1000} s` };
     if (result.status === 0) return { output: result.stdout };
@@ -173,7 +184,7 @@ function kustomizeBuild(root: string, dir: string): KustomizeResult {
 
 /** Builds a kustomization once per content; its objects go into `built` when it builds. */
 function kubectlKustomize(root: string, dir: string, findings: Finding[], built: Map<string, Manifest[]>): "missing" | void {
-    const key = `${dir}:${folderDigest(path.join(root, dir))}`;
+    const key = `${dir}:${folderDigest(path.join(root, dir))}:${JSON.stringify(KUSTOMIZE_LIMITS)}`;
     const result = kustomizeCache.get(key) ?? kustomizeBuild(root, dir);
     kustomizeCache.set(key, result);
     if ("output" in result) {
