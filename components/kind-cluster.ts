@@ -1,12 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
+import { KIND_CLUSTER_DEFAULTS } from "../lib/project";
 import { KindClusterInputs, KindClusterProvider, KindPortMapping } from "./kind-provider";
-
-/** What an omitted argument means; the stack config's defaults are these too. */
-export const KIND_CLUSTER_DEFAULTS = {
-    nodeImage: "kindest/node:v1.35.0",
-    controlPlaneNodes: 1,
-    workers: 0,
-} as const;
 
 export interface KindClusterArgs {
     /** Cluster name, as `kind get clusters` lists it. The kubectl context is `kind-<name>`. */

@@ -31,3 +31,10 @@ export function defaultSyncPath(environment: string): string {
 
 /** Where the token comes from when the stack holds none. */
 export const TOKEN_ENV_VAR = "GITLAB_TOKEN";
+
+/** What a kind cluster gets when its stack file says nothing: KindCluster's defaults and the stack config's. */
+export const KIND_CLUSTER_DEFAULTS = {
+    nodeImage: "kindest/node:v1.35.0",
+    controlPlaneNodes: 1,
+    workers: 0,
+} as const;

@@ -3,9 +3,8 @@ import * as semver from "semver";
 import { isIP } from "net";
 import { z } from "zod";
 import { FLUX_COMPONENTS, FLUX_DEFAULTS } from "../../components/flux-bootstrap";
-import { KIND_CLUSTER_DEFAULTS } from "../../components/kind-cluster";
 import type { PlatformSourceKind } from "../../lib/gitops-tree";
-import { DEFAULT_BRANCH, DEFAULT_FLUX_VERSION, type Tier, TOKEN_ENV_VAR } from "../../lib/project";
+import { DEFAULT_BRANCH, DEFAULT_FLUX_VERSION, KIND_CLUSTER_DEFAULTS, type Tier, TOKEN_ENV_VAR } from "../../lib/project";
 import { cidrProblem, DNS_LABEL, TTL } from "../../lib/validators";
 
 // What a stack's config may say: the zod schema of the `gitops-platform:` namespace with its defaults,
