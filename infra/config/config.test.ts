@@ -745,4 +745,47 @@ describe("hostile and careless stack files", () => {
         // Environments need a cluster folder; a name that is not one is refused for that reason only.
         expect(problemsOf.filter((p) => !p.startsWith("gitops-platform:sync.path:"))).toEqual([]);
     });
+
+    // Every row again, with a distinct credential in every place one can be: the token (config and
+    // environment), the webhook URL, and user-info in both repository URLs. No message may quote one.
+    it.each([...refused.map(([what, raw, , ctx]) => [what, raw, ctx ?? {}] as const), ...accepted.map(([what, raw, ctx]) => [what, raw, ctx ?? {}] as const)])(
+        "quotes no planted credential when judging %s",
+        (_what, raw, ctx) => {
+            const plants = [
+                "planted-config-token-1b2c",
+                "planted-env-token-3d4e",
+                "planted-webhook-5f6a",
+                "planted-sync-userinfo-7b8c",
+                "planted-repo-userinfo-9d0e",
+            ];
+            const [configToken, envToken, webhook, syncUser, repoUser] = plants;
+            const planted: Record<string, string> = {
+                ...raw,
+                "gitops-platform:token": configToken ?? "",
+                "gitops-platform:alertWebhookUrl": `https://hooks.example.com/${webhook}`,
+            };
+            const withUserInfo = (key: string, field: string, secret: string) => {
+                const value = planted[key];
+                if (value === undefined) return;
+                try {
+                    const object = JSON.parse(value) as Record<string, unknown>;
+                    if (typeof object[field] === "string") object[field] = (object[field] as string).replace(/^(\w+:\/\/)/, `$1oauth2:${secret}@`);
+                    planted[key] = JSON.stringify(object);
+                } catch {
+                    // a row whose value is not an object keeps it as it is
+                }
+            };
+            withUserInfo("gitops-platform:sync", "url", syncUser ?? "");
+            withUserInfo("gitops-platform:platformRepository", "url", repoUser ?? "");
+            let text = "";
+            try {
+                parseConfig(planted, { stack: "dev", ...ctx, env: { GITLAB_TOKEN: envToken } });
+            } catch (e) {
+                text = e instanceof ConfigError ? `${e.message}\n${e.problems.map((p) => `${p.key}: ${p.message}`).join("\n")}` : String(e);
+            }
+            // Every row is refused (the credentials in the URLs alone would do it): there is always a message to search.
+            expect(text).toMatch(/config problem/);
+            expect(plants.filter((plant) => text.includes(plant))).toEqual([]);
+        },
+    );
 });
