@@ -588,6 +588,14 @@ describe("no secret in any message", () => {
         expect(messages.filter((m) => m.includes(TOKEN))).toEqual([]);
     });
 
+    it("reports credentials in a URL together with every other problem, in one round", () => {
+        const config = withKey(withKey(development(), "sync.url", withCredentials(REPO_URL)), "flux.version", "1.x");
+        expect(problems(config)).toEqual([
+            "gitops-platform:flux.version: '1.x' allows versions other than Flux 2, which the operator installs. Fix: e.g. '2.x', '2.8.x' or '2.8.8'",
+            "gitops-platform:sync.url: 'https://***@gitlab.com/gitops-platform/gitops-platform.git' embeds credentials. Fix: remove them from the URL; the token comes from the 'token' key",
+        ]);
+    });
+
     it("names the URL with its user-info replaced", () => {
         expect(problems(withKey(development(), "sync.url", withCredentials(REPO_URL)))).toEqual([
             "gitops-platform:sync.url: 'https://***@gitlab.com/gitops-platform/gitops-platform.git' embeds credentials. Fix: remove them from the URL; the token comes from the 'token' key",

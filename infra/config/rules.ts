@@ -3,7 +3,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { findPlatformSource, normaliseRepoPath, PlatformSourceKind, syncedManifests } from "../../lib/gitops-tree";
 import { defaultSyncPath, type Tier } from "../../lib/project";
-import { gitBranchProblem, httpsUrlProblem, redactUrl } from "../../lib/validators";
+import { gitBranchProblem, redactUrl } from "../../lib/validators";
 import type { AlertsConfig, ClusterConfig, StackConfig, SyncConfig } from "./schema";
 
 // The rules a schema cannot express: the config against the GitOps tree it points at (the sync path
@@ -90,12 +90,8 @@ export function checkEks(config: StackConfig, tier: Tier, report: Report): void 
 }
 
 export function checkSync(config: StackConfig, report: Report, repoRoot: string): SyncConfig | undefined {
+    // The URL itself was judged by the schema.
     let ok = true;
-    const urlProblem = httpsUrlProblem(config.sync.url);
-    if (urlProblem) {
-        report("sync.url", urlProblem);
-        ok = false;
-    }
     const branchProblem = gitBranchProblem(config.sync.branch);
     if (branchProblem) {
         report("sync.branch", branchProblem);
@@ -144,9 +140,7 @@ export function checkPlatformSource(config: StackConfig, syncPath: string, repor
         return undefined;
     }
     if (repo.type === "git") {
-        const problem = httpsUrlProblem(repo.url);
-        if (problem) report("platformRepository.url", problem);
-        else if (stripGitSuffix(repo.url) !== stripGitSuffix(source.url)) {
+        if (stripGitSuffix(repo.url) !== stripGitSuffix(source.url)) {
             report("platformRepository.url", `is ${redactUrl(repo.url)} but ${source.file} pulls ${redactUrl(source.url)}. Fix: make them the same`);
         }
     } else {

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { FLUX_COMPONENTS, FLUX_DEFAULTS } from "../../components/flux-bootstrap";
 import type { PlatformSourceKind } from "../../lib/gitops-tree";
 import { DEFAULT_BRANCH, DEFAULT_FLUX_VERSION, KIND_CLUSTER_DEFAULTS, type Tier, TOKEN_ENV_VAR } from "../../lib/project";
-import { cidrProblem, DNS_LABEL, TTL } from "../../lib/validators";
+import { cidrProblem, DNS_LABEL, httpsUrlProblem, TTL } from "../../lib/validators";
 
 // What a stack's config may say: the zod schema of the `gitops-platform:` namespace with its defaults,
 // and the typed `EnvironmentConfig` the program works with once it is parsed and cross-checked.
@@ -231,9 +231,16 @@ const fluxSchema = z
     })
     .strict();
 
+/** An HTTPS Git URL, judged with the schema so its problem is reported with every other one. */
+const httpsGitUrl = (required?: string) =>
+    z.string(required ? { message: required } : undefined).superRefine((url, ctx) => {
+        const problem = httpsUrlProblem(url);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+    });
+
 const syncSchema = z
     .object({
-        url: z.string({ message: "is required. Fix: set the HTTPS URL of this Git repository" }),
+        url: httpsGitUrl("is required. Fix: set the HTTPS URL of this Git repository"),
         branch: z.string().default(DEFAULTS.syncBranch),
         path: z.string().optional(),
         username: z.string().min(1).default(DEFAULTS.gitUsername),
@@ -246,7 +253,7 @@ const platformRepositorySchema = z.discriminatedUnion(
         z
             .object({
                 type: z.literal("git"),
-                url: z.string(),
+                url: httpsGitUrl(),
                 username: z.string().min(1).default(DEFAULTS.gitUsername),
             })
             .strict(),
