@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { durationSeconds } from "../lib/validators";
 import { PlatformRepository, PlatformRepositorySecret } from "./platform-repository-secret";
 
 export const FLUX_OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator";
@@ -23,6 +24,7 @@ export type FluxComponent = (typeof FLUX_COMPONENTS)[number];
 export const FLUX_DEFAULTS = {
     registry: "ghcr.io/fluxcd",
     syncInterval: "1m",
+    readyTimeout: "10m",
     username: "git",
     /** The operator's own default set, stated so the stack config can show and validate it. */
     components: ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"] satisfies FluxComponent[],
@@ -58,12 +60,48 @@ export interface FluxBootstrapArgs {
     token: pulumi.Input<string>;
     /** The platform repository; its secret exists before the first sync so the first reconcile succeeds. */
     platformRepository: PlatformRepository;
+    /**
+     * How long `pulumi up` waits for Flux to report Ready: the FluxInstance, and through it the root sync
+     * and every Kustomization the root sync applies. A Go duration; "0s" does not wait. @default "10m"
+     */
+    readyTimeout?: string;
 }
+
+/** The root Kustomization the operator generates for `sync` (flux-operator internal/builder/templates.go). */
+const ROOT_SYNC_NAME = "flux-system";
 
 /** The FluxInstance spec for the args: pure, so tests and the CRD schema check can read it directly. */
 export function fluxInstanceSpec(args: FluxBootstrapArgs, pullSecret: string) {
+    const readyTimeout = args.readyTimeout ?? FLUX_DEFAULTS.readyTimeout;
+    // The operator health-checks what it applies, the root sync included (`wait`, its default; see
+    // internal/controller/fluxinstance_controller.go). The root Kustomization itself has no `wait`, so it
+    // would be Ready before the platform layers it applies: with this patch, its Ready (and so the
+    // FluxInstance's) means every layer is Ready.
+    const rootWaits = durationSeconds(readyTimeout) > 0;
     return {
         distribution: { version: args.version, registry: args.registry ?? FLUX_DEFAULTS.registry },
+        wait: true,
+        ...(rootWaits
+            ? {
+                  kustomize: {
+                      patches: [
+                          {
+                              target: { kind: "Kustomization", name: ROOT_SYNC_NAME },
+                              patch: [
+                                  "apiVersion: kustomize.toolkit.fluxcd.io/v1",
+                                  "kind: Kustomization",
+                                  "metadata:",
+                                  `  name: ${ROOT_SYNC_NAME}`,
+                                  "spec:",
+                                  "  wait: true",
+                                  `  timeout: ${readyTimeout}`,
+                                  "",
+                              ].join("\n"),
+                          },
+                      ],
+                  },
+              }
+            : {}),
         ...(args.components ? { components: args.components } : {}),
         cluster: { type: args.clusterType ?? "kubernetes", networkPolicy: true, domain: "cluster.local" },
         sync: {
@@ -74,6 +112,21 @@ export function fluxInstanceSpec(args: FluxBootstrapArgs, pullSecret: string) {
             pullSecret,
             interval: args.sync.interval ?? FLUX_DEFAULTS.syncInterval,
         },
+    };
+}
+
+/**
+ * What makes `pulumi up` wait for Flux: pulumi-kubernetes awaits a custom resource only when told how
+ * (provider/pkg/metadata/overrides.go ReadyCondition: no `pulumi.com/waitFor`, no wait), and for as
+ * long as `pulumi.com/timeoutSeconds` says. The operator's own health check gets the same budget.
+ */
+export function fluxInstanceAnnotations(readyTimeout: string = FLUX_DEFAULTS.readyTimeout): Record<string, string> {
+    const seconds = durationSeconds(readyTimeout);
+    if (seconds <= 0) return {};
+    return {
+        "pulumi.com/waitFor": "condition=Ready",
+        "pulumi.com/timeoutSeconds": String(Math.ceil(seconds)),
+        "fluxcd.controlplane.io/reconcileTimeout": readyTimeout,
     };
 }
 
@@ -128,7 +181,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
             {
                 apiVersion: "fluxcd.controlplane.io/v1",
                 kind: "FluxInstance",
-                metadata: { name: FLUX_INSTANCE_NAME, namespace: ns },
+                metadata: { name: FLUX_INSTANCE_NAME, namespace: ns, annotations: fluxInstanceAnnotations(args.readyTimeout) },
                 spec: fluxInstanceSpec(args, FLUX_NAMESPACE),
             },
             { parent: this, dependsOn: [operator] },

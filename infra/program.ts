@@ -65,6 +65,7 @@ export function environmentArgs(config: EnvironmentConfig): EnvironmentArgs {
             registry: config.flux.registry,
             components: config.flux.components,
             sync: { ...config.sync, interval: config.flux.syncInterval },
+            readyTimeout: config.flux.readyTimeout,
             token: config.token,
             platformRepository: config.platformRepository,
         },

@@ -74,3 +74,11 @@ export function cidrProblem(value: string): string | undefined {
     }
     return undefined;
 }
+
+/** Seconds in a Go duration such as "10m" or "1h30m" (as Flux and the operator write them). */
+export function durationSeconds(duration: string): number {
+    const units: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+    let total = 0;
+    for (const [, amount, unit] of duration.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(amount) * (units[unit ?? "s"] ?? 0);
+    return total;
+}

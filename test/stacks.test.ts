@@ -184,6 +184,34 @@ describe("alerts", () => {
     });
 });
 
+describe("waiting for Flux", () => {
+    const withReadyTimeout = (readyTimeout: string) =>
+        runProgram("development", { config: { "gitops-platform:flux": JSON.stringify({ version: "2.x", readyTimeout }) } });
+
+    it("waits as long as flux.readyTimeout says", async () => {
+        const instance = (await withReadyTimeout("1h30m")).one(FLUX_INSTANCE).inputs;
+        expect(field(instance, "metadata.annotations")).toMatchObject({
+            "pulumi.com/timeoutSeconds": "5400",
+            "fluxcd.controlplane.io/reconcileTimeout": "1h30m",
+        });
+        expect(field(instance, "spec.kustomize.patches")).toEqual([expect.objectContaining({ patch: expect.stringContaining("timeout: 1h30m") })]);
+    });
+
+    it("does not wait at all with flux.readyTimeout 0s, as a sandbox may choose", async () => {
+        const instance = (await withReadyTimeout("0s")).one(FLUX_INSTANCE).inputs;
+        expect(field(instance, "metadata.annotations")).toEqual({});
+        expect(field(instance, "spec.kustomize")).toBeUndefined();
+    });
+
+    it("refuses a readyTimeout that is not a duration, naming the key and the fix", async () => {
+        const run = await runProgram("development", {
+            config: { "gitops-platform:flux": JSON.stringify({ version: "2.x", readyTimeout: "ten minutes" }) },
+            allowError: true,
+        });
+        expect(String(run.error)).toContain("gitops-platform:flux.readyTimeout: is not a duration. Fix: e.g. '10m', or '0s' not to wait for Flux");
+    });
+});
+
 describe("the entry point", () => {
     it("infra/index.ts runs the program once and exports exactly its outputs", async () => {
         const run = await runMocked("development", {}, (load) => load("../../infra/index") as Record<string, unknown>);

@@ -566,6 +566,7 @@ describe("Pulumi.yaml, where every key is documented", () => {
         ["operatorVersion", DEFAULTS.fluxOperatorVersion],
         ["registry", DEFAULTS.fluxRegistry],
         ["syncInterval", DEFAULTS.syncInterval],
+        ["readyTimeout", DEFAULTS.fluxReadyTimeout],
         ["branch", DEFAULTS.syncBranch],
         ["username", DEFAULTS.gitUsername],
     ])("states the default of %s that the schema applies", (key, value) => {

@@ -20,6 +20,7 @@ export const DEFAULTS = {
     fluxRegistry: FLUX_DEFAULTS.registry,
     fluxComponents: FLUX_DEFAULTS.components,
     syncInterval: FLUX_DEFAULTS.syncInterval,
+    fluxReadyTimeout: FLUX_DEFAULTS.readyTimeout,
     syncBranch: DEFAULT_BRANCH,
     gitUsername: FLUX_DEFAULTS.username,
     tokenEnvVar: TOKEN_ENV_VAR,
@@ -228,6 +229,10 @@ const fluxSchema = z
             .regex(GO_DURATION, { message: "is not a duration. Fix: e.g. '1m' or '30s'" })
             .refine((d) => /[1-9]/.test(d), { message: "is zero, so Flux would pull without pause. Fix: e.g. '1m'" })
             .default(DEFAULTS.syncInterval),
+        readyTimeout: z
+            .string()
+            .regex(GO_DURATION, { message: "is not a duration. Fix: e.g. '10m', or '0s' not to wait for Flux" })
+            .default(DEFAULTS.fluxReadyTimeout),
     })
     .strict();
 

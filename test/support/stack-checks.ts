@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "@jest/globals";
 import * as fs from "fs";
+import { parse } from "yaml";
 import * as path from "path";
 import type * as pulumiType from "@pulumi/pulumi";
 import { FLUX_INSTANCE_CRD, vendoredOperatorVersion } from "../../tools/schemas/vendored";
@@ -90,7 +91,7 @@ export function describeEveryStack(stacks: string[], shared: (stack: string) => 
 
         it(`syncs clusters/${env} from the main branch through the FluxInstance`, () => {
             const instance = run.one(FLUX_INSTANCE).inputs;
-            expect(instance.metadata).toEqual({ name: "flux", namespace: "flux-system" });
+            expect(instance.metadata).toMatchObject({ name: "flux", namespace: "flux-system" });
             expect(field(instance, "spec.sync")).toEqual({
                 kind: "GitRepository",
                 url: "https://gitlab.com/gitops-platform/gitops-platform.git",
@@ -98,6 +99,26 @@ export function describeEveryStack(stacks: string[], shared: (stack: string) => 
                 path: `clusters/${env}`,
                 pullSecret: "flux-system",
                 interval: "1m",
+            });
+        });
+
+        it("makes pulumi up wait, for ten minutes, until Flux and every platform layer report Ready", () => {
+            const instance = run.one(FLUX_INSTANCE).inputs;
+            expect(field(instance, "metadata.annotations")).toEqual({
+                "pulumi.com/waitFor": "condition=Ready",
+                "pulumi.com/timeoutSeconds": "600",
+                "fluxcd.controlplane.io/reconcileTimeout": "10m",
+            });
+            expect(field(instance, "spec.wait")).toBe(true);
+            // The root Kustomization waits for what it applies (the platform layers), so the FluxInstance's
+            // Ready covers them.
+            const [rootPatch] = field(instance, "spec.kustomize.patches") as { target: unknown; patch: string }[];
+            expect(rootPatch?.target).toEqual({ kind: "Kustomization", name: "flux-system" });
+            expect(parse(rootPatch?.patch ?? "")).toEqual({
+                apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+                kind: "Kustomization",
+                metadata: { name: "flux-system" },
+                spec: { wait: true, timeout: "10m" },
             });
         });
 
