@@ -9,16 +9,24 @@ interface Call {
     stdin?: string;
 }
 
-/** A stand-in for the kind CLI: answers each call from a script and remembers what it was asked. */
-function fakeKind(answer: (args: string[]) => CommandResult | Error) {
+/** Every node of a cluster Ready, the way kubectl lists them for the provider's jsonpath. */
+const allReady = (): CommandResult => ({ code: 0, stdout: "development-control-plane True\ndevelopment-worker True\ndevelopment-worker2 True\n", stderr: "" });
+
+/**
+ * A stand-in for the kind CLI: answers each call from a script and remembers what it was asked. `docker`
+ * answers the provider's node check, by the number of the poll (0, 1, ...): all Ready unless told.
+ */
+function fakeKind(answer: (args: string[]) => CommandResult | Error, docker: (poll: number) => CommandResult | Error = allReady) {
     const calls: Call[] = [];
+    const dockerCalls: string[][] = [];
     const run = async (command: string, args: string[], stdin?: string) => {
-        calls.push({ command, args, stdin });
-        const result = answer(args);
+        if (command === "docker") dockerCalls.push(args);
+        else calls.push({ command, args, stdin });
+        const result = command === "docker" ? docker(dockerCalls.length - 1) : answer(args);
         if (result instanceof Error) throw result;
         return result;
     };
-    return { calls, provider: new KindClusterProvider(run) };
+    return { calls, dockerCalls, provider: new KindClusterProvider(run, { timeoutMs: 50, intervalMs: 5 }) };
 }
 
 const ok = (stdout = ""): CommandResult => ({ code: 0, stdout, stderr: "" });
@@ -189,5 +197,55 @@ describe("the default command runner", () => {
 
     it("rejects with ENOENT for a missing binary, which the provider turns into its install hint", async () => {
         await expect(spawnCommand("kind-binary-that-does-not-exist", [])).rejects.toMatchObject({ code: "ENOENT" });
+    });
+});
+
+describe("a new kind cluster is ready when all its nodes are", () => {
+    const notReadyWorker = (): CommandResult => ({
+        code: 0,
+        stdout: "development-control-plane True\ndevelopment-worker False\ndevelopment-worker2 True\n",
+        stderr: "",
+    });
+
+    it("asks the kubectl inside the control-plane node, as kind does, until every node is Ready", async () => {
+        const { provider, dockerCalls } = fakeKind(kindHappy, (poll) => (poll < 2 ? notReadyWorker() : allReady()));
+        const created = await provider.create(inputs);
+        expect(created.outs?.kubeconfig).toBe(KUBECONFIG);
+        expect(dockerCalls).toHaveLength(3);
+        expect(dockerCalls[0]?.slice(0, 6)).toEqual([
+            "exec",
+            "development-control-plane",
+            "kubectl",
+            "--kubeconfig=/etc/kubernetes/admin.conf",
+            "get",
+            "nodes",
+        ]);
+    });
+
+    it("fails naming the node that never got Ready, and keeps the cluster in state for the next up or destroy", async () => {
+        const { provider } = fakeKind(kindHappy, notReadyWorker);
+        const error = (await provider.create(inputs).catch((e: unknown) => e)) as Error & { id?: string; properties?: Record<string, unknown> };
+        expect(error.message).toBe(
+            'The nodes of kind cluster "development" were not all Ready within 0 s: development-worker (Ready=False). ' +
+                "See `kubectl --context kind-development describe nodes` and `docker logs development-control-plane`, then run `pulumi up` again.",
+        );
+        expect(error.id).toBe("development");
+        expect(error.properties).toMatchObject({ name: "development", kubeconfig: KUBECONFIG, context: "kind-development" });
+    });
+
+    it("counts a node kind only warned about, which has not even registered", async () => {
+        const { provider } = fakeKind(kindHappy, () => ({ code: 0, stdout: "development-control-plane True\n", stderr: "" }));
+        await expect(provider.create(inputs)).rejects.toThrow("were not all Ready within 0 s: 2 nodes not registered yet.");
+    });
+
+    it("waits again when a retry after a failed create goes through update", async () => {
+        const { provider, dockerCalls } = fakeKind(kindHappy);
+        await provider.update("development", { ...inputs, kubeconfig: "", context: "kind-development" }, inputs);
+        expect(dockerCalls).toHaveLength(1);
+    });
+
+    it("says so when docker itself is missing", async () => {
+        const { provider } = fakeKind(kindHappy, () => Object.assign(new Error("spawn docker ENOENT"), { code: "ENOENT" }));
+        await expect(provider.create(inputs)).rejects.toThrow("The docker CLI is not on PATH, so the nodes of the new kind cluster cannot be checked.");
     });
 });

@@ -93,8 +93,32 @@ export function kindFailure(action: string, outcome: CommandResult | Error): Err
     return new Error(`\`kind ${action}\` failed with exit code ${outcome.code}:\n${tail}`);
 }
 
+/**
+ * Which nodes of a cluster are not Ready, from `kubectl get nodes` lines of "<name> <Ready status>", given
+ * how many there should be; empty when all are.
+ */
+export function unreadyNodes(listing: string, expected: number): string[] {
+    const lines = listing
+        .split("\n")
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[0]);
+    const unready = lines.filter(([, status]) => status !== "True").map(([name, status]) => `${name} (Ready=${status ?? "unknown"})`);
+    const missing = expected - lines.length;
+    if (missing > 0) unready.push(`${missing} node${missing === 1 ? "" : "s"} not registered yet`);
+    return unready;
+}
+
+/** How long and how often the provider looks for every node to be Ready after `kind create`. */
+export interface NodeWait {
+    timeoutMs: number;
+    intervalMs: number;
+}
+
 export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<KindClusterInputs, KindClusterOutputs> {
-    constructor(private readonly run: CommandRunner = spawnCommand) {}
+    constructor(
+        private readonly run: CommandRunner = spawnCommand,
+        private readonly nodeWait: NodeWait = { timeoutMs: 300_000, intervalMs: 2_000 },
+    ) {}
 
     async create(inputs: KindClusterInputs): Promise<pulumi.dynamic.CreateResult<KindClusterOutputs>> {
         await this.kind(["create", "cluster", "--name", inputs.name, "--config=-", "--wait", "120s"], renderKindConfig(inputs));
@@ -102,20 +126,64 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
         try {
             kubeconfig = await this.kind(["get", "kubeconfig", "--name", inputs.name]);
         } catch (e) {
-            // The cluster exists now. Reported as an initialisation failure (the dynamic-provider host
-            // turns `id` into ErrorResourceInitFailed), it is kept in state, so the next `pulumi up`
-            // retries through `update` and `pulumi destroy` deletes it: nothing is left outside state.
-            const message = `kind created the cluster "${inputs.name}" but could not read its kubeconfig: ${(e as Error).message}`;
-            // The host adds `__provider` to what a create returns, but not to an init failure's
-            // properties: without it in state, `pulumi destroy` could not load this provider.
-            const providerText = (inputs as { __provider?: unknown }).__provider;
-            throw Object.assign(new Error(message), {
-                id: inputs.name,
-                properties: { ...pick(inputs), kubeconfig: "", context: `kind-${inputs.name}`, __provider: providerText },
-                reasons: [message],
-            });
+            throw initFailure(inputs, "", `kind created the cluster "${inputs.name}" but could not read its kubeconfig: ${(e as Error).message}`);
+        }
+        try {
+            await this.waitForNodes(inputs);
+        } catch (e) {
+            throw initFailure(inputs, kubeconfig, (e as Error).message);
         }
         return { id: inputs.name, outs: { ...pick(inputs), kubeconfig, context: `kind-${inputs.name}` } };
+    }
+
+    /**
+     * Waits until every node is Ready. `kind create cluster --wait` waits for the control-plane nodes
+     * only, and when they are late it warns and exits 0 (kind's
+     * pkg/cluster/internal/create/actions/waitforready/waitforready.go): the workers, where Flux runs,
+     * may not be Ready yet. Asked the way kind asks, with the kubectl inside the control-plane node.
+     */
+    private async waitForNodes(inputs: KindClusterInputs): Promise<void> {
+        const expected = inputs.controlPlaneNodes + inputs.workers;
+        const deadline = Date.now() + this.nodeWait.timeoutMs;
+        const container = `${inputs.name}-control-plane`;
+        const args = [
+            "exec",
+            container,
+            "kubectl",
+            "--kubeconfig=/etc/kubernetes/admin.conf",
+            "get",
+            "nodes",
+            "-o",
+            'jsonpath={range .items[*]}{.metadata.name}{" "}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+        ];
+        let last = "no answer yet";
+        for (;;) {
+            let result: CommandResult;
+            try {
+                result = await this.run("docker", args, undefined, 30_000);
+            } catch (e) {
+                if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+                    throw new Error(
+                        "The docker CLI is not on PATH, so the nodes of the new kind cluster cannot be checked. Install Docker and run `pulumi up` again.",
+                    );
+                }
+                result = { code: -1, stdout: "", stderr: (e as Error).message };
+            }
+            if (result.code === 0) {
+                const unready = unreadyNodes(result.stdout, expected);
+                if (unready.length === 0) return;
+                last = unready.join(", ");
+            } else {
+                last = `\`docker ${args.slice(0, 2).join(" ")} kubectl get nodes\` failed: ${result.stderr.trim().split("\n").slice(-1)[0] ?? ""}`;
+            }
+            if (Date.now() + this.nodeWait.intervalMs > deadline) {
+                throw new Error(
+                    `The nodes of kind cluster "${inputs.name}" were not all Ready within ${Math.round(this.nodeWait.timeoutMs / 1000)} s: ${last}. ` +
+                        `See \`kubectl --context kind-${inputs.name} describe nodes\` and \`docker logs ${container}\`, then run \`pulumi up\` again.`,
+                );
+            }
+            await new Promise((resolve) => setTimeout(resolve, this.nodeWait.intervalMs));
+        }
     }
 
     async read(id: string, props?: KindClusterOutputs): Promise<pulumi.dynamic.ReadResult<KindClusterOutputs>> {
@@ -141,6 +209,7 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
     /** Reached only when no node changed: a new provider version, or a retry after a failed create. */
     async update(id: string, _olds: KindClusterOutputs, news: KindClusterInputs): Promise<pulumi.dynamic.UpdateResult<KindClusterOutputs>> {
         const kubeconfig = await this.kind(["get", "kubeconfig", "--name", id]);
+        await this.waitForNodes({ ...news, name: id });
         return { outs: { ...pick(news), name: id, kubeconfig, context: `kind-${id}` } };
     }
 
@@ -164,6 +233,22 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
         if (result.code !== 0) throw kindFailure(action, result);
         return result.stdout;
     }
+}
+
+/**
+ * A create that fails after kind made the cluster. Reported as an initialisation failure (the
+ * dynamic-provider host turns `id` into ErrorResourceInitFailed), the cluster is kept in state, so the next
+ * `pulumi up` retries through `update` and `pulumi destroy` deletes it: nothing is left outside state.
+ */
+function initFailure(inputs: KindClusterInputs, kubeconfig: string, message: string): Error {
+    // The host adds `__provider` to what a create returns, but not to an init failure's properties:
+    // without it in state, `pulumi destroy` could not load this provider.
+    const providerText = (inputs as { __provider?: unknown }).__provider;
+    return Object.assign(new Error(message), {
+        id: inputs.name,
+        properties: { ...pick(inputs), kubeconfig, context: `kind-${inputs.name}`, __provider: providerText },
+        reasons: [message],
+    });
 }
 
 /**
