@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@jest/globals";
 import { parse } from "yaml";
 import { CommandResult, spawnCommand } from "../lib/run-command";
-import { KindClusterInputs, KindClusterOutputs, KindClusterProvider, renderKindConfig } from "./kind-provider";
+import { KindClusterInputs, KindClusterOutputs, KindClusterProvider, kindReleaseProblem, renderKindConfig } from "./kind-provider";
+import { KIND_CLUSTER_DEFAULTS } from "../lib/project";
 
 interface Call {
     command: string;
@@ -247,5 +248,39 @@ describe("a new kind cluster is ready when all its nodes are", () => {
     it("says so when docker itself is missing", async () => {
         const { provider } = fakeKind(kindHappy, () => Object.assign(new Error("spawn docker ENOENT"), { code: "ENOENT" }));
         await expect(provider.create(inputs)).rejects.toThrow("The docker CLI is not on PATH, so the nodes of the new kind cluster cannot be checked.");
+    });
+});
+
+describe("the kind release the default node image belongs to", () => {
+    const pinned = { ...inputs, nodeImage: KIND_CLUSTER_DEFAULTS.nodeImage };
+    const kindAt = (version: string) => (args: string[]) => (args[0] === "version" ? ok(`kind ${version} go1.25.5 linux/amd64\n`) : kindHappy(args));
+
+    it("creates the cluster with kind v0.31.x, whose own image it is", async () => {
+        const { provider, calls } = fakeKind(kindAt("v0.31.0"));
+        await provider.create(pinned);
+        expect(calls.map((c) => c.args.slice(0, 2).join(" "))).toEqual(["version", "create cluster", "get kubeconfig"]);
+    });
+
+    it("refuses another kind release before creating anything, saying what to install", async () => {
+        const { provider, calls } = fakeKind(kindAt("v0.32.0"));
+        await expect(provider.create(pinned)).rejects.toThrow(
+            `kind v0.32.0 is on PATH, but the default node image (${KIND_CLUSTER_DEFAULTS.nodeImage}) is the one published for kind v0.31, and kind supports the images of its own release only. Fix: install kind v0.31.x`,
+        );
+        expect(calls.map((c) => c.args[0])).toEqual(["version"]);
+    });
+
+    it("does not ask when the stack chose its own node image", async () => {
+        const { provider, calls } = fakeKind(kindAt("v0.32.0"));
+        await provider.create(inputs);
+        expect(calls.map((c) => c.args[0])).not.toContain("version");
+    });
+
+    it.each([
+        ["kind v0.31.2 go1.25.5 linux/amd64", "ok"],
+        ["kind v0.31.0-alpha+abc go1.25 darwin/arm64", "ok"],
+        ["kind v0.30.0 go1.24 linux/amd64", "kind v0.30.0 is on PATH"],
+        ["", 'kind (`kind version` said "") is on PATH'],
+    ])("reads '%s'", (output, verdict) => {
+        expect(kindReleaseProblem(output)?.split(", but")[0] ?? "ok").toBe(verdict);
     });
 });

@@ -1,4 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
+import { KIND_CLUSTER_DEFAULTS, KIND_RELEASE } from "../lib/project";
 import { CommandResult, CommandRunner, spawnCommand } from "../lib/run-command";
 
 // A Pulumi dynamic provider that drives the `kind` CLI. No kind provider plugin exists, and a
@@ -108,6 +109,22 @@ export function unreadyNodes(listing: string, expected: number): string[] {
     return unready;
 }
 
+/**
+ * Why the kind CLI that answered `kind version` cannot run the default node image, or undefined. kind
+ * supports only the node images built for its own release, and the default image is kind
+ * ${KIND_RELEASE}'s.
+ */
+export function kindReleaseProblem(versionOutput: string): string | undefined {
+    const found = /\bv\d+\.\d+\.\d+\S*/.exec(versionOutput)?.[0];
+    if (found?.startsWith(`${KIND_RELEASE}.`)) return undefined;
+    return (
+        `kind ${found ?? `(\`kind version\` said "${versionOutput.trim()}")`} is on PATH, but the default node image (${KIND_CLUSTER_DEFAULTS.nodeImage}) ` +
+        `is the one published for kind ${KIND_RELEASE}, and kind supports the images of its own release only. ` +
+        `Fix: install kind ${KIND_RELEASE}.x (https://kind.sigs.k8s.io/docs/user/quick-start/#installation), or set cluster.nodeImage ` +
+        "to an image your kind's release notes list."
+    );
+}
+
 /** How long and how often the provider looks for every node to be Ready after `kind create`. */
 export interface NodeWait {
     timeoutMs: number;
@@ -121,6 +138,10 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
     ) {}
 
     async create(inputs: KindClusterInputs): Promise<pulumi.dynamic.CreateResult<KindClusterOutputs>> {
+        if (inputs.nodeImage === KIND_CLUSTER_DEFAULTS.nodeImage) {
+            const problem = kindReleaseProblem(await this.kind(["version"]));
+            if (problem) throw new Error(problem);
+        }
         await this.kind(["create", "cluster", "--name", inputs.name, "--config=-", "--wait", "120s"], renderKindConfig(inputs));
         let kubeconfig: string;
         try {

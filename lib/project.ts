@@ -34,7 +34,12 @@ export const TOKEN_ENV_VAR = "GITLAB_TOKEN";
 
 /** What a kind cluster gets when its stack file says nothing: KindCluster's defaults and the stack config's. */
 export const KIND_CLUSTER_DEFAULTS = {
-    nodeImage: "kindest/node:v1.35.0",
+    // kind supports the node images of its own release only: this is kind v0.31.0's default image, by
+    // digest (kind's pkg/apis/config/defaults/image.go at tag v0.31.0). The provider checks `kind version`.
+    nodeImage: "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f",
     controlPlaneNodes: 1,
     workers: 0,
 } as const;
+
+/** The kind release whose node image is the default; `kind version` must report it. */
+export const KIND_RELEASE = "v0.31";

@@ -50,7 +50,10 @@ describe.each(stacksOn("kind"))("the %s stack on kind", (stack) => {
     });
 
     it("declares a kind cluster named after the environment", () => {
-        expect(run.one("pulumi-nodejs:dynamic/kind:Cluster").inputs).toMatchObject({ name: stack, nodeImage: "kindest/node:v1.35.0" });
+        expect(run.one("pulumi-nodejs:dynamic/kind:Cluster").inputs).toMatchObject({
+            name: stack,
+            nodeImage: "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f",
+        });
     });
 
     it("exports the kind kubeconfig as a secret", async () => {

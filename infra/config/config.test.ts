@@ -78,7 +78,7 @@ describe("valid stack config", () => {
             cluster: {
                 backend: "kind",
                 name: "development",
-                nodeImage: "kindest/node:v1.35.0",
+                nodeImage: "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f",
                 controlPlaneNodes: 1,
                 workers: 1,
                 portMappings: [],

@@ -79,7 +79,7 @@ const CERT_MANAGER_MINOR = "1.99";
 
 /** "1.35" from "1.35", "v1.35.0" or "kindest/node:v1.35.0@sha256:…". */
 export function kubernetesMinor(version: string): string {
-    const m = /v?(\d+)\.(\d+)/.exec(version.replace(/^.*:/, ""));
+    const m = /v?(\d+)\.(\d+)/.exec(version.replace(/@sha256:.*$/, "").replace(/^.*:/, ""));
     if (!m) throw new Error(`'${version}' holds no Kubernetes version`);
     return `${m[1]}.${m[2]}`;
 }
