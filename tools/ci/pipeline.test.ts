@@ -29,14 +29,21 @@ describe("the merge-request pipeline", () => {
         expect(script("preview")).toContain('if [ -n "$failed" ]; then echo "Preview failed for:$failed"; exit 1; fi');
     });
 
+    it("lists the changes against GitLab's merge-request diff base, which a shallow clone cannot get wrong", () => {
+        const preview = script("preview");
+        expect(preview).toContain('git fetch --depth=1 origin "$CI_MERGE_REQUEST_DIFF_BASE_SHA"');
+        expect(preview).toContain('CHANGED="$(git diff --name-only "$CI_MERGE_REQUEST_DIFF_BASE_SHA" HEAD)"');
+        expect(preview).not.toContain("...HEAD");
+    });
+
     it("previews only the affected stacks, with the policy pack, on merge requests", () => {
         expect(pipeline.preview?.rules).toEqual([{ if: '$CI_PIPELINE_SOURCE == "merge_request_event"' }]);
         expect(script("preview")).toContain('npm run -s affected -- "$CHANGED"');
         expect(script("preview")).toContain('pulumi preview --diff --non-interactive --stack "$stack" --policy-pack policy');
     });
 
-    it("deploys development from main and publishes platform/ on a version tag", () => {
-        expect(pipeline["deploy-development"]?.rules).toEqual([{ if: "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" }]);
+    it("deploys development on a push to main only (never from a schedule or a manual run), and publishes platform/ on a version tag", () => {
+        expect(pipeline["deploy-development"]?.rules).toEqual([{ if: '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH' }]);
         expect(script("publish-platform")).toContain('flux push artifact "oci://${CI_REGISTRY_IMAGE}/platform:${CI_COMMIT_TAG}"');
         expect(script("publish-platform")).toContain("--ignore-paths='/*,!/platform/'");
     });
