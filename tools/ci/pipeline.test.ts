@@ -6,7 +6,7 @@ import { REPO_ROOT } from "../../lib/project";
 
 // The pipeline is YAML for the repository host; these checks keep it wired to the tools it relies on.
 
-type Job = { script?: string[]; rules?: { if: string }[]; image?: unknown };
+type Job = { script?: string[]; rules?: { if: string }[]; image?: unknown; environment?: unknown; interruptible?: boolean; resource_group?: string };
 const pipeline = parse(fs.readFileSync(path.join(REPO_ROOT, ".gitlab-ci.yml"), "utf8")) as Record<string, Job>;
 const script = (job: string) => (pipeline[job]?.script ?? []).join("\n");
 
@@ -27,6 +27,13 @@ describe("the merge-request pipeline", () => {
 
     it("previews every affected stack and fails when any preview failed, not only the last", () => {
         expect(script("preview")).toContain('if [ -n "$failed" ]; then echo "Preview failed for:$failed"; exit 1; fi');
+    });
+
+    it("records the development deploy as a GitLab environment, one at a time, never cancelled half-way", () => {
+        const deploy = pipeline["deploy-development"];
+        expect(deploy?.environment).toEqual({ name: "development", deployment_tier: "development" });
+        expect(deploy?.resource_group).toBe("development");
+        expect(deploy?.interruptible).toBe(false);
     });
 
     it("lists the changes against GitLab's merge-request diff base, which a shallow clone cannot get wrong", () => {
