@@ -372,14 +372,32 @@ describe("list and delete", () => {
         ]);
     });
 
+    /** A pulumi CLI whose backend holds these stacks; every other command succeeds. */
+    const backendWith =
+        (...stacks: string[]) =>
+        (c: Call) =>
+            c.command === "pulumi" && c.args[0] === "stack" && c.args[1] === "ls"
+                ? { code: 0, stdout: JSON.stringify(stacks.map((name) => ({ name }))) }
+                : { code: 0 };
+
     it("delete destroys the stack, removes it, then removes the sandbox's files", async () => {
-        const { ctx, calls } = context(root, () => ({ code: 0 }));
+        const { ctx, calls } = context(root, backendWith("development", "sandbox-a"));
         await remove(ctx, "sandbox-a");
         expect(calls.map((c) => `${c.command} ${c.args.join(" ")}`)).toEqual([
             "pulumi version",
+            "pulumi stack ls --json",
             "pulumi destroy --yes --skip-preview --stack sandbox-a",
             "pulumi stack rm --yes --preserve-config --stack sandbox-a",
         ]);
+        expect(fs.existsSync(path.join(root, "clusters/sandbox-a"))).toBe(false);
+        expect(fs.existsSync(path.join(root, "stacks/Pulumi.sandbox-a.yaml"))).toBe(false);
+    });
+
+    it("delete of a sandbox whose stack never existed removes its files instead of failing", async () => {
+        const { ctx, calls, printed } = context(root, backendWith("development"));
+        await remove(ctx, "sandbox-a");
+        expect(calls.map((c) => c.args.slice(0, 2).join(" "))).toEqual(["version", "stack ls"]);
+        expect(printed[0]).toBe("The stack sandbox-a does not exist in the Pulumi backend (pulumi stack ls): there is no cluster to destroy.");
         expect(fs.existsSync(path.join(root, "clusters/sandbox-a"))).toBe(false);
         expect(fs.existsSync(path.join(root, "stacks/Pulumi.sandbox-a.yaml"))).toBe(false);
     });

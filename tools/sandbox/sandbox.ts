@@ -384,10 +384,17 @@ async function removeLocked(ctx: SandboxContext, name: string, options: { keepFi
             `The pulumi CLI is not on PATH. Install it, or run by hand: pulumi destroy --stack ${name} && pulumi stack rm --preserve-config --stack ${name}`,
         );
     }
-    ctx.print(`Destroying ${name}: Flux's objects first, then Flux, then the cluster. This takes a few minutes...`);
-    await mustSucceed(ctx, "pulumi", ["destroy", "--yes", "--skip-preview", "--stack", name], true);
-    ctx.print(`Removing the stack ${name} from the Pulumi backend...`);
-    await mustSucceed(ctx, "pulumi", ["stack", "rm", "--yes", "--preserve-config", "--stack", name]);
+    // A fork written without the CLI, or never brought up, has no stack: only its files are left to remove.
+    // When the backend cannot be asked, destroy runs and says what is wrong.
+    const hasStack = (await stackExists(ctx, name)) !== false;
+    if (!hasStack) {
+        ctx.print(`The stack ${name} does not exist in the Pulumi backend (pulumi stack ls): there is no cluster to destroy.`);
+    } else {
+        ctx.print(`Destroying ${name}: Flux's objects first, then Flux, then the cluster. This takes a few minutes...`);
+        await mustSucceed(ctx, "pulumi", ["destroy", "--yes", "--skip-preview", "--stack", name], true);
+        ctx.print(`Removing the stack ${name} from the Pulumi backend...`);
+        await mustSucceed(ctx, "pulumi", ["stack", "rm", "--yes", "--preserve-config", "--stack", name]);
+    }
     if (options.keepFiles) {
         ctx.print(`Kept clusters/${name} and stacks/Pulumi.${name}.yaml: promote them with npm run sandbox -- promote ${name}`);
         return;
@@ -398,5 +405,5 @@ async function removeLocked(ctx: SandboxContext, name: string, options: { keepFi
             if (fs.existsSync(target)) staging.setAside(target);
         }
     });
-    ctx.print(`Deleted ${name}: its cluster, its stack, clusters/${name} and stacks/Pulumi.${name}.yaml.`);
+    ctx.print(`Deleted ${name}: ${hasStack ? "its cluster, its stack, " : ""}clusters/${name} and stacks/Pulumi.${name}.yaml.`);
 }
