@@ -37,7 +37,7 @@ export async function main(argv: string[], ctx: SandboxContext): Promise<number>
         .argument("<sandbox>", "name of the sandbox: a DNS label, also its environment and cluster folder")
         .requiredOption("--from <stack>", "the stack whose config the sandbox copies, e.g. development")
         .option("--branch <branch>", "branch the sandbox's root sync follows; needed for a Git-synced source")
-        .option("--ttl <duration>", "how long it is meant to live, e.g. 8h or 3d; `list` flags it after")
+        .option("--ttl <duration>", "how long it is meant to live, e.g. 8h or 3d (default 7d); `list` flags it after")
         .option("--create-branch", "create the branch with git switch -c")
         .option("--allow-nested", "allow forking a sandbox")
         .description("Fork a sandbox stack: stacks/Pulumi.<sandbox>.yaml and clusters/<sandbox>, copied from the source and pointed at the sandbox's branch.")

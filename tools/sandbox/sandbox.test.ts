@@ -152,6 +152,8 @@ describe("fork", () => {
             "config set --path sync.branch feature/c --stack sandbox-c",
             "config set --path sandbox.source development --stack sandbox-c",
             "config set --path sandbox.createdAt 2026-11-24T18:00:00.000Z --stack sandbox-c",
+            // No --ttl: every sandbox gets the default lifetime all the same.
+            "config set --path sandbox.ttl 7d --stack sandbox-c",
         ]);
         expect(fs.existsSync(path.join(root, "clusters", "sandbox-c"))).toBe(true);
     });
@@ -367,7 +369,7 @@ describe("list and delete", () => {
 
     it("lists sandboxes with their source, branch, age and TTL, flagging the expired", () => {
         expect(listSandboxes({ root, now: new Date("2026-11-25T03:30:00Z") })).toEqual([
-            { name: "perf-1", source: "staging", branch: "main", age: "9h", ttl: "-", expired: false },
+            { name: "perf-1", source: "staging", branch: "main", age: "9h", ttl: "7d", expired: false },
             { name: "sandbox-a", source: "development", branch: "feature/a", age: "9h", ttl: "8h", expired: true },
         ]);
     });

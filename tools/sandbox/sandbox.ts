@@ -38,10 +38,14 @@ export const PRODUCTION_ONLY: { key: string; sandboxValue: unknown; why: string 
     { key: "cluster.natGateways", sandboxValue: "single", why: "per-zone NAT gateways cost money for availability a sandbox does not need" },
 ];
 
+/** How long a sandbox is meant to live when its fork names no `--ttl`. */
+export const DEFAULT_SANDBOX_TTL = "7d";
+
 export interface ForkOptions {
     sandbox: string;
     from: string;
     branch?: string;
+    /** How long it is meant to live, e.g. 8h or 3d. @default "7d" */
     ttl?: string;
     createBranch?: boolean;
     allowNested?: boolean;
@@ -121,7 +125,8 @@ export function forkOverrides(source: Document, o: ForkOptions, branch: string, 
         if (current !== undefined && current !== p.sandboxValue) overrides.push({ key: p.key, value: p.sandboxValue as string | boolean });
     }
     overrides.push({ key: "sandbox.source", value: o.from }, { key: "sandbox.createdAt", value: createdAt });
-    if (o.ttl) overrides.push({ key: "sandbox.ttl", value: o.ttl });
+    // Every sandbox has a lifetime, so `list` can flag the forgotten ones.
+    overrides.push({ key: "sandbox.ttl", value: o.ttl ?? DEFAULT_SANDBOX_TTL });
     return overrides;
 }
 
