@@ -61,6 +61,13 @@ export function configString(doc: Document, key: string): string | undefined {
     return typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : undefined;
 }
 
+/** Removes a config key (dotted path under the project namespace), if present. */
+export function removeConfigValue(doc: Document, key: string): void {
+    const [top, ...rest] = key.split(".");
+    const pathTo = ["config", `${PROJECT}:${top}`, ...rest];
+    if (doc.hasIn(pathTo)) doc.deleteIn(pathTo);
+}
+
 export function setConfigValue(doc: Document, key: string, value: string | boolean): void {
     const [top, ...rest] = key.split(".");
     // Strings are quoted: a branch like "1.10" or a time stamp must not turn into a number or a date.

@@ -38,11 +38,20 @@ export async function main(argv: string[], ctx: SandboxContext): Promise<number>
         .requiredOption("--from <stack>", "the stack whose config the sandbox copies, e.g. development")
         .option("--branch <branch>", "branch the sandbox's root sync follows; needed for a Git-synced source")
         .option("--ttl <duration>", "how long it is meant to live, e.g. 8h or 3d (default 7d); `list` flags it after")
+        .option("--keep-alerts", "keep the source's alerts (channel and webhook); by default a sandbox sends none")
         .option("--create-branch", "create the branch with git switch -c")
         .option("--allow-nested", "allow forking a sandbox")
         .description("Fork a sandbox stack: stacks/Pulumi.<sandbox>.yaml and clusters/<sandbox>, copied from the source and pointed at the sandbox's branch.")
-        .action((sandbox: string, o: { from: string; branch?: string; ttl?: string; createBranch?: boolean; allowNested?: boolean }) =>
-            fork(ctx, { sandbox, from: o.from, branch: o.branch, ttl: o.ttl, createBranch: o.createBranch, allowNested: o.allowNested }),
+        .action((sandbox: string, o: { from: string; branch?: string; ttl?: string; keepAlerts?: boolean; createBranch?: boolean; allowNested?: boolean }) =>
+            fork(ctx, {
+                sandbox,
+                from: o.from,
+                branch: o.branch,
+                ttl: o.ttl,
+                keepAlerts: o.keepAlerts,
+                createBranch: o.createBranch,
+                allowNested: o.allowNested,
+            }),
         );
     program
         .command("list")

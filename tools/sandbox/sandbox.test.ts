@@ -140,6 +140,39 @@ describe("fork", () => {
         expect(printed).toContain("  pulumi config set --secret token <value> --stack sandbox-s");
     });
 
+    describe("alerts stay with the source", () => {
+        const withAlerts = () => {
+            const file = path.join(root, "stacks", "Pulumi.staging.yaml");
+            fs.writeFileSync(
+                file,
+                fs.readFileSync(file, "utf8") +
+                    "  gitops-platform:alerts:\n    type: slack\n    channel: '#platform-alerts'\n  gitops-platform:alertWebhookUrl:\n    secure: v1:CCCC\n",
+            );
+        };
+
+        it("a fork sends none of the source's alerts", async () => {
+            withAlerts();
+            await fork(context(root).ctx, { sandbox: "perf-a", from: "staging" });
+            expect(stackConfig(root, "perf-a")["gitops-platform:alerts"]).toBeUndefined();
+            expect(stackConfig(root, "perf-a")["gitops-platform:alertWebhookUrl"]).toBeUndefined();
+        });
+
+        it("through the CLI too, which copied them with the rest of the config", async () => {
+            withAlerts();
+            const { ctx, calls } = context(root, () => ({ code: 0 }));
+            await fork(ctx, { sandbox: "perf-b", from: "staging" });
+            const pulumi = calls.filter((c) => c.command === "pulumi").map((c) => c.args.join(" "));
+            expect(pulumi).toContain("config rm --path alerts --stack perf-b");
+            expect(pulumi).toContain("config rm --path alertWebhookUrl --stack perf-b");
+        });
+
+        it("unless asked to keep them", async () => {
+            withAlerts();
+            await fork(context(root).ctx, { sandbox: "perf-c", from: "staging", keepAlerts: true });
+            expect(stackConfig(root, "perf-c")["gitops-platform:alerts"]).toEqual({ type: "slack", channel: "#platform-alerts" });
+        });
+    });
+
     it("with the pulumi CLI, creates the stack by copying the source's config and applies the overrides", async () => {
         const { ctx, calls } = context(root, () => ({ code: 0 }));
         await fork(ctx, { sandbox: "sandbox-c", from: "development", branch: "feature/c" });

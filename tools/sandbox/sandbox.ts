@@ -4,7 +4,7 @@ import type { Document } from "yaml";
 import { findPlatformSource } from "../../lib/gitops-tree";
 import { DEFAULT_BRANCH, defaultSyncPath, ENVIRONMENTS } from "../../lib/project";
 import { CommandResult } from "../../lib/run-command";
-import { configString, configValue, listStacks, setConfigValue, stackFilePath } from "../../lib/stack-files";
+import { configString, configValue, listStacks, removeConfigValue, setConfigValue, stackFilePath } from "../../lib/stack-files";
 import { DNS_LABEL, gitBranchProblem, TTL } from "../../lib/validators";
 import {
     checkLinks,
@@ -47,15 +47,21 @@ export interface ForkOptions {
     branch?: string;
     /** How long it is meant to live, e.g. 8h or 3d. @default "7d" */
     ttl?: string;
+    /** Keep the source's alerts (channel and webhook). @default false */
+    keepAlerts?: boolean;
     createBranch?: boolean;
     allowNested?: boolean;
 }
 
 /** One config change a fork makes: the same list edits the YAML or becomes `pulumi config set` commands. */
+/** A config key the fork sets, or (value undefined) removes. */
 export interface Override {
     key: string;
-    value: string | boolean;
+    value: string | boolean | undefined;
 }
+
+/** What a fork drops unless asked: alerts from a sandbox would land in the source's channel. */
+const SOURCE_ONLY = ["alerts", "alertWebhookUrl"];
 
 interface SourceStack {
     doc: Document;
@@ -124,6 +130,9 @@ export function forkOverrides(source: Document, o: ForkOptions, branch: string, 
         const current = configValue(source, p.key);
         if (current !== undefined && current !== p.sandboxValue) overrides.push({ key: p.key, value: p.sandboxValue as string | boolean });
     }
+    if (!o.keepAlerts) {
+        for (const key of SOURCE_ONLY) if (configValue(source, key) !== undefined) overrides.push({ key, value: undefined });
+    }
     overrides.push({ key: "sandbox.source", value: o.from }, { key: "sandbox.createdAt", value: createdAt });
     // Every sandbox has a lifetime, so `list` can flag the forgotten ones.
     overrides.push({ key: "sandbox.ttl", value: o.ttl ?? DEFAULT_SANDBOX_TTL });
@@ -134,7 +143,11 @@ export function forkOverrides(source: Document, o: ForkOptions, branch: string, 
 export function pulumiForkCommands(o: ForkOptions, overrides: Override[]): string[][] {
     return [
         ["stack", "init", o.sandbox, "--copy-config-from", o.from],
-        ...overrides.map((ov) => ["config", "set", "--path", ov.key, String(ov.value), "--stack", o.sandbox]),
+        ...overrides.map((ov) =>
+            ov.value === undefined
+                ? ["config", "rm", "--path", ov.key, "--stack", o.sandbox]
+                : ["config", "set", "--path", ov.key, String(ov.value), "--stack", o.sandbox],
+        ),
     ];
 }
 
@@ -199,7 +212,10 @@ async function forkLocked(ctx: SandboxContext, o: ForkOptions): Promise<void> {
         } else {
             const doc = source.doc.clone();
             const dropped = dropSecureValues(doc);
-            for (const ov of overrides) setConfigValue(doc, ov.key, ov.value);
+            for (const ov of overrides) {
+                if (ov.value === undefined) removeConfigValue(doc, ov.key);
+                else setConfigValue(doc, ov.key, ov.value);
+            }
             doc.commentBefore = ` Sandbox ${o.sandbox}, forked from ${o.from} at ${createdAt} by \`npm run sandbox -- fork\`.`;
             if (doc.contents) doc.contents.commentBefore = null;
             const file = path.join(staging.dir, "stack.yaml");
