@@ -396,6 +396,8 @@ describe("kubectl kustomize within limits", () => {
     const saved = { ...KUSTOMIZE_LIMITS };
     beforeAll(() => {
         root = copyOfRepo("check-limits");
+        // Only the layer under test is built: one kubectl run per case.
+        for (const dir of ["clusters", "platform/services", "platform/service-configs"]) fs.rmSync(path.join(root, dir), { recursive: true });
         // A valid layer whose build is about 1.2 MB: 120 ConfigMaps of 10 kB each.
         const value = "x".repeat(10_000);
         const names = Array.from({ length: 120 }, (_, i) => `big-${i}.yaml`);
@@ -426,12 +428,8 @@ describe("kubectl kustomize within limits", () => {
         expect(kustomizeFindings()).toEqual(["error   platform/configs/kustomization.yaml: kubectl kustomize fails: its output is larger than 1 MiB"]);
     });
 
-    it("names every kustomization kubectl cannot build within the memory cap", () => {
+    it("names the kustomization kubectl cannot build within the memory cap", () => {
         KUSTOMIZE_LIMITS.maxAddressSpaceBytes = 256 * 1024 * 1024;
-        expect(kustomizeFindings()).toEqual(
-            ["clusters/development", "clusters/production", "clusters/staging", "platform/configs", "platform/service-configs", "platform/services"].map(
-                (dir) => `error   ${dir}/kustomization.yaml: kubectl kustomize fails: it needed more than 256 MiB of memory`,
-            ),
-        );
+        expect(kustomizeFindings()).toEqual(["error   platform/configs/kustomization.yaml: kubectl kustomize fails: it needed more than 256 MiB of memory"]);
     });
 });
