@@ -127,7 +127,7 @@ describe("config errors stop the program before any resource is declared", () =>
 });
 
 describe("alerts", () => {
-    const WEBHOOK = "https://hooks.slack.com/services/T000/B000/XXXX";
+    const WEBHOOK = "https://hooks.example.com/planted-not-a-real-webhook";
 
     it("a stack without alerts config declares no notification objects", async () => {
         const run = await shared("development");
@@ -163,7 +163,7 @@ describe("alerts", () => {
                 ],
             },
         });
-        const plain = run.resources.flatMap((r) => plainStrings(r.inputs)).filter((v) => v.includes("hooks.slack.com"));
+        const plain = run.resources.flatMap((r) => plainStrings(r.inputs)).filter((v) => v.includes("planted-not-a-real-webhook"));
         expect(plain).toEqual([]);
     });
 

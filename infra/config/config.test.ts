@@ -489,7 +489,7 @@ describe("EKS stack config", () => {
 });
 
 describe("alerts", () => {
-    const WEBHOOK = "https://hooks.slack.com/services/T000/B000/XXXX";
+    const WEBHOOK = "https://hooks.example.com/planted-not-a-real-webhook";
 
     it("are off unless configured", () => {
         expect(parse(development()).alerts).toBeUndefined();
@@ -575,7 +575,7 @@ describe("Pulumi.yaml, where every key is documented", () => {
 });
 
 describe("no secret in any message", () => {
-    const TOKEN = "glpat-planted-7f3a9c";
+    const TOKEN = "planted-not-a-real-token-7f3a9c";
     const withCredentials = (url: string) => url.replace("https://", `https://oauth2:${TOKEN}@`);
 
     it.each([
