@@ -33,18 +33,23 @@ export interface Manifest {
 
 /** Every YAML document in a file, parsed; throws naming the file when one does not parse. */
 export function readManifests(file: string): Manifest[] {
-    const docs = parseAllDocuments(fs.readFileSync(file, "utf8"));
+    return parseManifests(fs.readFileSync(file, "utf8"), file);
+}
+
+/** The objects in a multi-document YAML text; a problem names `source`. */
+export function parseManifests(text: string, source: string): Manifest[] {
+    const docs = parseAllDocuments(text);
     const manifests: Manifest[] = [];
     for (const doc of docs) {
         if (doc.errors.length > 0) {
-            throw new Error(`${file}: ${doc.errors.map((e) => e.message).join("; ")}`);
+            throw new Error(`${source}: ${doc.errors.map((e) => e.message).join("; ")}`);
         }
         let value: unknown;
         try {
             value = doc.toJS();
         } catch (e) {
             // e.g. a YAML alias bomb ("Excessive alias count"): a named problem, not a crash.
-            throw new Error(`${file}: ${(e as Error).message}`);
+            throw new Error(`${source}: ${(e as Error).message}`);
         }
         if (value !== null && typeof value === "object") {
             manifests.push(value as Manifest);
@@ -112,19 +117,25 @@ export function syncedManifests(
     root: string,
     syncPath: string,
     read: (file: string) => Manifest[] = (file) => readManifests(path.join(root, file)),
+    /** What kustomize built from a folder, where known: used instead of the folder's files. */
+    built?: (dir: string) => LocatedManifest[] | undefined,
 ): LocatedManifest[] {
     const seen = new Set<string>();
     const out: LocatedManifest[] = [];
+    const filesOf = (dir: string) =>
+        yamlFilesUnder(root, dir).flatMap((file) =>
+            read(file)
+                .filter((manifest) => !(manifest.apiVersion ?? "").startsWith("kustomize.config.k8s.io/"))
+                .map((manifest) => ({ file, manifest })),
+        );
     const visit = (dir: string) => {
         const normal = normaliseRepoPath(dir);
         if (seen.has(normal)) return;
         seen.add(normal);
-        for (const file of yamlFilesUnder(root, normal)) {
-            for (const manifest of read(file)) {
-                if ((manifest.apiVersion ?? "").startsWith("kustomize.config.k8s.io/")) continue;
-                out.push({ file, manifest });
-                if (isFluxKustomization(manifest) && typeof manifest.spec?.path === "string") visit(manifest.spec.path);
-            }
+        for (const located of built?.(normal) ?? filesOf(normal)) {
+            out.push(located);
+            const { manifest } = located;
+            if (isFluxKustomization(manifest) && typeof manifest.spec?.path === "string") visit(manifest.spec.path);
         }
     };
     visit(syncPath);

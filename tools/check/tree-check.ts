@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as semver from "semver";
 import { parseAllDocuments } from "yaml";
-import { Manifest, normaliseRepoPath, syncedManifests, yamlFilesUnder } from "../../lib/gitops-tree";
+import { LocatedManifest, Manifest, normaliseRepoPath, parseManifests, syncedManifests, yamlFilesUnder } from "../../lib/gitops-tree";
 import { DEFAULT_FLUX_VERSION, defaultSyncPath, KIND_CLUSTER_DEFAULTS, PROJECT } from "../../lib/project";
 import { type FluxServedApis } from "../../lib/flux-apis";
 import { configString, configValue, listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
@@ -30,10 +30,7 @@ export function formatFinding(f: Finding): string {
 }
 
 /** One parsed manifest and where it came from. */
-interface Located {
-    file: string;
-    manifest: Manifest;
-}
+type Located = LocatedManifest;
 
 /** Validates a manifest against its schema: problems, or undefined when no schema is known for it. */
 /**
@@ -187,12 +184,15 @@ function kubectlKustomize(root: string, dir: string, findings: Finding[], built:
     const result = kustomizeCache.get(key) ?? kustomizeBuild(root, dir);
     kustomizeCache.set(key, result);
     if ("output" in result) {
-        built.set(
-            dir,
-            parseAllDocuments(result.output)
-                .map((d) => d.toJS() as unknown)
-                .filter((v): v is Manifest => v !== null && typeof v === "object"),
-        );
+        try {
+            built.set(dir, parseManifests(result.output, `kubectl kustomize ${dir}`));
+        } catch (e) {
+            findings.push({
+                severity: "error",
+                file: `${dir}/kustomization.yaml`,
+                message: `its kubectl kustomize output cannot be read: ${(e as Error).message}`,
+            });
+        }
         return;
     }
     if (result.problem === "missing") return "missing";
@@ -238,10 +238,13 @@ function readStacks(root: string, findings: Finding[]): StackView[] {
 
 /** What one cluster folder makes Flux apply, from the files already parsed. */
 function clusterSet(root: string, clusterDir: string, byFile: Map<string, Located[]>): Located[] {
-    const located = new Map<Manifest, Located>();
-    for (const ls of byFile.values()) for (const l of ls) located.set(l.manifest, l);
-    return syncedManifests(root, clusterDir, (file) => (byFile.get(file) ?? []).map((l) => l.manifest)).map((s) => located.get(s.manifest) ?? s);
+    return syncedManifests(root, clusterDir, parsedFrom(byFile));
 }
+
+/** An object's identity across a file and kustomize's output of it: API version, kind and name. */
+const identity = (m: Manifest) => `${m.apiVersion}/${m.kind}/${m.metadata?.name}`;
+
+const parsedFrom = (byFile: Map<string, Located[]>) => (file: string) => (byFile.get(file) ?? []).map((l) => l.manifest);
 
 /**
  * What Flux applies from `syncPath` and every Flux Kustomization it leads to: a folder's built objects
@@ -249,26 +252,11 @@ function clusterSet(root: string, clusterDir: string, byFile: Map<string, Locate
  * files otherwise.
  */
 function appliedSet(root: string, syncPath: string, byFile: Map<string, Located[]>, built: Map<string, Manifest[]>): Located[] {
-    const identity = (m: Manifest) => `${m.apiVersion}/${m.kind}/${m.metadata?.name}`;
     const declaredIn = new Map<string, string>();
     for (const ls of byFile.values()) for (const l of ls) if (!declaredIn.has(identity(l.manifest))) declaredIn.set(identity(l.manifest), l.file);
-    const seen = new Set<string>();
-    const out: Located[] = [];
-    const visit = (dir: string) => {
-        const normal = normaliseRepoPath(dir);
-        if (seen.has(normal)) return;
-        seen.add(normal);
-        const objects = built.get(normal);
-        const located = objects
-            ? objects.map((manifest) => ({ file: declaredIn.get(identity(manifest)) ?? `${normal}/kustomization.yaml`, manifest }))
-            : yamlFilesUnder(root, normal).flatMap((file) => (byFile.get(file) ?? []).filter((l) => !isKustomizeConfig(l.manifest)));
-        for (const l of located) {
-            out.push(l);
-            if (isFluxKustomization(l.manifest) && typeof l.manifest.spec?.path === "string") visit(l.manifest.spec.path);
-        }
-    };
-    visit(syncPath);
-    return out;
+    return syncedManifests(root, syncPath, parsedFrom(byFile), (dir) =>
+        built.get(dir)?.map((manifest) => ({ file: declaredIn.get(identity(manifest)) ?? `${dir}/kustomization.yaml`, manifest })),
+    );
 }
 
 type Ref = { kind?: string; name?: string; namespace?: string };
@@ -472,7 +460,6 @@ export function checkTree(
     // A file no kustomization lists is never applied, however valid: usually a forgotten entry in
     // kustomization.yaml. Only judged where the folders were built.
     if (built.size > 0) {
-        const identity = (m: Manifest) => `${m.apiVersion}/${m.kind}/${m.metadata?.name}`;
         const appliedIds = new Set([...applied.values()].flat().map((l) => identity(l.manifest)));
         for (const [file, located] of byFile) {
             const objects = located.filter((l) => !isKustomizeConfig(l.manifest));
