@@ -82,3 +82,11 @@ export function durationSeconds(duration: string): number {
     for (const [, amount, unit] of duration.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(amount) * (units[unit ?? "s"] ?? 0);
     return total;
 }
+
+/**
+ * Whether a name is a Pulumi stack name (letters, digits, '.', '_' and '-'), and so never a path, shell
+ * syntax, a glob or two words.
+ */
+export function isStackName(name: string): boolean {
+    return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) && !name.includes("..");
+}

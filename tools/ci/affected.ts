@@ -1,5 +1,6 @@
 import { configValue, listStacks, readStackDocument } from "../../lib/stack-files";
 import { REPO_ROOT } from "../../lib/project";
+import { isStackName } from "../../lib/validators";
 
 // Which stacks a merge request must preview, from the files it changes. The pipeline calls this
 // (`npm run -s affected -- <changed files>`); the rules live here, tested, not in shell.
@@ -55,7 +56,7 @@ export function affectedStacks(changedFiles: string[], knownStacks: string[], tr
  */
 export function unsafeStackNames(names: string[]): string[] {
     return names
-        .filter((name) => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name))
+        .filter((name) => !isStackName(name))
         .map((name) => `stacks/Pulumi.${name}.yaml: '${name}' is not a stack name (letters, digits, '-', '_' and '.'). Fix: rename the file`);
 }
 

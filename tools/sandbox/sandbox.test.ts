@@ -669,6 +669,13 @@ describe("two sandbox commands at once", () => {
         expect(deleting.calls).toEqual([]);
     });
 
+    it("a lock that names no process is never taken over, and the refusal says how to clear it", async () => {
+        fs.writeFileSync(path.join(root, ".sandbox-lock-sandbox-a"), "");
+        await expect(fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" })).rejects.toThrow(
+            "Another sandbox command is working on sandbox-a; nothing was changed. Run this again when it has finished; if none is running, delete .sandbox-lock-sandbox-a.",
+        );
+    });
+
     it("a lock held by a live process refuses; one left by a killed process is taken over", async () => {
         fs.writeFileSync(path.join(root, ".sandbox-lock-sandbox-a"), String(process.pid));
         await expect(fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" })).rejects.toThrow(busy("sandbox-a"));

@@ -3,6 +3,7 @@ import * as path from "path";
 import { Document, isMap, parseAllDocuments } from "yaml";
 import { PLATFORM_SOURCE_NAME, yamlFilesUnder } from "../../lib/gitops-tree";
 import { listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
+import { isStackName } from "../../lib/validators";
 
 // File work for the sandbox commands: stack files as YAML documents (comments kept), cluster folders
 // copied and rewritten, and every change staged first so a failure leaves the repository untouched.
@@ -16,7 +17,7 @@ export class SandboxError extends Error {
 
 /** A stack name as Pulumi allows it: never a path, so it cannot reach outside `stacks/`. */
 export function checkStackName(name: string, what: string): string {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.includes("..")) {
+    if (!isStackName(name)) {
         throw new SandboxError(`${what} '${name}' is not a stack name (letters, digits, '.', '_' and '-'; no paths).`);
     }
     return name;
@@ -248,9 +249,13 @@ export async function withLocks<T>(root: string, names: string[], work: () => Pr
                 } catch (e) {
                     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
                     const holder = Number.parseInt(fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "", 10);
-                    if (attempt > 0 || (holder > 0 && alive(holder))) {
+                    // Only a lock naming a process that is gone is stale; one without a process number may be
+                    // a lock being written this instant.
+                    if (attempt > 0 || !(holder > 0) || alive(holder)) {
                         throw new SandboxError(
-                            `Another sandbox command${holder > 0 ? ` (process ${holder})` : ""} is working on ${name}; nothing was changed. Run this again when it has finished.`,
+                            holder > 0
+                                ? `Another sandbox command (process ${holder}) is working on ${name}; nothing was changed. Run this again when it has finished.`
+                                : `Another sandbox command is working on ${name}; nothing was changed. Run this again when it has finished; if none is running, delete ${path.relative(root, file)}.`,
                         );
                     }
                     fs.rmSync(file, { force: true });
