@@ -97,3 +97,13 @@ describe.each(ENVIRONMENTS)("the platform layers of %s", (env) => {
         expect(kustomizations().get("platform-configs")?.spec?.postBuild).toEqual({ substitute: { cluster_env: env } });
     });
 });
+
+it("installs cert-manager from its OCI registry, its CRDs through the chart's own value", () => {
+    const manifests = readManifests(path.join(REPO_ROOT, "platform/services/cert-manager.yaml"));
+    const repository = manifests.find((m) => m.kind === "HelmRepository");
+    const release = manifests.find((m) => m.kind === "HelmRelease");
+    expect(repository?.spec).toMatchObject({ type: "oci", url: "oci://quay.io/jetstack/charts" });
+    // Helm's `crds` policy has no effect on CRDs the chart templates; only the chart value installs them.
+    expect(JSON.stringify(release?.spec ?? {})).not.toContain("CreateReplace");
+    expect((release?.spec as { values?: { crds?: unknown } } | undefined)?.values?.crds).toMatchObject({ enabled: true });
+});

@@ -275,6 +275,12 @@ const fixtures: Fixture[] = [
             "error   stacks/Pulumi.staging.yaml: gitops-platform:flux.version: '2.1.x' matches no Flux release flux-operator v0.58.0 ships (2.2.3 to 2.9.4). Fix: allow one of them",
     },
     {
+        what: "an object of an API group no schema here knows, counted as not validated rather than passed",
+        change: (r) =>
+            append(r, "platform/configs/platform-info.yaml", "apiVersion: widgets.example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: apps\n"),
+        expected: [],
+    },
+    {
         what: "a deprecated API, as a warning",
         change: (r) => append(r, "platform/configs/platform-info.yaml", "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: legacy\n  namespace: apps\n"),
         expected: ["aws-development", "aws-production", "aws-staging", "development", "production", "staging"].map(
@@ -376,6 +382,11 @@ describe("npm run check", () => {
 
     afterAll(() => {
         for (const [what, root] of roots) if (what !== "shipped") fs.rmSync(root, { recursive: true, force: true });
+    });
+
+    it("counts an object no schema knows as not validated (the number npm run check prints in its summary)", () => {
+        const root = roots.get("an object of an API group no schema here knows, counted as not validated rather than passed") ?? "";
+        expect((results[root]?.unvalidated ?? 0) - (results[REPO_ROOT]?.unvalidated ?? 0)).toBe(1);
     });
 
     it("passes the shipped tree with no error and no warning", () => {
