@@ -96,8 +96,14 @@ describe("the serialised providers", () => {
 });
 
 /** A `kind` on PATH that plays the real CLI's part: a cluster is a file in `state`. */
+const fakeKinds: string[] = [];
+afterAll(() => {
+    for (const dir of fakeKinds) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 function fakeKindOnPath(): { env: NodeJS.ProcessEnv; state: string; calls: () => string[] } {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-fake-kind-"));
+    fakeKinds.push(dir);
     const state = path.join(dir, "state");
     fs.mkdirSync(state);
     const script = `#!/bin/sh

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@jest/globals";
+import { afterAll, describe, expect, it } from "@jest/globals";
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -8,8 +8,14 @@ import { compilerOptionsOf, languageHostLaunch } from "./language-host";
 import { REPO_ROOT } from "../../lib/project";
 
 /** A folder holding a copy of Pulumi.yaml with `main` set, and the folders `main` may name. */
+const projects: string[] = [];
+afterAll(() => {
+    for (const dir of projects) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 function projectWithMain(main: string | undefined): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-launch-"));
+    projects.push(dir);
     fs.mkdirSync(path.join(dir, "infra"));
     fs.writeFileSync(path.join(dir, "infra", "index.ts"), "export {};\n");
     const lines = ["name: p", "runtime:", "  name: nodejs", "  options:", "    typescript: true"];

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@jest/globals";
+import { afterAll, describe, expect, it } from "@jest/globals";
 import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
@@ -20,8 +20,14 @@ import {
     verifySources,
 } from "./vendored";
 
+const copies: string[] = [];
+afterAll(() => {
+    for (const dir of copies) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 function copyOfSchemas(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-schemas-"));
+    copies.push(dir);
     fs.cpSync(SCHEMAS_DIR, dir, { recursive: true });
     return dir;
 }
