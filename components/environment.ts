@@ -2,7 +2,10 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { EksClusterArgs } from "./eks-cluster";
 import { FluxAlerts, FluxAlertsArgs } from "./flux-alerts";
-import { FluxBootstrap, FluxBootstrapArgs } from "./flux-bootstrap";
+import type { FluxObjectRef } from "../lib/gitops-tree";
+import { durationSeconds } from "../lib/validators";
+import { FLUX_DEFAULTS, FluxBootstrap, FluxBootstrapArgs, fluxReadyOrder } from "./flux-bootstrap";
+import { FluxReady } from "./flux-ready";
 import { FluxTeardown } from "./flux-teardown";
 import type { TeardownCluster } from "./flux-teardown-provider";
 import { KindCluster, KindClusterArgs } from "./kind-cluster";
@@ -29,6 +32,11 @@ export interface EnvironmentArgs {
     deleteUnreachable?: boolean;
     /** How the cluster folder pulls the platform (GitRepository or OCIRepository); exported as is. */
     platformSourceKind: string;
+    /**
+     * The sources, Kustomizations and HelmReleases the cluster folder declares, causes first: `pulumi up`
+     * waits for each to be Ready (for `flux.readyTimeout`). @default none: only the root sync and the FluxInstance
+     */
+    fluxObjects?: FluxObjectRef[];
 }
 
 /** What Flux needs from a cluster, whichever backend made it. */
@@ -75,6 +83,21 @@ export class Environment extends pulumi.ComponentResource {
             { ...args.flux, clusterType: args.cluster.backend === "eks" ? "aws" : "kubernetes" },
             { parent: this, provider, protect: args.protect },
         );
+
+        // `pulumi up` ends when what Flux syncs is Ready, or fails naming what is not.
+        const readySeconds = durationSeconds(args.flux.readyTimeout ?? FLUX_DEFAULTS.readyTimeout);
+        if (readySeconds > 0) {
+            new FluxReady(
+                `${name}-ready`,
+                {
+                    kubeconfig: cluster.kubeconfig,
+                    timeoutSeconds: Math.ceil(readySeconds),
+                    objects: fluxReadyOrder(args.fluxObjects ?? []),
+                    revision: flux.revision,
+                },
+                { parent: this, dependsOn: [flux] },
+            );
+        }
 
         if (args.alerts) {
             // The notification CRDs arrive with Flux: after the FluxInstance.

@@ -1,5 +1,7 @@
+import { createHash } from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import type { FluxObjectRef } from "../lib/gitops-tree";
 import { durationSeconds } from "../lib/validators";
 import { PlatformRepository, PlatformRepositorySecret } from "./platform-repository-secret";
 
@@ -116,18 +118,27 @@ export function fluxInstanceSpec(args: FluxBootstrapArgs, pullSecret: string) {
 }
 
 /**
- * What makes `pulumi up` wait for Flux: pulumi-kubernetes awaits a custom resource only when told how
- * (provider/pkg/metadata/overrides.go ReadyCondition: no `pulumi.com/waitFor`, no wait), and for as
- * long as `pulumi.com/timeoutSeconds` says. The operator's own health check gets the same budget.
+ * The operator's own health check of what it applies gets the readiness budget. `pulumi up` does its own
+ * waiting (FluxReady), not pulumi-kubernetes' `pulumi.com/waitFor`, which would sit out the whole timeout
+ * on a failed sync and then say only that it timed out (see flux-ready-provider.ts).
  */
 export function fluxInstanceAnnotations(readyTimeout: string = FLUX_DEFAULTS.readyTimeout): Record<string, string> {
-    const seconds = durationSeconds(readyTimeout);
-    if (seconds <= 0) return {};
-    return {
-        "pulumi.com/waitFor": "condition=Ready",
-        "pulumi.com/timeoutSeconds": String(Math.ceil(seconds)),
-        "fluxcd.controlplane.io/reconcileTimeout": readyTimeout,
-    };
+    return durationSeconds(readyTimeout) > 0 ? { "fluxcd.controlplane.io/reconcileTimeout": readyTimeout } : {};
+}
+
+/**
+ * What must be Ready before `pulumi up` ends, causes first: the root sync's GitRepository, the cluster
+ * folder's own objects (sources, then layers in dependsOn order), the root Kustomization (which waits for
+ * what it applied) and the FluxInstance, whose Ready sums it all up.
+ */
+export function fluxReadyOrder(folder: FluxObjectRef[]): FluxObjectRef[] {
+    const root = { namespace: FLUX_NAMESPACE, name: ROOT_SYNC_NAME };
+    return [
+        { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", ...root },
+        ...folder,
+        { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", ...root },
+        { apiVersion: "fluxcd.controlplane.io/v1", kind: "FluxInstance", namespace: FLUX_NAMESPACE, name: FLUX_INSTANCE_NAME },
+    ];
 }
 
 /**
@@ -141,6 +152,8 @@ export class FluxBootstrap extends pulumi.ComponentResource {
     readonly syncRef: string;
     readonly syncPath: string;
     readonly platformSecretName: pulumi.Output<string>;
+    /** A digest of what the operator is asked to install and sync: changes when Flux must settle again. */
+    readonly revision: string;
 
     constructor(name: string, args: FluxBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gitops-platform:index:FluxBootstrap", name, {}, opts);
@@ -176,13 +189,14 @@ export class FluxBootstrap extends pulumi.ComponentResource {
             { parent: this, dependsOn: [syncCredentials, platformSecret] },
         );
 
+        const spec = fluxInstanceSpec(args, FLUX_NAMESPACE);
         const instance = new k8s.apiextensions.CustomResource(
             `${name}-instance`,
             {
                 apiVersion: "fluxcd.controlplane.io/v1",
                 kind: "FluxInstance",
                 metadata: { name: FLUX_INSTANCE_NAME, namespace: ns, annotations: fluxInstanceAnnotations(args.readyTimeout) },
-                spec: fluxInstanceSpec(args, FLUX_NAMESPACE),
+                spec,
             },
             { parent: this, dependsOn: [operator] },
         );
@@ -192,12 +206,17 @@ export class FluxBootstrap extends pulumi.ComponentResource {
         this.syncRef = `refs/heads/${args.sync.branch}`;
         this.syncPath = args.sync.path;
         this.platformSecretName = platformSecret.secretName;
+        this.revision = createHash("sha256")
+            .update(JSON.stringify({ operator: args.operatorVersion, spec }))
+            .digest("hex")
+            .slice(0, 16);
         this.registerOutputs({
             namespace: this.namespace,
             instanceName: this.instanceName,
             syncRef: this.syncRef,
             syncPath: this.syncPath,
             platformSecretName: this.platformSecretName,
+            revision: this.revision,
         });
     }
 }

@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { execFile } from "child_process";
-import * as fs from "fs";
 import * as http from "http";
-import { AddressInfo } from "net";
-import * as path from "path";
-import { transformSync } from "@swc/core";
 import { fakeKubeApi as fakeApiServer, kubeconfigFor } from "../test/support/fake-kube-api";
-import { describeRef, FluxObject, isUnreachable, planTeardown, TEARDOWN_LABEL } from "./flux-teardown-provider";
+import { compiledForNode, listen, runInNode } from "../test/support/node-child";
+import { describeRef, FluxObject, planTeardown, TEARDOWN_LABEL } from "./flux-teardown-provider";
+import { isUnreachable } from "./kube-api";
 
 const ks = (namespace: string, name: string, extra: Partial<FluxObject> = {}): FluxObject => ({
     kind: "Kustomization",
@@ -63,30 +60,13 @@ describe("the teardown order", () => {
     });
 });
 
-// The executor, with the real @kubernetes/client-node, against a local server speaking the calls it
-// makes. client-node is an ES module that jest cannot load, so the executor runs in a plain Node child.
-
-const CACHE = path.resolve(__dirname, "..", "node_modules", ".cache", "gitops-platform");
-
-/** The provider file compiled to CommonJS where Node resolves its packages from the project. */
-function compiledExecutor(): string {
-    // The provider and what it imports from lib/, at the same relative places.
-    for (const file of ["components/flux-teardown-provider.ts", "lib/run-command.ts"]) {
-        const js = transformSync(fs.readFileSync(path.join(__dirname, "..", file), "utf8"), {
-            filename: path.basename(file),
-            jsc: { parser: { syntax: "typescript" }, target: "es2022" },
-            module: { type: "commonjs" },
-        });
-        fs.mkdirSync(path.join(CACHE, path.dirname(file)), { recursive: true });
-        fs.writeFileSync(path.join(CACHE, file.replace(/\.ts$/, ".js")), js.code);
-    }
-    return path.join(CACHE, "components", "flux-teardown-provider.js");
-}
+// The executor, with the real @kubernetes/client-node, against a local server speaking the calls it makes.
 
 /** Runs the executor once per scenario, one after the other, in a single Node process. */
 function runExecutorInNode(scenarios: { port: number; timeoutMs: number }[]): Promise<{ phases?: string[][]; error?: string }[]> {
+    const executor = compiledForNode(["components/flux-teardown-provider.ts", "components/kube-api.ts", "lib/run-command.ts"]);
     const driver = `
-        const t = require(${JSON.stringify(compiledExecutor())});
+        const t = require(${JSON.stringify(executor)});
         (async () => {
             const results = [];
             for (const s of JSON.parse(process.env.SCENARIOS)) {
@@ -102,18 +82,7 @@ function runExecutorInNode(scenarios: { port: number; timeoutMs: number }[]): Pr
             // A request the silent server never answers would keep this process alive.
             process.exit(0);
         })();`;
-    const env = { ...process.env, SCENARIOS: JSON.stringify(scenarios.map((s) => ({ kubeconfig: kubeconfigFor(s.port), timeoutMs: s.timeoutMs }))) };
-    return new Promise((resolve, reject) => {
-        execFile(process.execPath, ["-e", driver], { env, timeout: 30000 }, (err, stdout, stderr) => {
-            if (err) return reject(new Error(`${err.message}\n${stderr}`));
-            resolve(JSON.parse(stdout.trim().split("\n").pop()!));
-        });
-    });
-}
-
-async function listen(server: http.Server): Promise<number> {
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return (server.address() as AddressInfo).port;
+    return runInNode(driver, { SCENARIOS: JSON.stringify(scenarios.map((s) => ({ kubeconfig: kubeconfigFor(s.port), timeoutMs: s.timeoutMs }))) });
 }
 
 /** What each Kustomization of `developmentCluster` applied: the root sync the layers, the layers the releases. */

@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { CommandRunner, spawnCommand } from "../lib/run-command";
+import { importClientNode, isUnreachable, statusOf, withRetries } from "./kube-api";
 
 // The finaliser-safe teardown that runs inside `pulumi destroy`, before Flux and the cluster go.
 // Flux objects with finalisers (HelmReleases, pruning Kustomizations) must be deleted while their
@@ -184,62 +185,10 @@ function refOf(o: FluxObject): FluxRef {
     return { kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name };
 }
 
-/** The API's own words for a failed request: the Status message when there is one. */
-function apiMessage(error: unknown): string {
-    const body = (error as { body?: unknown }).body;
-    if (typeof body === "string") {
-        try {
-            const message = (JSON.parse(body) as { message?: unknown }).message;
-            if (typeof message === "string") return message;
-        } catch {
-            // not JSON: fall back to the error itself
-        }
-    }
-    return (error as Error)?.message ?? String(error);
-}
-
-/**
- * A fault worth trying again: the API server is busy, electing a leader, behind a flaky proxy, or the
- * request timed out. Anything else (403, 422, a 404 the caller did not expect) is the answer.
- */
-export function isTransient(error: unknown): boolean {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === "number") return code >= 500 || code === 409 || code === 429;
-    return isUnreachable(error) || /ECONNRESET|EPIPE|request timed out/.test(`${String(code)} ${(error as Error)?.message ?? ""}`);
-}
-
-/**
- * The same API calls, each with a time limit, retried with backoff while the fault is transient and the
- * teardown's own budget lasts; then one error naming the call, the object and the API's message.
- */
+/** The same API calls, each retried while the fault is transient and the teardown's budget lasts. */
 function retrying(api: TeardownApi, deadline: number, options: TeardownOptions): TeardownApi {
-    const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-    const attempt = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
-        for (let tries = 1; ; tries++) {
-            const limit = Math.max(1, Math.min(requestTimeoutMs, deadline - Date.now()));
-            let timer: ReturnType<typeof setTimeout> | undefined;
-            try {
-                return await Promise.race([
-                    call(),
-                    new Promise<never>((_, reject) => {
-                        timer = setTimeout(() => reject(new Error(`request timed out after ${Math.round(limit / 1000)}s`)), limit);
-                    }),
-                ]);
-            } catch (e) {
-                const backoff = Math.min(5_000, options.pollMs * 2 ** (tries - 1));
-                if (!isTransient(e) || Date.now() + backoff >= deadline) {
-                    throw Object.assign(new Error(`Flux teardown could not ${what}: ${apiMessage(e)} (${tries} attempt${tries === 1 ? "" : "s"})`), {
-                        cause: e,
-                        code: (e as { code?: unknown }).code,
-                    });
-                }
-                options.log?.(`retrying ${what}: ${apiMessage(e)}`);
-                await new Promise((resolve) => setTimeout(resolve, backoff));
-            } finally {
-                clearTimeout(timer);
-            }
-        }
-    };
+    const retry = { deadline, pollMs: options.pollMs, requestTimeoutMs: options.requestTimeoutMs, log: options.log };
+    const attempt = <T>(what: string, call: () => Promise<T>) => withRetries("Flux teardown could not", what, call, retry);
     return {
         list: (kind) => attempt(`list ${kind}s`, () => api.list(kind)),
         patch: (ref, body) => attempt(`patch ${describeRef(ref)}`, () => api.patch(ref, body)),
@@ -248,25 +197,12 @@ function retrying(api: TeardownApi, deadline: number, options: TeardownOptions):
     };
 }
 
-/** True for errors that mean the API server cannot be reached at all (e.g. the cluster is gone). */
-export function isUnreachable(error: unknown): boolean {
-    const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
-    const text = [(error as { code?: string })?.code, (error as Error)?.message, cause?.code, cause?.message].join(" ");
-    return /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|getaddrinfo|socket hang up|fetch failed/.test(text);
-}
-
 /** The TeardownApi over @kubernetes/client-node, for a kubeconfig. */
 export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
-    // client-node is an ES module: import it dynamically (a CommonJS `require` fails on older Node 20s).
-    // oxlint-disable-next-line typescript/no-implied-eval -- a real import(), which neither a CommonJS build nor the closure serialiser may rewrite
-    const importEsm = new Function("specifier", "return import(specifier)") as (
-        s: string,
-    ) => Promise<typeof import("@kubernetes/client-node", { with: { "resolution-mode": "import" } })>;
-    const k8s = await importEsm("@kubernetes/client-node");
+    const k8s = await importClientNode();
     const config = new k8s.KubeConfig();
     config.loadFromString(kubeconfig);
     const api = config.makeApiClient(k8s.CustomObjectsApi);
-    const status = (e: unknown) => (e as { code?: number }).code;
     const at = (r: FluxRef) => ({ ...FLUX_API[r.kind], namespace: r.namespace, name: r.name });
     return {
         async list(kind) {
@@ -274,7 +210,7 @@ export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
                 const result = (await api.listClusterCustomObject(FLUX_API[kind])) as { items?: FluxObject[] };
                 return (result.items ?? []).map((o) => ({ ...o, kind }));
             } catch (e) {
-                if (status(e) === 404) return []; // the CRD is not installed: Flux never got this far
+                if (statusOf(e) === 404) return []; // the CRD is not installed: Flux never got this far
                 throw e;
             }
         },
@@ -283,7 +219,7 @@ export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
                 await api.patchNamespacedCustomObject({ ...at(ref), body }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
                 return true;
             } catch (e) {
-                if (status(e) === 404) return false;
+                if (statusOf(e) === 404) return false;
                 throw e;
             }
         },
@@ -291,7 +227,7 @@ export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
             try {
                 await api.deleteNamespacedCustomObject({ ...at(ref), propagationPolicy: "Foreground" });
             } catch (e) {
-                if (status(e) !== 404) throw e;
+                if (statusOf(e) !== 404) throw e;
             }
         },
         async exists(ref) {
@@ -299,7 +235,7 @@ export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
                 await api.getNamespacedCustomObject(at(ref));
                 return true;
             } catch (e) {
-                if (status(e) === 404) return false;
+                if (statusOf(e) === 404) return false;
                 throw e;
             }
         },

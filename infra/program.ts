@@ -82,5 +82,6 @@ export function environmentArgs(config: EnvironmentConfig): EnvironmentArgs {
         // production never drops objects from state because its API is down.
         deleteUnreachable: !production,
         platformSourceKind: config.platformSourceKind,
+        fluxObjects: config.fluxObjects,
     };
 }

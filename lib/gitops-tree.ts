@@ -146,3 +146,48 @@ export function syncedManifests(
 export function normaliseRepoPath(p: string): string {
     return path.posix.normalize(p.replace(/\\/g, "/")).replace(/^\.\//, "").replace(/\/$/, "");
 }
+
+/** A Flux object in a cluster, by API version, kind, namespace and name. */
+export interface FluxObjectRef {
+    apiVersion: string;
+    kind: string;
+    namespace: string;
+    name: string;
+}
+
+/** Flux kinds whose controllers report a Ready condition (notification Providers and Alerts do not). */
+const REPORTS_READY = /^(source|kustomize|helm)\.toolkit\.fluxcd\.io\//;
+
+/**
+ * The Flux objects a cluster folder declares that report Ready, causes first: sources, then
+ * Kustomizations and HelmReleases with each after everything it `dependsOn` in the folder.
+ */
+export function readyOrder(root: string, syncPath: string): FluxObjectRef[] {
+    const declared = yamlFilesUnder(root, syncPath)
+        .flatMap((file) => readManifests(path.join(root, file)))
+        .filter((m) => REPORTS_READY.test(m.apiVersion ?? "") && m.kind && m.metadata?.name);
+    const ref = (m: Manifest): FluxObjectRef => ({
+        apiVersion: m.apiVersion ?? "",
+        kind: m.kind ?? "",
+        namespace: m.metadata?.namespace ?? "default",
+        name: m.metadata?.name ?? "",
+    });
+    const key = (kind: string, namespace: string, name: string) => `${kind}/${namespace}/${name}`;
+    const byKey = new Map(declared.map((m) => [key(m.kind ?? "", ref(m).namespace, ref(m).name), m]));
+    const out: FluxObjectRef[] = [];
+    const placed = new Set<string>();
+    const place = (k: string, path: Set<string>) => {
+        const m = byKey.get(k);
+        if (!m || placed.has(k) || path.has(k)) return; // unknown, done, or a dependsOn cycle Flux would refuse too
+        path.add(k);
+        const own = ref(m);
+        const dependsOn = (m.spec?.["dependsOn"] as { name?: string; namespace?: string }[] | undefined) ?? [];
+        for (const d of dependsOn) if (d.name) place(key(own.kind, d.namespace ?? own.namespace, d.name), path);
+        placed.add(k);
+        out.push(own);
+    };
+    const isSource = (m: Manifest) => (m.apiVersion ?? "").startsWith("source.toolkit.fluxcd.io/");
+    for (const [k, m] of byKey) if (isSource(m)) place(k, new Set());
+    for (const k of byKey.keys()) place(k, new Set());
+    return out;
+}

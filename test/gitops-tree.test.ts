@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@jest/globals";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as semver from "semver";
-import { findPlatformSource, Manifest, readManifests, yamlFilesUnder } from "../lib/gitops-tree";
+import { findPlatformSource, Manifest, readManifests, readyOrder, yamlFilesUnder } from "../lib/gitops-tree";
 import { REPO_ROOT } from "../lib/project";
 
 // Policies of the tree Flux syncs: cadence per environment and the order of the platform layers.
@@ -106,4 +107,37 @@ it("installs cert-manager from its OCI registry, its CRDs through the chart's ow
     // Helm's `crds` policy has no effect on CRDs the chart templates; only the chart value installs them.
     expect(JSON.stringify(release?.spec ?? {})).not.toContain("CreateReplace");
     expect((release?.spec as { values?: { crds?: unknown } } | undefined)?.values?.crds).toMatchObject({ enabled: true });
+});
+
+describe("what pulumi up waits for in a cluster folder", () => {
+    it("is every source, then every Kustomization after what it dependsOn, whatever order the files say, and nothing without a Ready condition", () => {
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-ready-order-"));
+        try {
+            fs.mkdirSync(path.join(root, "clusters", "sandbox-x"), { recursive: true });
+            const ks = (name: string, dependsOn: string[]) =>
+                `apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: ${name}, namespace: flux-system}\n` +
+                `spec: {dependsOn: [${dependsOn.map((d) => `{name: ${d}}`).join(", ")}], interval: 10m, path: ./${name}, prune: true, sourceRef: {kind: GitRepository, name: platform}}\n`;
+            fs.writeFileSync(
+                path.join(root, "clusters", "sandbox-x", "a-layers.yaml"),
+                [ks("apps", ["configs"]), ks("configs", ["services"]), ks("services", []), ks("loop-a", ["loop-b"]), ks("loop-b", ["loop-a"])].join("---\n"),
+            );
+            fs.writeFileSync(
+                path.join(root, "clusters", "sandbox-x", "b-sources.yaml"),
+                "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: platform, namespace: flux-system}\nspec: {url: https://example.invalid/x.git}\n" +
+                    "---\napiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Alert\nmetadata: {name: no-ready-condition, namespace: flux-system}\nspec: {}\n" +
+                    "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a-layers.yaml]\n",
+            );
+            expect(readyOrder(root, "clusters/sandbox-x").map((r) => `${r.kind} ${r.namespace}/${r.name}`)).toEqual([
+                "GitRepository flux-system/platform",
+                "Kustomization flux-system/services",
+                "Kustomization flux-system/configs",
+                "Kustomization flux-system/apps",
+                // A dependsOn cycle, which Flux would never reconcile either, is listed rather than looped on.
+                "Kustomization flux-system/loop-b",
+                "Kustomization flux-system/loop-a",
+            ]);
+        } finally {
+            fs.rmSync(root, { recursive: true, force: true });
+        }
+    });
 });

@@ -27,7 +27,7 @@ import {
     TEST_TOKEN,
     valueOf,
 } from "./support/program";
-import { AWS_MODULES, describeEveryStack, FLUX_INSTANCE, plainStrings, secretNamed, secretValue, sharedRuns } from "./support/stack-checks";
+import { AWS_MODULES, describeEveryStack, FLUX_INSTANCE, FLUX_READY, plainStrings, secretNamed, secretValue, sharedRuns } from "./support/stack-checks";
 
 const shared = sharedRuns();
 
@@ -192,18 +192,32 @@ describe("waiting for Flux", () => {
         runProgram("development", { config: { "gitops-platform:flux": JSON.stringify({ version: "2.x", readyTimeout }) } });
 
     it("waits as long as flux.readyTimeout says", async () => {
-        const instance = (await withReadyTimeout("1h30m")).one(FLUX_INSTANCE).inputs;
-        expect(field(instance, "metadata.annotations")).toMatchObject({
-            "pulumi.com/timeoutSeconds": "5400",
-            "fluxcd.controlplane.io/reconcileTimeout": "1h30m",
-        });
+        const run = await withReadyTimeout("1h30m");
+        expect(run.one(FLUX_READY).inputs.timeoutSeconds).toBe(5400);
+        const instance = run.one(FLUX_INSTANCE).inputs;
+        expect(field(instance, "metadata.annotations")).toEqual({ "fluxcd.controlplane.io/reconcileTimeout": "1h30m" });
         expect(field(instance, "spec.kustomize.patches")).toEqual([expect.objectContaining({ patch: expect.stringContaining("timeout: 1h30m") })]);
     });
 
     it("does not wait at all with flux.readyTimeout 0s, as a sandbox may choose", async () => {
-        const instance = (await withReadyTimeout("0s")).one(FLUX_INSTANCE).inputs;
+        const run = await withReadyTimeout("0s");
+        expect(run.byType(FLUX_READY)).toEqual([]);
+        const instance = run.one(FLUX_INSTANCE).inputs;
         expect(field(instance, "metadata.annotations")).toEqual({});
         expect(field(instance, "spec.kustomize")).toBeUndefined();
+    });
+
+    it("waits again when Flux is asked to be something else (a new Flux version), and not when nothing changed", async () => {
+        const again = await runProgram("development", { config: { "gitops-platform:flux": JSON.stringify({ version: "2.7.x" }) } });
+        const same = await runProgram("development");
+        const revision = (run: MockedRun<unknown>) => run.one(FLUX_READY).inputs.revision;
+        expect(revision(same)).toBe(revision(await shared("development")));
+        expect(revision(again)).not.toBe(revision(same));
+        expect(revision(same)).toMatch(/^[0-9a-f]{16}$/);
+    });
+
+    it("starts waiting only once the whole Flux install is applied", async () => {
+        expect(await (await buildEnvironment("development")).waitsFor("development-ready")).toEqual(["development-flux"]);
     });
 
     it("refuses a readyTimeout that is not a duration, naming the key and the fix", async () => {
@@ -531,7 +545,13 @@ describe("on EKS", () => {
         expect(isProtectedType("aws:kms/key:Key")).toBe(true);
         expect(isProtectedType("aws:ec2/vpc:Vpc")).toBe(true);
         expect(isProtectedType("eks:index:Cluster")).toBe(true);
-        expect(env.recorded.filter((r) => !isProtected(r)).map((r) => r.type)).toEqual(["gitops-platform:index:Environment", "pulumi:providers:kubernetes"]);
+        // The readiness gate deletes nothing, so protecting it would guard nothing.
+        expect(env.recorded.filter((r) => !isProtected(r)).map((r) => r.type)).toEqual([
+            "gitops-platform:index:Environment",
+            "pulumi:providers:kubernetes",
+            "gitops-platform:index:FluxReady",
+            "pulumi-nodejs:dynamic/flux:Ready",
+        ]);
     });
 
     it("development on EKS protects nothing", async () => {

@@ -3,7 +3,7 @@ import { isMap, parseDocument } from "yaml";
 import { PROJECT, REPO_ROOT, tierOf } from "../../lib/project";
 import { stackFile as stackFileOf } from "../../lib/stack-files";
 import { ConfigError, configErrorMap, ConfigProblem, issueKeys } from "./errors";
-import { checkAlerts, checkEks, checkPlatformSource, checkProduction, checkSync, clusterConfig } from "./rules";
+import { checkAlerts, checkEks, checkPlatformSource, fluxObjectsOf, checkProduction, checkSync, clusterConfig } from "./rules";
 import { DEFAULTS, EnvironmentConfig, stackSchema } from "./schema";
 
 // The config the Pulumi CLI hands the program, parsed once: schema first, then the rules, every
@@ -77,6 +77,7 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
     const platformSource = sync ? checkPlatformSource(config, sync.path, report, repoRoot) : undefined;
     checkProduction(config, tier, report, ctx.stack);
     checkEks(config, tier, report);
+    const fluxObjects = sync && platformSource ? fluxObjectsOf(sync.path, report, repoRoot) : [];
     const alerts = sync ? checkAlerts(config, sync.path, report, repoRoot, ctx.stack) : undefined;
 
     const tokenValue = config.token ?? ctx.env?.[DEFAULTS.tokenEnvVar];
@@ -101,6 +102,7 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
         sync,
         platformRepository: config.platformRepository,
         platformSourceKind: platformSource,
+        fluxObjects,
         token: pulumi.secret(tokenValue),
         protect: config.protect,
         alerts,

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { findPlatformSource, normaliseRepoPath, PlatformSourceKind, syncedManifests } from "../../lib/gitops-tree";
+import { findPlatformSource, FluxObjectRef, normaliseRepoPath, PlatformSourceKind, readyOrder, syncedManifests } from "../../lib/gitops-tree";
 import { defaultSyncPath, type Tier } from "../../lib/project";
 import { gitBranchProblem, redactUrl } from "../../lib/validators";
 import type { AlertsConfig, ClusterConfig, StackConfig, SyncConfig } from "./schema";
@@ -111,6 +111,16 @@ export function checkSync(config: StackConfig, report: Report, repoRoot: string)
         return undefined;
     }
     return ok ? { url: config.sync.url, branch: config.sync.branch, path: syncPath, username: config.sync.username } : undefined;
+}
+
+/** What `pulumi up` waits for in the cluster folder; a file that does not parse is reported on sync.path. */
+export function fluxObjectsOf(syncPath: string, report: Report, repoRoot: string): FluxObjectRef[] {
+    try {
+        return readyOrder(repoRoot, syncPath);
+    } catch (e) {
+        report("sync.path", `${(e as Error).message}. Fix: repair the YAML`);
+        return [];
+    }
 }
 
 export function checkPlatformSource(config: StackConfig, syncPath: string, report: Report, repoRoot: string): PlatformSourceKind | undefined {

@@ -3,7 +3,7 @@ import * as semver from "semver";
 import { isIP } from "net";
 import { z } from "zod";
 import { FLUX_COMPONENTS, FLUX_DEFAULTS } from "../../components/flux-bootstrap";
-import type { PlatformSourceKind } from "../../lib/gitops-tree";
+import type { FluxObjectRef, PlatformSourceKind } from "../../lib/gitops-tree";
 import { DEFAULT_BRANCH, DEFAULT_FLUX_VERSION, KIND_CLUSTER_DEFAULTS, type Tier, TOKEN_ENV_VAR } from "../../lib/project";
 import { cidrProblem, DNS_LABEL, httpsUrlProblem, TTL } from "../../lib/validators";
 
@@ -364,6 +364,8 @@ export interface EnvironmentConfig {
     platformRepository: PlatformRepositoryConfig;
     /** How `clusters/<environment>` pulls the platform: decides the type of the platform secret. */
     platformSourceKind: PlatformSourceKind;
+    /** The Flux objects the cluster folder declares that report Ready, causes first. */
+    fluxObjects: FluxObjectRef[];
     /** The Git/registry token; secret from the moment it is read. */
     token: pulumi.Output<string>;
     protect: boolean;

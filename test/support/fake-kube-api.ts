@@ -147,3 +147,35 @@ export function kubeconfigFor(port: number): string {
         "current-context: fake",
     ].join("\n");
 }
+
+/** What the fake answers for one object on its `n`th read (from 1): the object, absent, or an API error. */
+export type Answer = object | "absent" | { status: number; message: string };
+
+/**
+ * A fake API server for the readiness wait: each object, by `<plural>/<namespace>/<name>`, answers
+ * according to how often it has been read, the way a cluster's Flux objects change as Flux installs
+ * itself and syncs. Objects not in the script do not exist.
+ */
+export function fakeStatusApi(script: Record<ObjectKey, (n: number) => Answer>) {
+    const reads = new Map<ObjectKey, number>();
+    const requests: Request[] = [];
+    const server = http.createServer((req, res) => {
+        const url = new URL(req.url ?? "/", "http://localhost");
+        requests.push({ method: req.method ?? "", path: url.pathname });
+        const one = /^\/apis\/[^/]+\/[^/]+\/namespaces\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+        const key = one ? `${one[2]}/${one[1]}/${one[3]}` : "";
+        const n = (reads.get(key) ?? 0) + 1;
+        reads.set(key, n);
+        const answer = script[key]?.(n) ?? "absent";
+        const send = (code: number, payload: object) => {
+            res.writeHead(code, { "content-type": "application/json" });
+            res.end(JSON.stringify(payload));
+        };
+        if (answer === "absent") return send(404, { kind: "Status", code: 404, reason: "NotFound" });
+        if ("status" in answer && typeof answer.status === "number" && "message" in answer) {
+            return send(answer.status, { kind: "Status", code: answer.status, message: answer.message });
+        }
+        return send(200, answer);
+    });
+    return { server, requests, reads };
+}

@@ -14,6 +14,7 @@ import { DEFAULTS } from "../../infra/config";
 export const FLUX_INSTANCE = "kubernetes:fluxcd.controlplane.io/v1:FluxInstance";
 export const SECRET = "kubernetes:core/v1:Secret";
 export const RELEASE = "kubernetes:helm.sh/v3:Release";
+export const FLUX_READY = "pulumi-nodejs:dynamic/flux:Ready";
 
 /** A secret input's value, unwrapped; fails the test when the input is not secret. */
 export function secretValue(value: unknown): unknown {
@@ -102,13 +103,23 @@ export function describeEveryStack(stacks: string[], shared: (stack: string) => 
             });
         });
 
-        it("makes pulumi up wait, for ten minutes, until Flux and every platform layer report Ready", () => {
+        it("makes pulumi up wait, for ten minutes, until the root sync, every platform source and layer, and the FluxInstance report Ready", () => {
+            const gate = run.one(FLUX_READY).inputs;
+            expect(gate.timeoutSeconds).toBe(600);
+            expect(isSecretInput(gate.kubeconfig)).toBe(true);
+            // Causes first, so a failure names the object to fix rather than one waiting on it.
+            expect((gate.objects as { kind: string; namespace: string; name: string }[]).map((o) => `${o.kind} ${o.namespace}/${o.name}`)).toEqual([
+                "GitRepository flux-system/flux-system",
+                `${String(run.result.platformSourceKind)} flux-system/platform`,
+                "Kustomization flux-system/platform-services",
+                "Kustomization flux-system/platform-service-configs",
+                "Kustomization flux-system/platform-configs",
+                "Kustomization flux-system/flux-system",
+                "FluxInstance flux-system/flux",
+            ]);
             const instance = run.one(FLUX_INSTANCE).inputs;
-            expect(field(instance, "metadata.annotations")).toEqual({
-                "pulumi.com/waitFor": "condition=Ready",
-                "pulumi.com/timeoutSeconds": "600",
-                "fluxcd.controlplane.io/reconcileTimeout": "10m",
-            });
+            // Not pulumi-kubernetes' waitFor: it would sit out the whole timeout on a failed sync.
+            expect(field(instance, "metadata.annotations")).toEqual({ "fluxcd.controlplane.io/reconcileTimeout": "10m" });
             expect(field(instance, "spec.wait")).toBe(true);
             // The root Kustomization waits for what it applies (the platform layers), so the FluxInstance's
             // Ready covers them.

@@ -5,7 +5,7 @@ import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import { cliConfig } from "../../lib/stack-files";
-import { fakeKubeApi, kubeconfigFor } from "../../test/support/fake-kube-api";
+import { fakeKubeApi, fakeStatusApi, kubeconfigFor } from "../../test/support/fake-kube-api";
 import { compilerOptionsOf, ProgramRun, runAsEngine } from "./language-host";
 import { Answer, ProviderHost, startProviderHost } from "./provider-host";
 import { REPO_ROOT } from "../../lib/project";
@@ -17,6 +17,7 @@ import { REPO_ROOT } from "../../lib/project";
 
 const KIND = "pulumi-nodejs:dynamic/kind:Cluster";
 const TEARDOWN = "pulumi-nodejs:dynamic/flux:Teardown";
+const READY = "pulumi-nodejs:dynamic/flux:Ready";
 
 // One run of the development stack's program serves every test here: it is what `pulumi preview`
 // would execute, and its serialised providers are what the engine would store.
@@ -81,10 +82,10 @@ describe("what the program needs installed", () => {
 
 describe("the serialised providers", () => {
     it("stay small and capture no SDK by value", () => {
-        expect(Object.keys(serialised).sort()).toEqual([TEARDOWN, KIND]);
+        expect(Object.keys(serialised).sort()).toEqual([READY, TEARDOWN, KIND]);
         for (const text of Object.values(serialised)) {
-            // The teardown is the larger (phases, retries with deadlines, asking the cluster's owner).
-            expect(text.length).toBeLessThan(24_000);
+            // The teardown is the largest (phases, retries with deadlines, asking the cluster's owner): 24.7 KB.
+            expect(text.length).toBeLessThan(26_000);
             // A by-value copy of the SDK would bring its classes along; a require of a package is fine.
             expect(text).not.toMatch(/class Output\b|function serializeFunction|class ComponentResource\b/);
         }
@@ -326,5 +327,78 @@ describe("the Flux teardown in Pulumi's dynamic-provider host", () => {
         expect(ok(await host.diff("flux-teardown", olds, news))).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: false });
         expect(ok(await host.update("flux-teardown", olds, news)).properties).toEqual(news);
         expect(ok(await host.diff("flux-teardown", olds, olds)).changes).toBe("none");
+    });
+});
+
+describe("the Flux readiness gate in Pulumi's dynamic-provider host", () => {
+    const objects = [
+        { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", namespace: "flux-system", name: "flux-system" },
+        { apiVersion: "fluxcd.controlplane.io/v1", kind: "FluxInstance", namespace: "flux-system", name: "flux" },
+    ];
+    const props = (port: number) => ({
+        kubeconfig: kubeconfigFor(port),
+        timeoutSeconds: 60,
+        objects,
+        revision: "0123456789abcdef",
+        __provider: serialised[READY],
+    });
+    const readyObject = {
+        metadata: { generation: 1 },
+        status: { observedGeneration: 1, conditions: [{ type: "Ready", status: "True", reason: "Succeeded" }] },
+    };
+
+    it("lets pulumi up go on once Flux is Ready", async () => {
+        const { host } = await hostWithFakeKind();
+        const api = fakeStatusApi({ "gitrepositories/flux-system/flux-system": () => readyObject, "fluxinstances/flux-system/flux": () => readyObject });
+        const port = await listen(api.server);
+        try {
+            expect(ok(await host.create(props(port))).id).toBe("flux-ready");
+            expect(api.requests.map((r) => r.path)).toEqual([
+                "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/flux-system",
+                "/apis/fluxcd.controlplane.io/v1/namespaces/flux-system/fluxinstances/flux",
+            ]);
+        } finally {
+            api.server.close();
+        }
+    }, 20_000);
+
+    it("fails pulumi up with the failing object's own reason, not 'Unknown Error'", async () => {
+        const { host } = await hostWithFakeKind();
+        const stalled = {
+            metadata: { generation: 1 },
+            status: { conditions: [{ type: "Stalled", status: "True", reason: "BuildFailed", message: "build failed: no Flux distribution matches 2.99.x" }] },
+        };
+        const api = fakeStatusApi({ "gitrepositories/flux-system/flux-system": () => readyObject, "fluxinstances/flux-system/flux": () => stalled });
+        const port = await listen(api.server);
+        try {
+            const answer = await host.create(props(port));
+            expect("failed" in answer && answer.failed.message).toBe(
+                "Flux is not Ready: FluxInstance flux-system/flux: Stalled (BuildFailed): build failed: no Flux distribution matches 2.99.x. " +
+                    "`kubectl -n flux-system describe fluxinstance flux` and `kubectl -n flux-system logs deploy/flux-operator` show why the operator could not install Flux. " +
+                    "The cluster and Flux are left as they are: fix the cause and run `pulumi up` again.",
+            );
+        } finally {
+            api.server.close();
+        }
+    }, 20_000);
+
+    it("never slows pulumi refresh or pulumi destroy: neither asks the cluster anything", async () => {
+        const { host } = await hostWithFakeKind();
+        const api = fakeStatusApi({});
+        const port = await listen(api.server);
+        try {
+            expect(ok(await host.read("flux-ready", props(port)))).toEqual({ id: "flux-ready", properties: props(port) });
+            expect(await host.delete("flux-ready", props(port))).toEqual({ ok: null });
+            expect(api.requests).toEqual([]);
+        } finally {
+            api.server.close();
+        }
+    }, 20_000);
+
+    it("waits again when what Flux was asked to be changed, and not otherwise", async () => {
+        const { host } = await hostWithFakeKind();
+        const olds = props(6443);
+        expect(ok(await host.diff("flux-ready", olds, { ...olds, revision: "fedcba9876543210" })).changes).toBe("some");
+        expect(ok(await host.diff("flux-ready", olds, olds)).changes).toBe("none");
     });
 });
