@@ -1,0 +1,222 @@
+import { afterAll, beforeEach, describe, expect, it } from "@jest/globals";
+import * as fs from "fs";
+import * as path from "path";
+import { parseDocument } from "yaml";
+import { execFile } from "child_process";
+import { CommandRunner } from "../../lib/run-command";
+import { REPO_ROOT } from "../../lib/project";
+import { copyOfRepo } from "../../test/support/temp-repo";
+import { main } from "./cli";
+import { LOCAL_BACKEND_DIR } from "./local";
+
+// `npm run local` against stand-ins for the Pulumi CLI (which the Automation API drives), kind, Docker
+// and kubectl on PATH: what it checks before it starts, which commands it runs, and the summary it prints.
+
+const FAKE_PULUMI = `#!/bin/sh
+PATH=/usr/bin:/bin
+S="$FAKE_STATE"
+echo "pulumi $* | backend=\${PULUMI_BACKEND_URL:-} passphrase=\${PULUMI_CONFIG_PASSPHRASE:+set}" >> "$S/calls"
+stack=""; prev=""
+for a in "$@"; do [ "$prev" = "--stack" ] && stack="$a"; prev="$a"; done
+case "$1 $2" in
+  "version "*) echo "v3.248.0" ;;
+  "whoami --json")
+    if [ -f "$S/logged-in" ]; then echo '{"user":"alice","url":"https://api.pulumi.com"}'
+    else echo "error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions" >&2; exit 255; fi ;;
+  "stack select") [ -f "$S/stack-$stack" ] || { echo "error: no stack named '$stack' found" >&2; exit 255; } ;;
+  "stack init") touch "$S/stack-$3" ;;
+  "up --yes")
+    echo "start $stack" >> "$S/timeline"; sleep 0.3; echo "end $stack" >> "$S/timeline"
+    echo "Updating ($stack):"
+    if [ -f "$S/fail-$stack" ]; then cat "$S/fail-$stack"; exit 255; fi
+    echo "Resources:"; echo "    + 14 created"; touch "$S/up-$stack" ;;
+  "destroy --yes") echo "Destroying ($stack):"; echo "Resources:"; echo "    - 14 deleted"; rm -f "$S/up-$stack" ;;
+  "stack output") if [ -f "$S/up-$stack" ]; then echo "{\\"kubeContext\\":\\"kind-$stack\\"}"; else echo "{}"; fi ;;
+  "stack history") echo "[]" ;;
+  *) echo "fake pulumi: unexpected $*" >&2; exit 2 ;;
+esac
+`;
+
+const FAKE_KIND = `#!/bin/sh
+PATH=/usr/bin:/bin
+echo "kind $*" >> "$FAKE_STATE/calls"
+if [ -f "$FAKE_STATE/kind-version" ]; then cat "$FAKE_STATE/kind-version"; else echo "kind v0.31.0 go1.24.6 linux/amd64"; fi
+`;
+
+const FAKE_DOCKER = `#!/bin/sh
+PATH=/usr/bin:/bin
+echo "docker $*" >> "$FAKE_STATE/calls"
+if [ -f "$FAKE_STATE/docker-down" ]; then
+  echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1
+fi
+echo "28.5.1"
+`;
+
+// The FluxInstance each context answers with: Ready in development, failed in staging.
+const FAKE_KUBECTL = `#!/bin/sh
+PATH=/usr/bin:/bin
+echo "kubectl $*" >> "$FAKE_STATE/calls"
+case "$2" in
+  kind-development) echo '{"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[{"type":"Ready","status":"True","reason":"ReconciliationSucceeded"}]}}' ;;
+  kind-staging) echo '{"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[{"type":"Ready","status":"False","reason":"ReconciliationFailed","message":"health check failed"}]}}' ;;
+  *) echo "error: context $2 does not exist" >&2; exit 1 ;;
+esac
+`;
+
+const GATE_FAILURE =
+    "    error: Flux is not Ready: OCIRepository flux-system/platform: Ready=False (OCIArtifactPullFailed): no tag matches '>=1.0.0-0 <2.0.0'. Check the URL and ref it pulls.\n";
+
+let root: string;
+let bin: string;
+let state: string;
+let printed: string[];
+const roots: string[] = [];
+
+function tools(names: string[]): void {
+    const scripts: Record<string, string> = { pulumi: FAKE_PULUMI, kind: FAKE_KIND, docker: FAKE_DOCKER, kubectl: FAKE_KUBECTL };
+    for (const n of names) fs.writeFileSync(path.join(bin, n), scripts[n] ?? "", { mode: 0o755 });
+}
+
+function calls(prefix?: string): string[] {
+    const file = path.join(state, "calls");
+    const all = fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n") : [];
+    return prefix ? all.filter((c) => c.startsWith(prefix)) : all;
+}
+
+beforeEach(() => {
+    root = copyOfRepo("local");
+    roots.push(root);
+    fs.copyFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), path.join(root, "Pulumi.yaml"));
+    // A `bin` folder, as a Pulumi installation has: the tool hands its parent to the Automation API.
+    bin = path.join(root, ".fake-pulumi", "bin");
+    state = path.join(root, ".fake-state");
+    fs.mkdirSync(bin, { recursive: true });
+    fs.mkdirSync(state);
+    printed = [];
+});
+afterAll(() => roots.forEach((r) => fs.rmSync(r, { recursive: true, force: true })));
+
+/** Runs a command with only the stand-ins on PATH, as the tool's own runner does with the user's PATH. */
+const runner =
+    (env: NodeJS.ProcessEnv): CommandRunner =>
+    (command, args) =>
+        new Promise((resolve, reject) =>
+            execFile(command, args, { env }, (error, stdout, stderr) => {
+                const code = (error as { code?: unknown } | null)?.code;
+                if (code === "ENOENT") return reject(error);
+                resolve({ code: error ? (typeof code === "number" ? code : 1) : 0, stdout, stderr });
+            }),
+        );
+
+const run = (argv: string[], extra: NodeJS.ProcessEnv = { GITLAB_TOKEN: "not-a-real-token" }) => {
+    const env = { PATH: bin, FAKE_STATE: state, ...extra };
+    return main(argv, { root, env, run: runner(env), print: (l) => printed.push(l), now: () => 0 });
+};
+
+describe("npm run local", () => {
+    it("lists every missing prerequisite at once, each with its fix, and starts nothing", async () => {
+        tools(["docker", "kind"]);
+        fs.writeFileSync(path.join(state, "docker-down"), "");
+        fs.writeFileSync(path.join(state, "kind-version"), "kind v0.29.0 go1.24.2 linux/amd64\n");
+        expect(await run(["up", "development"], {})).toBe(1);
+        expect(printed).toHaveLength(1);
+        expect(printed[0]?.split("\n")).toEqual([
+            "npm run local -- up cannot start:",
+            "  - the Pulumi CLI is not installed. Fix: https://www.pulumi.com/docs/iac/download-install/",
+            "  - Docker is not running (`docker info`: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?). Fix: start Docker",
+            expect.stringMatching(
+                /^ {2}- kind v0\.29\.0 is on PATH, but the default node image .* is the one published for kind v0\.31.*Fix: install kind v0\.31\.x/,
+            ),
+            "  - development has no token. Fix: export GITLAB_TOKEN=<token> (read_repository, read_registry), or pulumi config set --secret token <token> -s development",
+        ]);
+        expect(fs.existsSync(path.join(root, LOCAL_BACKEND_DIR))).toBe(false);
+    });
+
+    it("refuses two stacks that would publish the same host port, naming both, before any cluster exists", async () => {
+        tools(["pulumi", "docker", "kind"]);
+        for (const stack of ["development", "staging"]) {
+            const file = path.join(root, "stacks", `Pulumi.${stack}.yaml`);
+            const doc = parseDocument(fs.readFileSync(file, "utf8"));
+            doc.setIn(["config", "gitops-platform:cluster", "portMappings"], [{ containerPort: 30080, hostPort: 8080 }]);
+            fs.writeFileSync(file, doc.toString());
+        }
+        expect(await run(["up"])).toBe(1);
+        expect(printed.join("\n")).toContain(
+            "  - development and staging both publish host port 8080/TCP (0.0.0.0 and 0.0.0.0). Fix: give one of them another hostPort in stacks/Pulumi.staging.yaml, or run them one at a time",
+        );
+        expect(calls("pulumi up")).toEqual([]);
+        expect(calls("kind create")).toEqual([]);
+    });
+
+    it("refuses an EKS stack and a stack without a file", async () => {
+        tools(["pulumi", "docker", "kind"]);
+        expect(await run(["up", "aws-staging", "nope"])).toBe(1);
+        expect(printed.join("\n")).toContain("  - aws-staging runs on eks, and this command runs kind stacks only. Fix: pulumi up -s aws-staging");
+        expect(printed.join("\n")).toMatch(/ {2}- nope has no stack file\. Fix: pick one of .*development/);
+    });
+
+    it("brings every kind stack up side by side in a git-ignored local backend, creating the stacks it lacks, and sums up", async () => {
+        tools(["pulumi", "docker", "kind"]);
+        fs.writeFileSync(path.join(state, "stack-development"), "");
+        fs.writeFileSync(path.join(state, "fail-staging"), GATE_FAILURE);
+        expect(await run(["up"])).toBe(1);
+
+        const backend = `backend=file://${path.join(root, LOCAL_BACKEND_DIR)} passphrase=set`;
+        expect(calls("pulumi stack init").sort()).toEqual([
+            `pulumi stack init production --non-interactive | ${backend}`,
+            `pulumi stack init staging --non-interactive | ${backend}`,
+        ]);
+        const ups = calls("pulumi up");
+        expect(ups).toHaveLength(3);
+        for (const stack of ["development", "staging", "production"]) {
+            expect(ups).toContainEqual(expect.stringMatching(new RegExp(`^pulumi up --yes --skip-preview .*--stack ${stack}( |$).* \\| ${backend}$`)));
+        }
+        // Side by side: every update started before the first one ended.
+        const timeline = fs.readFileSync(path.join(state, "timeline"), "utf8").trim().split("\n");
+        expect(timeline.slice(0, 3).every((l) => l.startsWith("start "))).toBe(true);
+        expect(printed).toContain("[staging] Updating (staging):");
+        expect(printed).toContain("[production]     + 14 created");
+        expect(printed.slice(-4)).toEqual([
+            "stack        kubectl context   took  Flux",
+            "development  kind-development    0s  Ready",
+            "staging      -                   0s  Flux is not Ready: OCIRepository flux-system/platform: Ready=False (OCIArtifactPullFailed): no tag matches '>=1.0.0-0 <2.0.0'. Check the URL and ref it pulls.",
+            "production   kind-production     0s  Ready",
+        ]);
+        expect(fs.readFileSync(path.join(REPO_ROOT, ".gitignore"), "utf8").split("\n")).toContain(`${LOCAL_BACKEND_DIR}/`);
+    });
+
+    it("uses the backend the CLI is logged in to, and shows each stack's Flux without changing anything", async () => {
+        tools(["pulumi", "kubectl"]);
+        fs.writeFileSync(path.join(state, "logged-in"), "");
+        for (const s of ["development", "staging"]) {
+            fs.writeFileSync(path.join(state, `stack-${s}`), "");
+            fs.writeFileSync(path.join(state, `up-${s}`), "");
+        }
+        expect(await run(["status"], {})).toBe(1);
+        expect(calls().filter((c) => /^pulumi (up|destroy|stack init)/.test(c))).toEqual([]);
+        expect(calls("pulumi stack select").every((c) => c.endsWith("| backend= passphrase="))).toBe(true);
+        expect(printed.slice(-4)).toEqual([
+            "stack        kubectl context   took  Flux",
+            "development  kind-development     -  Ready",
+            "staging      kind-staging         -  Ready=False (ReconciliationFailed): health check failed",
+            "production   -                    -  no such stack: nothing to do",
+        ]);
+    });
+
+    it("tears down only the stacks that exist", async () => {
+        tools(["pulumi", "docker", "kind"]);
+        fs.writeFileSync(path.join(state, "stack-development"), "");
+        fs.writeFileSync(path.join(state, "up-development"), "");
+        expect(await run(["down"], {})).toBe(0);
+        expect(calls("pulumi destroy").map((c) => c.replace(/ \|.*/, ""))).toEqual([
+            expect.stringMatching(/^pulumi destroy --yes --skip-preview .*--stack development/),
+        ]);
+        expect(printed).toContain("[development] Destroying (development):");
+        expect(printed.slice(-4)).toEqual([
+            "stack        kubectl context   took  Flux",
+            "development  kind-development    0s  destroyed",
+            "staging      -                    -  no such stack: nothing to do",
+            "production   -                    -  no such stack: nothing to do",
+        ]);
+    });
+});

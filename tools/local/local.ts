@@ -1,0 +1,247 @@
+import * as fs from "fs";
+import * as path from "path";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { kindReleaseProblem } from "../../components/kind-provider";
+import { judge } from "../../components/flux-ready-provider";
+import { durationSeconds } from "../../lib/validators";
+import { hostPortClashes } from "../../lib/host-ports";
+import { ENVIRONMENTS, KIND_RELEASE, PROJECT, TOKEN_ENV_VAR } from "../../lib/project";
+import { CommandRunner } from "../../lib/run-command";
+import { cliConfig, listStacks } from "../../lib/stack-files";
+
+// The design story's `task create` / `task delete`: every local environment on kind with one command,
+// through the Pulumi Automation API (which drives the Pulumi CLI), side by side.
+
+/** The git-ignored folder holding the state of local stacks when the CLI is logged in nowhere else. */
+export const LOCAL_BACKEND_DIR = ".pulumi-local";
+/**
+ * The passphrase of stacks in that folder when PULUMI_CONFIG_PASSPHRASE is not set. Documented in the
+ * README: it keeps secrets out of the state file as plain text, and protects nothing on a shared machine.
+ */
+export const LOCAL_PASSPHRASE = "gitops-platform-local";
+
+export interface LocalContext {
+    /** The repository: stack files, Pulumi.yaml and the local backend folder. */
+    root: string;
+    env: NodeJS.ProcessEnv;
+    /** Runs the prerequisite probes (docker, kind, pulumi, kubectl). */
+    run: CommandRunner;
+    print: (line: string) => void;
+    now?: () => number;
+}
+
+export class LocalError extends Error {}
+
+interface Row {
+    stack: string;
+    context: string;
+    flux: string;
+    took: string;
+    ok: boolean;
+}
+
+/** `up [stack…]`, `down [stack…]` or `status [stack…]`; returns the exit code. */
+export async function local(command: "up" | "down" | "status", requested: string[], ctx: LocalContext): Promise<number> {
+    const stacks = requested.length > 0 ? requested : [...ENVIRONMENTS];
+    const backend = await backendFor(ctx);
+    const problems = [...stackProblems(stacks, ctx), ...(await prerequisiteProblems(command, stacks, backend, ctx))];
+    if (command === "up") problems.push(...hostPortClashes(ctx.root, stacks));
+    if (problems.length > 0) {
+        throw new LocalError(`npm run local -- ${command} cannot start:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    }
+    if (backend.local) {
+        fs.mkdirSync(path.join(ctx.root, LOCAL_BACKEND_DIR), { recursive: true });
+        ctx.print(`state: ${backend.url} (not logged in to another backend)`);
+    }
+    const workspace = await LocalWorkspace.create({
+        workDir: ctx.root,
+        envVars: { ...definedEnv(ctx.env), ...backend.env },
+        pulumiCommand: await pulumiOnPath(ctx.env),
+    });
+    const rows = await Promise.all(stacks.map((stack) => one(command, stack, workspace, ctx)));
+    table(rows, ctx.print);
+    return rows.every((r) => r.ok) ? 0 : 1;
+}
+
+async function one(command: "up" | "down" | "status", name: string, workspace: LocalWorkspace, ctx: LocalContext): Promise<Row> {
+    const now = ctx.now ?? Date.now;
+    const started = now();
+    const took = () => seconds(now() - started);
+    const out = prefixed(name, ctx.print);
+    let stack: Stack;
+    try {
+        stack = command === "up" ? await Stack.createOrSelect(name, workspace) : await Stack.select(name, workspace);
+    } catch (e) {
+        if (/no stack named/.test(String((e as Error).message)))
+            return { stack: name, context: "-", flux: "no such stack: nothing to do", took: "-", ok: true };
+        return { stack: name, context: "-", flux: firstError(e), took: took(), ok: false };
+    }
+    const contextOf = async () => {
+        const outputs = await stack.outputs();
+        return typeof outputs["kubeContext"]?.value === "string" ? (outputs["kubeContext"].value as string) : "-";
+    };
+    try {
+        if (command === "up") {
+            const result = await stack.up({ onOutput: out, color: "never" });
+            const context = typeof result.outputs["kubeContext"]?.value === "string" ? (result.outputs["kubeContext"].value as string) : "-";
+            return { stack: name, context, flux: waitsForFlux(ctx.root, name) ? "Ready" : "not waited for (flux.readyTimeout 0s)", took: took(), ok: true };
+        }
+        if (command === "down") {
+            const context = await contextOf();
+            await stack.destroy({ onOutput: out, color: "never" });
+            return { stack: name, context, flux: "destroyed", took: took(), ok: true };
+        }
+        const context = await contextOf();
+        return { stack: name, context, ...(await fluxStatus(context, ctx)), took: "-" };
+    } catch (e) {
+        return { stack: name, context: "-", flux: firstError(e), took: took(), ok: false };
+    }
+}
+
+function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+    return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+/**
+ * The Pulumi CLI this context's PATH finds, for the Automation API, which otherwise looks on the PATH
+ * of this process. It takes an installation root (the folder above `bin/pulumi`), as the installer,
+ * Homebrew (once the symlink is followed) and package managers lay it out.
+ */
+async function pulumiOnPath(env: NodeJS.ProcessEnv): Promise<PulumiCommand> {
+    for (const dir of (env["PATH"] ?? "").split(path.delimiter).filter(Boolean)) {
+        const candidate = path.join(dir, "pulumi");
+        try {
+            fs.accessSync(candidate, fs.constants.X_OK);
+        } catch {
+            continue;
+        }
+        const real = fs.realpathSync(candidate);
+        if (path.basename(path.dirname(real)) === "bin") return PulumiCommand.get({ root: path.dirname(path.dirname(real)) });
+        break;
+    }
+    return PulumiCommand.get();
+}
+
+/** What the FluxInstance of a running cluster says, read with kubectl through the stack's context. */
+async function fluxStatus(context: string, ctx: LocalContext): Promise<{ flux: string; ok: boolean }> {
+    if (context === "-") return { flux: "not deployed", ok: true };
+    const read = await ctx.run("kubectl", ["--context", context, "-n", "flux-system", "get", "fluxinstance", "flux", "-o", "json", "--request-timeout=10s"]);
+    if (read.code !== 0) return { flux: `cannot read the FluxInstance: ${read.stderr.trim().split("\n")[0] ?? ""}`, ok: false };
+    const verdict = judge(
+        { apiVersion: "fluxcd.controlplane.io/v1", kind: "FluxInstance", namespace: "flux-system", name: "flux" },
+        JSON.parse(read.stdout) as object,
+    );
+    if (verdict.state === "ready") return { flux: "Ready", ok: true };
+    return { flux: verdict.state === "missing" ? "no FluxInstance" : verdict.why, ok: false };
+}
+
+/** Whether `pulumi up` of this stack waits for Flux (flux.readyTimeout is not 0s). */
+function waitsForFlux(root: string, stack: string): boolean {
+    try {
+        const flux = JSON.parse(cliConfig(root, stack)[`${PROJECT}:flux`] ?? "{}") as { readyTimeout?: string };
+        return flux.readyTimeout === undefined || durationSeconds(flux.readyTimeout) > 0;
+    } catch {
+        return true;
+    }
+}
+
+/** The line of a failed command worth a table cell: the readiness gate's verdict, else the first error. */
+function firstError(e: unknown): string {
+    const text = String((e as Error)?.message ?? e);
+    const lines = text.split("\n").map((l) => l.trim());
+    const flux = lines.find((l) => /Flux (is|was) not Ready/.test(l));
+    if (flux) return flux.slice(flux.search(/Flux (is|was) not Ready/));
+    const error = lines.find((l) => /^error: /.test(l) && !/update failed$/.test(l));
+    return (error ?? lines.find((l) => l.length > 0) ?? "failed").replace(/^error: /, "");
+}
+
+interface Backend {
+    url: string;
+    local: boolean;
+    env: Record<string, string>;
+}
+
+/** The user's backend when the CLI is logged in (or PULUMI_BACKEND_URL says one), else the repository's own folder. */
+async function backendFor(ctx: LocalContext): Promise<Backend> {
+    if (ctx.env["PULUMI_BACKEND_URL"]) return { url: ctx.env["PULUMI_BACKEND_URL"], local: false, env: {} };
+    const whoami = await ctx.run("pulumi", ["whoami", "--json"]).catch(() => undefined);
+    if (whoami?.code === 0) {
+        const url = (JSON.parse(whoami.stdout || "{}") as { url?: string }).url ?? "the logged-in backend";
+        return { url, local: false, env: {} };
+    }
+    const url = `file://${path.join(ctx.root, LOCAL_BACKEND_DIR)}`;
+    const env: Record<string, string> = { PULUMI_BACKEND_URL: url };
+    if (ctx.env["PULUMI_CONFIG_PASSPHRASE"] === undefined && !ctx.env["PULUMI_CONFIG_PASSPHRASE_FILE"]) env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE;
+    return { url, local: true, env };
+}
+
+function stackProblems(stacks: string[], ctx: LocalContext): string[] {
+    const known = listStacks(ctx.root);
+    return stacks.flatMap((stack) => {
+        if (!known.includes(stack)) return [`${stack} has no stack file. Fix: pick one of ${known.join(", ")}`];
+        const backend = (JSON.parse(cliConfig(ctx.root, stack)[`${PROJECT}:cluster`] ?? "{}") as { backend?: string }).backend;
+        return backend === "kind" ? [] : [`${stack} runs on ${backend}, and this command runs kind stacks only. Fix: pulumi up -s ${stack}`];
+    });
+}
+
+/** Every missing tool or setting at once, each with its fix. */
+async function prerequisiteProblems(command: string, stacks: string[], backend: Backend, ctx: LocalContext): Promise<string[]> {
+    const probe = (cmd: string, args: string[]) => ctx.run(cmd, args).catch(() => undefined);
+    const problems: string[] = [];
+    const pulumi = await probe("pulumi", ["version"]);
+    if (!pulumi) problems.push("the Pulumi CLI is not installed. Fix: https://www.pulumi.com/docs/iac/download-install/");
+    if (command === "status") return problems; // reads state and clusters; creates nothing
+
+    const docker = await probe("docker", ["info", "--format", "{{.ServerVersion}}"]);
+    if (!docker) problems.push("Docker is not installed. Fix: install Docker Desktop or Docker Engine");
+    else if (docker.code !== 0) {
+        problems.push(`Docker is not running (\`docker info\`: ${docker.stderr.trim().split("\n")[0] ?? ""}). Fix: start Docker`);
+    }
+    const kind = await probe("kind", ["version"]);
+    if (!kind) problems.push(`kind is not installed. Fix: install kind ${KIND_RELEASE}.x (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)`);
+    else if (command === "up" && stacks.some((s) => !nodeImageOf(ctx.root, s))) {
+        const problem = kindReleaseProblem(kind.stdout);
+        if (problem) problems.push(problem);
+    }
+    if (command === "up") {
+        for (const stack of stacks) {
+            if (!ctx.env[TOKEN_ENV_VAR] && cliConfig(ctx.root, stack)[`${PROJECT}:token`] === undefined) {
+                problems.push(
+                    `${stack} has no token. Fix: export ${TOKEN_ENV_VAR}=<token> (read_repository, read_registry), or pulumi config set --secret token <token> -s ${stack}`,
+                );
+            }
+        }
+    }
+    if (!backend.local && backend.url.startsWith("file://") && ctx.env["PULUMI_CONFIG_PASSPHRASE"] === undefined && !ctx.env["PULUMI_CONFIG_PASSPHRASE_FILE"]) {
+        problems.push(`the backend ${backend.url} keeps secrets with a passphrase, and none is set. Fix: export PULUMI_CONFIG_PASSPHRASE=<passphrase>`);
+    }
+    return problems;
+}
+
+function nodeImageOf(root: string, stack: string): string | undefined {
+    return (JSON.parse(cliConfig(root, stack)[`${PROJECT}:cluster`] ?? "{}") as { nodeImage?: string }).nodeImage;
+}
+
+/** Output of one stack, a line at a time, each prefixed with the stack's name. */
+function prefixed(stack: string, print: (line: string) => void): (chunk: string) => void {
+    let pending = "";
+    return (chunk) => {
+        pending += chunk;
+        const lines = pending.split("\n");
+        pending = lines.pop() ?? "";
+        for (const line of lines) if (line.trim()) print(`[${stack}] ${line}`);
+    };
+}
+
+function seconds(ms: number): string {
+    const s = Math.round(ms / 1000);
+    return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
+
+function table(rows: Row[], print: (line: string) => void): void {
+    const header: Row = { stack: "stack", context: "kubectl context", flux: "Flux", took: "took", ok: true };
+    const all = [header, ...rows];
+    const width = (k: "stack" | "context" | "took") => Math.max(...all.map((r) => r[k].length));
+    print("");
+    for (const r of all) print(`${r.stack.padEnd(width("stack"))}  ${r.context.padEnd(width("context"))}  ${r.took.padStart(width("took"))}  ${r.flux}`);
+}
