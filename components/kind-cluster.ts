@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { KIND_CLUSTER_DEFAULTS } from "../lib/project";
-import { KindClusterInputs, KindClusterProvider, KindPortMapping } from "./kind-provider";
+import { KindApiServer, KindClusterInputs, KindClusterProvider, KindPortMapping } from "./kind-provider";
 
 export interface KindClusterArgs {
     /** Cluster name, as `kind get clusters` lists it. The kubectl context is `kind-<name>`. */
@@ -13,6 +13,11 @@ export interface KindClusterArgs {
     workers?: number;
     /** Ports of the first control-plane node published on the host (e.g. 80/443 for an ingress). @default [] */
     portMappings?: KindPortMapping[];
+    /**
+     * Where the API server listens and the host clients reach it by, for Docker-in-Docker (a CI job).
+     * @default kind's own: 127.0.0.1 on a random port
+     */
+    apiServer?: KindApiServer;
 }
 
 /**
@@ -37,6 +42,7 @@ export class KindCluster extends pulumi.ComponentResource {
                 controlPlaneNodes: args.controlPlaneNodes ?? KIND_CLUSTER_DEFAULTS.controlPlaneNodes,
                 workers: args.workers ?? KIND_CLUSTER_DEFAULTS.workers,
                 portMappings: args.portMappings ?? [],
+                ...(args.apiServer ? { apiServer: args.apiServer } : {}),
             },
             { parent: this },
         );

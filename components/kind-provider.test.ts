@@ -79,6 +79,34 @@ describe("the generated kind config", () => {
     });
 });
 
+describe("a kind cluster reached from a Docker-in-Docker job", () => {
+    const dind = { ...inputs, apiServer: { listenAddress: "0.0.0.0", host: "docker" } };
+
+    it("listens on every address of the Docker host and has kubeadm sign its certificate for that host", () => {
+        const config = parse(renderKindConfig(dind)) as { networking?: unknown; kubeadmConfigPatches?: string[] };
+        expect(config.networking).toEqual({ apiServerAddress: "0.0.0.0" });
+        expect(config.kubeadmConfigPatches?.map((p) => parse(p) as unknown)).toEqual([{ kind: "ClusterConfiguration", apiServer: { certSANs: ["docker"] } }]);
+        // Without the setting, kind's defaults stand: nothing about the API server in the config.
+        expect(Object.keys(parse(renderKindConfig(inputs)) as object)).toEqual(["kind", "apiVersion", "name", "nodes"]);
+    });
+
+    it("hands out a kubeconfig pointing at that host, on the port Docker published", async () => {
+        const published =
+            "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Zm9v\n    server: https://0.0.0.0:41235\n  name: kind-development\n";
+        const { provider } = fakeKind((args) => (args[1] === "kubeconfig" ? ok(published) : ok()));
+        const created = await provider.create(dind);
+        expect(created.outs?.kubeconfig).toBe(published.replace("https://0.0.0.0:41235", "https://docker:41235"));
+        expect(created.outs?.apiServer).toEqual({ listenAddress: "0.0.0.0", host: "docker" });
+    });
+
+    it("keeps a cluster created before the setting existed: no change, no replacement", async () => {
+        const { provider } = fakeKind(kindHappy);
+        const old: KindClusterOutputs = { ...inputs, kubeconfig: KUBECONFIG, context: "kind-development" };
+        expect(await provider.diff("development", old, inputs)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: true });
+        expect((await provider.diff("development", old, dind)).replaces).toEqual(["apiServer"]);
+    });
+});
+
 describe("KindClusterProvider", () => {
     it("creates the cluster from the generated config on stdin, then reads its kubeconfig", async () => {
         const { calls, provider } = fakeKind(kindHappy);

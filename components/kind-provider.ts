@@ -19,6 +19,18 @@ export interface KindPortMapping {
     listenAddress?: string;
 }
 
+/**
+ * Where the API server listens and how clients reach it, when that is not this machine's 127.0.0.1: in
+ * Docker-in-Docker (a CI job) the nodes run on the `docker` service's host, so the API server must listen
+ * on all its addresses, carry that host name in its certificate, and the kubeconfig must point there.
+ */
+export interface KindApiServer {
+    /** `networking.apiServerAddress`, e.g. "0.0.0.0". */
+    listenAddress: string;
+    /** The host clients use, e.g. "docker": added to the certificate and written into the kubeconfig. */
+    host: string;
+}
+
 /** The desired cluster; every field forces a replacement when it changes. */
 export interface KindClusterInputs {
     name: string;
@@ -26,6 +38,7 @@ export interface KindClusterInputs {
     controlPlaneNodes: number;
     workers: number;
     portMappings: KindPortMapping[];
+    apiServer?: KindApiServer;
 }
 
 export interface KindClusterOutputs extends KindClusterInputs {
@@ -36,7 +49,7 @@ export interface KindClusterOutputs extends KindClusterInputs {
 }
 
 export const KIND_CONFIG_API_VERSION = "kind.x-k8s.io/v1alpha4";
-const INPUT_FIELDS: (keyof KindClusterInputs)[] = ["name", "nodeImage", "controlPlaneNodes", "workers", "portMappings"];
+const INPUT_FIELDS: (keyof KindClusterInputs)[] = ["name", "nodeImage", "controlPlaneNodes", "workers", "portMappings", "apiServer"];
 
 /** The kind cluster config (`kind.x-k8s.io/v1alpha4`) for the inputs, as YAML kind reads from stdin. */
 export function renderKindConfig(inputs: KindClusterInputs): string {
@@ -58,7 +71,25 @@ export function renderKindConfig(inputs: KindClusterInputs): string {
     for (let i = 0; i < inputs.workers; i++) {
         nodes.push({ role: "worker", image: inputs.nodeImage });
     }
-    return JSON.stringify({ kind: "Cluster", apiVersion: KIND_CONFIG_API_VERSION, name: inputs.name, nodes }, null, 2) + "\n";
+    const apiServer = inputs.apiServer
+        ? {
+              networking: { apiServerAddress: inputs.apiServer.listenAddress },
+              // kubeadm signs the API server's certificate for these names too (kind applies the patch to
+              // its generated ClusterConfiguration).
+              kubeadmConfigPatches: [`kind: ClusterConfiguration\napiServer:\n  certSANs:\n  - "${inputs.apiServer.host}"\n`],
+          }
+        : {};
+    return JSON.stringify({ kind: "Cluster", apiVersion: KIND_CONFIG_API_VERSION, name: inputs.name, ...apiServer, nodes }, null, 2) + "\n";
+}
+
+/**
+ * The kubeconfig as clients must use it. kind writes the address Docker published the API server on
+ * (pkg/cluster/internal/providers/docker/provider.go GetAPIServerEndpoint: the port mapping's HostIp),
+ * which is the listen address itself, e.g. https://0.0.0.0:41235: the host is replaced, the port kept.
+ */
+export function reachableKubeconfig(kubeconfig: string, apiServer: KindApiServer | undefined): string {
+    if (!apiServer) return kubeconfig;
+    return kubeconfig.replace(/(server:\s*https:\/\/)(\[[^\]]+\]|[^:/\s]+)(:\d+)/g, `$1${apiServer.host}$3`);
 }
 
 /** Turns a failed or unstartable `kind` call into one message a person can act on. */
@@ -145,7 +176,7 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
         await this.kind(["create", "cluster", "--name", inputs.name, "--config=-", "--wait", "120s"], renderKindConfig(inputs));
         let kubeconfig: string;
         try {
-            kubeconfig = await this.kind(["get", "kubeconfig", "--name", inputs.name]);
+            kubeconfig = reachableKubeconfig(await this.kind(["get", "kubeconfig", "--name", inputs.name]), inputs.apiServer);
         } catch (e) {
             throw initFailure(inputs, "", `kind created the cluster "${inputs.name}" but could not read its kubeconfig: ${(e as Error).message}`);
         }
@@ -213,8 +244,8 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
             // An empty result tells Pulumi the cluster is gone (deleted outside Pulumi).
             return {};
         }
-        const kubeconfig = await this.kind(["get", "kubeconfig", "--name", id]);
-        const known = props ?? { name: id, nodeImage: "", controlPlaneNodes: 1, workers: 0, portMappings: [] };
+        const known: KindClusterInputs = props ?? { name: id, nodeImage: "", controlPlaneNodes: 1, workers: 0, portMappings: [] };
+        const kubeconfig = reachableKubeconfig(await this.kind(["get", "kubeconfig", "--name", id]), known.apiServer);
         return { id, props: { ...pick(known), name: id, kubeconfig, context: `kind-${id}` } };
     }
 
@@ -229,7 +260,7 @@ export class KindClusterProvider implements pulumi.dynamic.ResourceProvider<Kind
 
     /** Reached only when no node changed: a new provider version, or a retry after a failed create. */
     async update(id: string, _olds: KindClusterOutputs, news: KindClusterInputs): Promise<pulumi.dynamic.UpdateResult<KindClusterOutputs>> {
-        const kubeconfig = await this.kind(["get", "kubeconfig", "--name", id]);
+        const kubeconfig = reachableKubeconfig(await this.kind(["get", "kubeconfig", "--name", id]), news.apiServer);
         await this.waitForNodes({ ...news, name: id });
         return { outs: { ...pick(news), name: id, kubeconfig, context: `kind-${id}` } };
     }
@@ -290,5 +321,7 @@ function pick(from: KindClusterInputs): KindClusterInputs {
         controlPlaneNodes: from.controlPlaneNodes,
         workers: from.workers,
         portMappings: from.portMappings,
+        // Absent, not undefined, when not set: state written before the field existed compares equal.
+        ...(from.apiServer ? { apiServer: from.apiServer } : {}),
     };
 }

@@ -40,6 +40,7 @@ export function environmentArgs(config: EnvironmentConfig): EnvironmentArgs {
                   controlPlaneNodes: c.controlPlaneNodes,
                   workers: c.workers,
                   portMappings: c.portMappings,
+                  apiServer: c.apiServer,
               }
             : {
                   backend: "eks",

@@ -69,6 +69,17 @@ describe.each(stacksOn("kind"))("the %s stack on kind", (stack) => {
 
 describeEveryStack(stacksOn("kind"), shared);
 
+describe("a kind cluster in Docker-in-Docker", () => {
+    it("hands the API server's listen address and host to the kind provider, and nothing when unset", async () => {
+        const cluster = JSON.parse(stackConfig("development")["gitops-platform:cluster"] ?? "{}") as object;
+        const dind = await runProgram("development", {
+            config: { "gitops-platform:cluster": JSON.stringify({ ...cluster, apiServer: { listenAddress: "0.0.0.0", host: "docker" } }) },
+        });
+        expect(dind.one("pulumi-nodejs:dynamic/kind:Cluster").inputs.apiServer).toEqual({ listenAddress: "0.0.0.0", host: "docker" });
+        expect("apiServer" in (await shared("development")).one("pulumi-nodejs:dynamic/kind:Cluster").inputs).toBe(false);
+    });
+});
+
 describe("the cadence of each environment", () => {
     it("development pulls the platform from Git with a basic-auth secret", async () => {
         const run = await shared("development");

@@ -690,6 +690,14 @@ describe("hostile and careless stack files", () => {
             ["gitops-platform:cluster.portMappings.0.listenAddress: is not an IP address. Fix: e.g. '127.0.0.1' (this machine only) or '0.0.0.0'"],
         ],
         [
+            "an API server host for Docker-in-Docker that is a URL and a listen address that is a name",
+            cli(withKey(development(), "cluster.apiServer", { listenAddress: "all", host: "tcp://docker:2375" })),
+            [
+                "gitops-platform:cluster.apiServer.listenAddress: is not an IP address. Fix: e.g. '0.0.0.0'",
+                "gitops-platform:cluster.apiServer.host: is not a host name. Fix: e.g. 'docker'",
+            ],
+        ],
+        [
             "production API access that adds up to the whole internet",
             cli(eksProd({ publicAccessCidrs: ["0.0.0.0/1", "128.0.0.0/1"] })),
             [0, 1].map(

@@ -99,6 +99,13 @@ const kindCluster = z
             .min(0, { message: "cannot be negative. Fix: use 0 to run workloads on the control plane" })
             .max(10, { message: "is more than a laptop can run. Fix: use 10 or fewer" })
             .default(DEFAULTS.workers),
+        apiServer: z
+            .object({
+                listenAddress: z.string().refine((a) => isIP(a) !== 0, { message: "is not an IP address. Fix: e.g. '0.0.0.0'" }),
+                host: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { message: "is not a host name. Fix: e.g. 'docker'" }),
+            })
+            .strict()
+            .optional(),
         portMappings: z
             .array(portMapping)
             .default([])

@@ -2,11 +2,20 @@ import { describe, expect, it } from "@jest/globals";
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { REPO_ROOT } from "../../lib/project";
+import { KIND_RELEASE, REPO_ROOT } from "../../lib/project";
 
 // The pipeline is YAML for the repository host; these checks keep it wired to the tools it relies on.
 
-type Job = { script?: string[]; rules?: { if: string }[]; image?: unknown; environment?: unknown; interruptible?: boolean; resource_group?: string };
+type Job = {
+    script?: string[];
+    rules?: { if: string; when?: string; allow_failure?: boolean }[];
+    services?: { name: string; alias?: string }[];
+    variables?: Record<string, string>;
+    image?: unknown;
+    environment?: unknown;
+    interruptible?: boolean;
+    resource_group?: string;
+};
 const pipeline = parse(fs.readFileSync(path.join(REPO_ROOT, ".gitlab-ci.yml"), "utf8")) as Record<string, Job>;
 const script = (job: string) => (pipeline[job]?.script ?? []).join("\n");
 
@@ -53,6 +62,36 @@ describe("the merge-request pipeline", () => {
         expect(pipeline["deploy-development"]?.rules).toEqual([{ if: '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH' }]);
         expect(script("publish-platform")).toContain('flux push artifact "oci://${CI_REGISTRY_IMAGE}/platform:${CI_COMMIT_TAG}"');
         expect(script("publish-platform")).toContain("--ignore-paths='/*,!/platform/'");
+    });
+});
+
+describe("the end-to-end job", () => {
+    const e2e = pipeline["e2e"];
+
+    it("runs the development environment for real on main, on a schedule, and by hand in a merge request", () => {
+        expect(e2e?.rules).toEqual([
+            { if: '$CI_PIPELINE_SOURCE == "schedule"' },
+            { if: '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH' },
+            { if: '$CI_PIPELINE_SOURCE == "merge_request_event"', when: "manual", allow_failure: true },
+        ]);
+        expect(script("e2e").split("\n").at(-1)).toBe("npm run e2e");
+    });
+
+    it("runs kind in a Docker-in-Docker service and reaches the API server on that service's host", () => {
+        expect(e2e?.services).toContainEqual(expect.objectContaining({ name: expect.stringMatching(/^docker:[\d.]+-dind$/), alias: "docker" }));
+        expect(e2e?.variables).toMatchObject({ DOCKER_HOST: "tcp://docker:2375", E2E_KIND_API_SERVER_HOST: "docker" });
+    });
+
+    it("syncs the commit under test: this project, this branch, the job's own token", () => {
+        expect(script("e2e")).toContain(
+            'export E2E_REPOSITORY_URL="${CI_PROJECT_URL}.git" E2E_BRANCH="${CI_COMMIT_BRANCH:-$CI_MERGE_REQUEST_SOURCE_BRANCH_NAME}"',
+        );
+        // The token is CI_JOB_TOKEN, which the tool falls back to when no GITLAB_TOKEN is set.
+        expect(script("e2e")).not.toContain("GITLAB_TOKEN");
+    });
+
+    it("installs the kind release whose node image the program pins", () => {
+        expect(e2e?.variables?.KIND_VERSION).toMatch(new RegExp(`^${KIND_RELEASE.replace(".", "\\.")}\\.\\d+$`));
     });
 });
 

@@ -2,66 +2,14 @@ import { afterAll, beforeEach, describe, expect, it } from "@jest/globals";
 import * as fs from "fs";
 import * as path from "path";
 import { parseDocument } from "yaml";
-import { execFile } from "child_process";
-import { CommandRunner } from "../../lib/run-command";
 import { REPO_ROOT } from "../../lib/project";
+import { FakeCli, installFakes, runnerWith } from "../../test/support/fake-cli";
 import { copyOfRepo } from "../../test/support/temp-repo";
 import { main } from "./cli";
 import { LOCAL_BACKEND_DIR } from "./local";
 
 // `npm run local` against stand-ins for the Pulumi CLI (which the Automation API drives), kind, Docker
 // and kubectl on PATH: what it checks before it starts, which commands it runs, and the summary it prints.
-
-const FAKE_PULUMI = `#!/bin/sh
-PATH=/usr/bin:/bin
-S="$FAKE_STATE"
-echo "pulumi $* | backend=\${PULUMI_BACKEND_URL:-} passphrase=\${PULUMI_CONFIG_PASSPHRASE:+set}" >> "$S/calls"
-stack=""; prev=""
-for a in "$@"; do [ "$prev" = "--stack" ] && stack="$a"; prev="$a"; done
-case "$1 $2" in
-  "version "*) echo "v3.248.0" ;;
-  "whoami --json")
-    if [ -f "$S/logged-in" ]; then echo '{"user":"alice","url":"https://api.pulumi.com"}'
-    else echo "error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions" >&2; exit 255; fi ;;
-  "stack select") [ -f "$S/stack-$stack" ] || { echo "error: no stack named '$stack' found" >&2; exit 255; } ;;
-  "stack init") touch "$S/stack-$3" ;;
-  "up --yes")
-    echo "start $stack" >> "$S/timeline"; sleep 0.3; echo "end $stack" >> "$S/timeline"
-    echo "Updating ($stack):"
-    if [ -f "$S/fail-$stack" ]; then cat "$S/fail-$stack"; exit 255; fi
-    echo "Resources:"; echo "    + 14 created"; touch "$S/up-$stack" ;;
-  "destroy --yes") echo "Destroying ($stack):"; echo "Resources:"; echo "    - 14 deleted"; rm -f "$S/up-$stack" ;;
-  "stack output") if [ -f "$S/up-$stack" ]; then echo "{\\"kubeContext\\":\\"kind-$stack\\"}"; else echo "{}"; fi ;;
-  "stack history") echo "[]" ;;
-  *) echo "fake pulumi: unexpected $*" >&2; exit 2 ;;
-esac
-`;
-
-const FAKE_KIND = `#!/bin/sh
-PATH=/usr/bin:/bin
-echo "kind $*" >> "$FAKE_STATE/calls"
-if [ -f "$FAKE_STATE/kind-version" ]; then cat "$FAKE_STATE/kind-version"; else echo "kind v0.31.0 go1.24.6 linux/amd64"; fi
-`;
-
-const FAKE_DOCKER = `#!/bin/sh
-PATH=/usr/bin:/bin
-echo "docker $*" >> "$FAKE_STATE/calls"
-if [ -f "$FAKE_STATE/docker-down" ]; then
-  echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1
-fi
-echo "28.5.1"
-`;
-
-// The FluxInstance each context answers with: Ready in development, failed in staging.
-const FAKE_KUBECTL = `#!/bin/sh
-PATH=/usr/bin:/bin
-echo "kubectl $*" >> "$FAKE_STATE/calls"
-case "$2" in
-  kind-development) echo '{"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[{"type":"Ready","status":"True","reason":"ReconciliationSucceeded"}]}}' ;;
-  kind-staging) echo '{"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[{"type":"Ready","status":"False","reason":"ReconciliationFailed","message":"health check failed"}]}}' ;;
-  *) echo "error: context $2 does not exist" >&2; exit 1 ;;
-esac
-`;
 
 const GATE_FAILURE =
     "    error: Flux is not Ready: OCIRepository flux-system/platform: Ready=False (OCIArtifactPullFailed): no tag matches '>=1.0.0-0 <2.0.0'. Check the URL and ref it pulls.\n";
@@ -72,9 +20,8 @@ let state: string;
 let printed: string[];
 const roots: string[] = [];
 
-function tools(names: string[]): void {
-    const scripts: Record<string, string> = { pulumi: FAKE_PULUMI, kind: FAKE_KIND, docker: FAKE_DOCKER, kubectl: FAKE_KUBECTL };
-    for (const n of names) fs.writeFileSync(path.join(bin, n), scripts[n] ?? "", { mode: 0o755 });
+function tools(names: FakeCli[]): void {
+    installFakes(bin, names);
 }
 
 function calls(prefix?: string): string[] {
@@ -96,21 +43,9 @@ beforeEach(() => {
 });
 afterAll(() => roots.forEach((r) => fs.rmSync(r, { recursive: true, force: true })));
 
-/** Runs a command with only the stand-ins on PATH, as the tool's own runner does with the user's PATH. */
-const runner =
-    (env: NodeJS.ProcessEnv): CommandRunner =>
-    (command, args) =>
-        new Promise((resolve, reject) =>
-            execFile(command, args, { env }, (error, stdout, stderr) => {
-                const code = (error as { code?: unknown } | null)?.code;
-                if (code === "ENOENT") return reject(error);
-                resolve({ code: error ? (typeof code === "number" ? code : 1) : 0, stdout, stderr });
-            }),
-        );
-
 const run = (argv: string[], extra: NodeJS.ProcessEnv = { GITLAB_TOKEN: "not-a-real-token" }) => {
     const env = { PATH: bin, FAKE_STATE: state, ...extra };
-    return main(argv, { root, env, run: runner(env), print: (l) => printed.push(l), now: () => 0 });
+    return main(argv, { root, env, run: runnerWith(env), print: (l) => printed.push(l), now: () => 0 });
 };
 
 describe("npm run local", () => {

@@ -1,6 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
-import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { kindReleaseProblem } from "../../components/kind-provider";
 import { judge } from "../../components/flux-ready-provider";
 import { durationSeconds } from "../../lib/validators";
@@ -8,6 +8,7 @@ import { hostPortClashes } from "../../lib/host-ports";
 import { ENVIRONMENTS, KIND_RELEASE, PROJECT, TOKEN_ENV_VAR } from "../../lib/project";
 import { CommandRunner } from "../../lib/run-command";
 import { cliConfig, listStacks } from "../../lib/stack-files";
+import { definedEnv, firstError, prefixed, pulumiOnPath, seconds } from "./workspace";
 
 // The design story's `task create` / `task delete`: every local environment on kind with one command,
 // through the Pulumi Automation API (which drives the Pulumi CLI), side by side.
@@ -98,30 +99,6 @@ async function one(command: "up" | "down" | "status", name: string, workspace: L
     }
 }
 
-function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-    return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
-}
-
-/**
- * The Pulumi CLI this context's PATH finds, for the Automation API, which otherwise looks on the PATH
- * of this process. It takes an installation root (the folder above `bin/pulumi`), as the installer,
- * Homebrew (once the symlink is followed) and package managers lay it out.
- */
-async function pulumiOnPath(env: NodeJS.ProcessEnv): Promise<PulumiCommand> {
-    for (const dir of (env["PATH"] ?? "").split(path.delimiter).filter(Boolean)) {
-        const candidate = path.join(dir, "pulumi");
-        try {
-            fs.accessSync(candidate, fs.constants.X_OK);
-        } catch {
-            continue;
-        }
-        const real = fs.realpathSync(candidate);
-        if (path.basename(path.dirname(real)) === "bin") return PulumiCommand.get({ root: path.dirname(path.dirname(real)) });
-        break;
-    }
-    return PulumiCommand.get();
-}
-
 /** What the FluxInstance of a running cluster says, read with kubectl through the stack's context. */
 async function fluxStatus(context: string, ctx: LocalContext): Promise<{ flux: string; ok: boolean }> {
     if (context === "-") return { flux: "not deployed", ok: true };
@@ -143,16 +120,6 @@ function waitsForFlux(root: string, stack: string): boolean {
     } catch {
         return true;
     }
-}
-
-/** The line of a failed command worth a table cell: the readiness gate's verdict, else the first error. */
-function firstError(e: unknown): string {
-    const text = String((e as Error)?.message ?? e);
-    const lines = text.split("\n").map((l) => l.trim());
-    const flux = lines.find((l) => /Flux (is|was) not Ready/.test(l));
-    if (flux) return flux.slice(flux.search(/Flux (is|was) not Ready/));
-    const error = lines.find((l) => /^error: /.test(l) && !/update failed$/.test(l));
-    return (error ?? lines.find((l) => l.length > 0) ?? "failed").replace(/^error: /, "");
 }
 
 interface Backend {
@@ -220,22 +187,6 @@ async function prerequisiteProblems(command: string, stacks: string[], backend: 
 
 function nodeImageOf(root: string, stack: string): string | undefined {
     return (JSON.parse(cliConfig(root, stack)[`${PROJECT}:cluster`] ?? "{}") as { nodeImage?: string }).nodeImage;
-}
-
-/** Output of one stack, a line at a time, each prefixed with the stack's name. */
-function prefixed(stack: string, print: (line: string) => void): (chunk: string) => void {
-    let pending = "";
-    return (chunk) => {
-        pending += chunk;
-        const lines = pending.split("\n");
-        pending = lines.pop() ?? "";
-        for (const line of lines) if (line.trim()) print(`[${stack}] ${line}`);
-    };
-}
-
-function seconds(ms: number): string {
-    const s = Math.round(ms / 1000);
-    return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
 }
 
 function table(rows: Row[], print: (line: string) => void): void {

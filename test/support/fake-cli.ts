@@ -1,0 +1,111 @@
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import type { CommandRunner } from "../../lib/run-command";
+
+// Stand-ins for the Pulumi CLI (which the Automation API drives), kind, Docker and kubectl, for the tools
+// that run them. Each logs its calls to $FAKE_STATE/calls and keeps what it made as files there:
+// stack-<name> (a stack exists), up-<name> (it is deployed), cluster-<name> (kind runs it). A file
+// fail-<name> holds what `pulumi up` of that stack prints before failing.
+
+const PULUMI = `#!/bin/sh
+PATH=/usr/bin:/bin
+S="$FAKE_STATE"
+echo "pulumi $* | backend=\${PULUMI_BACKEND_URL:-} passphrase=\${PULUMI_CONFIG_PASSPHRASE:+set}" >> "$S/calls"
+stack=""; prev=""; target=""
+for a in "$@"; do [ "$prev" = "--stack" ] && stack="$a"; [ "$prev" = "--target" ] && target="$a"; prev="$a"; done
+case "$1 $2" in
+  "version "*) echo "v3.248.0" ;;
+  "whoami --json")
+    if [ -f "$S/logged-in" ]; then echo '{"user":"alice","url":"https://api.pulumi.com"}'
+    else echo "error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions" >&2; exit 255; fi ;;
+  "stack select") [ -f "$S/stack-$stack" ] || { echo "error: no stack named '$stack' found" >&2; exit 255; } ;;
+  "stack init") touch "$S/stack-$3" ;;
+  "up --yes")
+    echo "start $stack" >> "$S/timeline"; sleep 0.3; echo "end $stack" >> "$S/timeline"
+    echo "Updating ($stack):"
+    touch "$S/cluster-$stack"
+    if [ -f "$S/fail-$stack" ]; then cat "$S/fail-$stack"; exit 255; fi
+    echo "Resources:"; echo "    + 14 created"; touch "$S/up-$stack" ;;
+  "destroy --yes")
+    echo "Destroying ($stack):"
+    if [ -z "$target" ]; then rm -f "$S/up-$stack"; [ -f "$S/cluster-survives" ] || rm -f "$S/cluster-$stack"; fi
+    echo "Resources:"; echo "    - 14 deleted" ;;
+  "stack output") if [ -f "$S/up-$stack" ] || [ -f "$S/cluster-$stack" ]; then echo "{\\"kubeContext\\":\\"kind-$stack\\",\\"kubeconfig\\":\\"current-context: kind-$stack\\"}"; else echo "{}"; fi ;;
+  "stack history") echo "[]" ;;
+  *) echo "fake pulumi: unexpected $*" >&2; exit 2 ;;
+esac
+`;
+
+const KIND = `#!/bin/sh
+PATH=/usr/bin:/bin
+S="$FAKE_STATE"
+echo "kind $*" >> "$S/calls"
+case "$1 $2" in
+  "get clusters") for f in "$S"/cluster-*; do [ -e "$f" ] && basename "$f" | sed 's/^cluster-//'; done; true ;;
+  "delete cluster") rm -f "$S/cluster-$4" ;;
+  *) if [ -f "$S/kind-version" ]; then cat "$S/kind-version"; else echo "kind v0.31.0 go1.24.6 linux/amd64"; fi ;;
+esac
+`;
+
+const DOCKER = `#!/bin/sh
+PATH=/usr/bin:/bin
+echo "docker $*" >> "$FAKE_STATE/calls"
+if [ -f "$FAKE_STATE/docker-down" ]; then
+  echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1
+fi
+echo "28.5.1"
+`;
+
+/**
+ * Answers `kubectl --context <c> <args>` (or `--kubeconfig <file>`, whose current-context says which):
+ * Flux Ready in kind-development and e2e clusters, failed in kind-staging.
+ */
+const KUBECTL = `#!/bin/sh
+PATH=/usr/bin:/bin
+S="$FAKE_STATE"
+echo "kubectl $*" >> "$S/calls"
+READY='{"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[{"type":"Ready","status":"True","reason":"ReconciliationSucceeded"}]}}'
+FAILED='{"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[{"type":"Ready","status":"False","reason":"ReconciliationFailed","message":"health check failed"}]}}'
+[ "$1" = "version" ] && { echo "Client Version: v1.32.3"; exit 0; }
+if [ "$1" = "--kubeconfig" ]; then context=$(sed -n 's/^current-context: //p' "$2"); else context="$2"; fi; shift 2
+[ -f "$S/cluster-\${context#kind-}" ] || [ "$context" = kind-development ] || [ "$context" = kind-staging ] || { echo "error: context $context does not exist" >&2; exit 1; }
+case "$*" in
+  "-n flux-system get fluxinstance flux -o json"*) if [ "$context" = kind-staging ]; then echo "$FAILED"; else echo "$READY"; fi ;;
+  "-n flux-system get kustomizations -o json")
+    if [ -f "$S/layers" ]; then cat "$S/layers"; else
+    echo '{"items":['
+    echo '{"metadata":{"name":"platform-services"},"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-30T10:00:00Z"}]}},'
+    echo '{"metadata":{"name":"platform-service-configs"},"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-30T10:00:20Z"}]}},'
+    echo '{"metadata":{"name":"platform-configs"},"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-30T10:00:40Z"}]}}'
+    echo ']}'; fi ;;
+  "-n podinfo wait"*) echo "deployment.apps/podinfo condition met" ;;
+  "get namespaces -o json") echo '{"items":[{"metadata":{"name":"default"},"status":{"phase":"Active"}}]}' ;;
+  "get crds -o name") echo "customresourcedefinition.apiextensions.k8s.io/fluxinstances.fluxcd.controlplane.io" ;;
+  "get fluxinstances"*) echo "NAMESPACE     NAME   AGE   READY   STATUS"; echo "flux-system   flux   5m    False   health check failed" ;;
+  "-n flux-system logs"*) echo '{"level":"error","msg":"Reconciler error","error":"timeout waiting for: [Kustomization/flux-system/flux-system status: InProgress]"}' ;;
+  *) echo "fake kubectl: unexpected $*" >&2; exit 2 ;;
+esac
+`;
+
+export type FakeCli = "pulumi" | "kind" | "docker" | "kubectl";
+
+const SCRIPTS: Record<FakeCli, string> = { pulumi: PULUMI, kind: KIND, docker: DOCKER, kubectl: KUBECTL };
+
+/** Writes the named stand-ins into `bin` (a folder named bin, as a Pulumi installation has). */
+export function installFakes(bin: string, names: FakeCli[]): void {
+    fs.mkdirSync(bin, { recursive: true });
+    for (const n of names) fs.writeFileSync(path.join(bin, n), SCRIPTS[n], { mode: 0o755 });
+}
+
+/** Runs a command with exactly `env` (the stand-ins on its PATH), as a tool's runner does with the user's. */
+export function runnerWith(env: NodeJS.ProcessEnv): CommandRunner {
+    return (command, args) =>
+        new Promise((resolve, reject) =>
+            execFile(command, args, { env }, (error, stdout, stderr) => {
+                const code = (error as { code?: unknown } | null)?.code;
+                if (code === "ENOENT") return reject(error);
+                resolve({ code: error ? (typeof code === "number" ? code : 1) : 0, stdout, stderr });
+            }),
+        );
+}

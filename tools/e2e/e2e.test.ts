@@ -1,0 +1,182 @@
+import { afterAll, beforeEach, describe, expect, it } from "@jest/globals";
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { FakeCli, installFakes, runnerWith } from "../../test/support/fake-cli";
+import { copyOfRepo } from "../../test/support/temp-repo";
+import { REPO_ROOT } from "../../lib/project";
+import { cliConfig } from "../../lib/stack-files";
+import { parseConfig } from "../../infra/config";
+import { e2e, layersInOrder, nothingLeft, writeStackFile } from "./e2e";
+
+// `npm run e2e` against stand-ins for pulumi, kind, Docker and kubectl: the steps it takes, in order,
+// what it prints when something fails, and that it always tears down and cleans up.
+
+const NAME = "e2e-test01";
+let root: string;
+let bin: string;
+let state: string;
+let printed: string[];
+const roots: string[] = [];
+const SOURCE = { E2E_REPOSITORY_URL: "https://gitlab.example/platform/gitops-platform.git", E2E_BRANCH: "feature/x", CI_JOB_TOKEN: "not-a-real-job-token" };
+
+beforeEach(() => {
+    root = copyOfRepo("e2e");
+    roots.push(root);
+    fs.copyFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), path.join(root, "Pulumi.yaml"));
+    bin = path.join(root, ".fake-pulumi", "bin");
+    state = path.join(root, ".fake-state");
+    fs.mkdirSync(state, { recursive: true });
+    printed = [];
+});
+afterAll(() => roots.forEach((r) => fs.rmSync(r, { recursive: true, force: true })));
+
+function calls(): string[] {
+    const file = path.join(state, "calls");
+    return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n") : [];
+}
+
+async function run(fakes: FakeCli[], extra: NodeJS.ProcessEnv = SOURCE): Promise<number> {
+    installFakes(bin, fakes);
+    const env = { PATH: bin, FAKE_STATE: state, ...extra };
+    return e2e({ root, env, run: runnerWith(env), print: (l) => printed.push(l), now: () => 0, name: NAME });
+}
+
+describe("npm run e2e", () => {
+    it("without the tools or the source to sync, exits 2 with one line naming what is missing", async () => {
+        installFakes(bin, ["docker"]);
+        fs.writeFileSync(path.join(state, "docker-down"), "");
+        expect(await run(["docker"], {})).toBe(2);
+        expect(printed).toEqual([
+            'npm run e2e needs a running Docker engine, kind v0.31.x, the Pulumi CLI, kubectl, E2E_REPOSITORY_URL (or CI_PROJECT_URL), E2E_BRANCH (or CI_COMMIT_BRANCH), GITLAB_TOKEN (or CI_JOB_TOKEN); see the README\'s "End-to-end test"',
+        ]);
+    });
+
+    /** Runs the test and returns its exit code with the throw-away stack file, read while it existed. */
+    async function runWatchingStackFile(env: NodeJS.ProcessEnv): Promise<{ code: number; stackFile: unknown }> {
+        let stackFile: unknown;
+        const watcher = setInterval(() => {
+            const file = path.join(root, "stacks", `Pulumi.${NAME}.yaml`);
+            if (!stackFile && fs.existsSync(file)) stackFile = parse(fs.readFileSync(file, "utf8"));
+        }, 5);
+        const code = await run(["pulumi", "kind", "docker", "kubectl"], env);
+        clearInterval(watcher);
+        return { code, stackFile };
+    }
+
+    it("brings development up from a throw-away stack syncing the branch under test, checks Flux and podinfo, then tears down and cleans up", async () => {
+        const { code, stackFile } = await runWatchingStackFile(SOURCE);
+        expect(printed.filter((l) => l.startsWith("✗"))).toEqual([]);
+        expect(code).toBe(0);
+        expect(stackFile).toMatchObject({
+            config: {
+                "gitops-platform:environment": "development",
+                "gitops-platform:cluster": { backend: "kind", name: NAME },
+                "gitops-platform:sync": { url: SOURCE.E2E_REPOSITORY_URL, branch: "feature/x", username: "gitlab-ci-token" },
+                "gitops-platform:platformRepository": { url: SOURCE.E2E_REPOSITORY_URL, username: "gitlab-ci-token" },
+            },
+        });
+        const steps = calls()
+            .filter((c) => /^pulumi (stack init|up|destroy)|^kubectl --kubeconfig|^kind (get|delete)/.test(c))
+            .map((c) =>
+                c
+                    .replace(/ \|.*/, "")
+                    .replace(/ --(skip-preview|exec-kind \S+|color \S+|non-interactive|stack \S+)/g, "")
+                    .replace(/ --target \S+::development-teardown/, " --target <teardown>")
+                    .replace(/--kubeconfig \S+gitops-e2e-state-\w+\/kubeconfig/, "--kubeconfig <stack kubeconfig>"),
+            );
+        expect(steps).toEqual([
+            `pulumi stack init ${NAME}`,
+            "pulumi up --yes",
+            `kubectl --kubeconfig <stack kubeconfig> -n flux-system get fluxinstance flux -o json`,
+            `kubectl --kubeconfig <stack kubeconfig> -n flux-system get kustomizations -o json`,
+            `kubectl --kubeconfig <stack kubeconfig> -n podinfo wait --for=condition=Available deployment/podinfo --timeout=300s`,
+            "pulumi destroy --yes --target <teardown>",
+            `kubectl --kubeconfig <stack kubeconfig> get namespaces -o json`,
+            `kubectl --kubeconfig <stack kubeconfig> get crds -o name`,
+            "pulumi destroy --yes",
+            "kind get clusters",
+        ]);
+        expect(calls().filter((c) => c.startsWith("pulumi up"))[0]).toMatch(/\| backend=file:\/\/\S+gitops-e2e-state-\S+ passphrase=set$/);
+        expect(printed).toContain("✓ the platform layers are Ready, in order (0s)");
+        expect(printed).toContain(`[${NAME}] Updating (${NAME}):`);
+        expect(printed.at(-1)).toBe(`e2e passed: ${NAME}`);
+        expect(fs.existsSync(path.join(root, "stacks", `Pulumi.${NAME}.yaml`))).toBe(false);
+    });
+
+    it("in Docker-in-Docker, has the API server listen for the Docker service's host and reaches it there", async () => {
+        const { code, stackFile } = await runWatchingStackFile({ ...SOURCE, E2E_KIND_API_SERVER_HOST: "docker" });
+        expect(code).toBe(0);
+        expect(stackFile).toMatchObject({ config: { "gitops-platform:cluster": { apiServer: { listenAddress: "0.0.0.0", host: "docker" } } } });
+    });
+
+    it("when Flux never gets Ready, prints the Flux objects and the operator's last lines, then still tears down", async () => {
+        fs.writeFileSync(
+            path.join(state, `fail-${NAME}`),
+            `    error: Flux was not Ready within 600s (flux.readyTimeout): Kustomization flux-system/platform-services: Ready=False (HealthCheckFailed): timeout\n`,
+        );
+        expect(await run(["pulumi", "kind", "docker", "kubectl"])).toBe(1);
+        expect(printed).toContainEqual(expect.stringMatching(/^✗ .*Flux was not Ready within 600s/));
+        const after = printed.slice(printed.findIndex((l) => l.startsWith("✗")));
+        expect(after.slice(1, 6)).toEqual([
+            "--- Flux objects",
+            "NAMESPACE     NAME   AGE   READY   STATUS",
+            "flux-system   flux   5m    False   health check failed",
+            "--- flux-operator, last 40 lines",
+            '{"level":"error","msg":"Reconciler error","error":"timeout waiting for: [Kustomization/flux-system/flux-system status: InProgress]"}',
+        ]);
+        expect(calls().filter((c) => c.startsWith("pulumi destroy"))).toHaveLength(2);
+        expect(fs.existsSync(path.join(state, `cluster-${NAME}`))).toBe(false);
+        expect(printed.at(-1)).toBe(`e2e failed: ${NAME}`);
+        expect(fs.existsSync(path.join(root, "stacks", `Pulumi.${NAME}.yaml`))).toBe(false);
+    });
+
+    it("deletes the kind cluster itself when pulumi destroy left it behind", async () => {
+        fs.writeFileSync(path.join(state, "cluster-survives"), "");
+        expect(await run(["pulumi", "kind", "docker", "kubectl"])).toBe(1);
+        expect(printed).toContain(`✗ kind still lists the cluster ${NAME}`);
+        expect(calls()).toContain(`kind delete cluster --name ${NAME}`);
+    });
+});
+
+describe("the throw-away stack", () => {
+    it("is one the program accepts: development's config on its own cluster, syncing the branch under test with a job token", () => {
+        const url = "https://gitlab.com/gitops-platform/gitops-platform.git";
+        writeStackFile(root, NAME, { url, branch: "feature/x", token: "unused", username: "gitlab-ci-token" }, "docker");
+        const config = parseConfig(cliConfig(root, NAME), { stack: NAME, repoRoot: root, env: { GITLAB_TOKEN: "not-a-real-token" } });
+        expect(config.environment).toBe("development");
+        expect(config.cluster).toMatchObject({ backend: "kind", name: NAME, apiServer: { listenAddress: "0.0.0.0", host: "docker" } });
+        expect(config.sync).toMatchObject({ url, branch: "feature/x", path: "clusters/development", username: "gitlab-ci-token" });
+    });
+});
+
+describe("what the end-to-end test calls success", () => {
+    const layer = (name: string, at: string, status = "True") => ({
+        metadata: { name },
+        status: { conditions: [{ type: "Ready", status, lastTransitionTime: at }] },
+    });
+
+    it("the layers Ready in dependency order, each no earlier than the one before", () => {
+        expect(() =>
+            layersInOrder({
+                items: [
+                    layer("platform-services", "2026-11-30T10:00:30Z"),
+                    layer("platform-service-configs", "2026-11-30T10:00:20Z"),
+                    layer("platform-configs", "2026-11-30T10:00:40Z"),
+                ],
+            }),
+        ).toThrow("platform-service-configs became Ready before platform-services, which it depends on");
+        expect(() => layersInOrder({ items: [layer("platform-services", "2026-11-30T10:00:00Z")] })).toThrow(
+            "Kustomization flux-system/platform-service-configs is not Ready",
+        );
+    });
+
+    it("no namespace left Terminating and no Flux CRD left after the teardown", () => {
+        expect(() => nothingLeft('{"items":[{"metadata":{"name":"podinfo"},"status":{"phase":"Terminating"}}]}', "")).toThrow(
+            "namespaces left Terminating: podinfo",
+        );
+        expect(() => nothingLeft('{"items":[]}', "customresourcedefinition.apiextensions.k8s.io/kustomizations.kustomize.toolkit.fluxcd.io\n")).toThrow(
+            "Flux CRDs left after the teardown: customresourcedefinition.apiextensions.k8s.io/kustomizations.kustomize.toolkit.fluxcd.io",
+        );
+    });
+});

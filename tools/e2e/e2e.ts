@@ -1,0 +1,235 @@
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { judge } from "../../components/flux-ready-provider";
+import { kindReleaseProblem } from "../../components/kind-provider";
+import { KIND_RELEASE, PROJECT, TOKEN_ENV_VAR } from "../../lib/project";
+import { CommandRunner } from "../../lib/run-command";
+import { readStackDocument, stackFilePath } from "../../lib/stack-files";
+import { definedEnv, firstError, prefixed, pulumiOnPath, seconds } from "../local/workspace";
+
+// `npm run e2e`: the development environment for real, on kind, from a throw-away stack: `pulumi up`,
+// Flux and the platform Ready, then the teardown and `pulumi destroy`, checking that nothing is left.
+
+export interface E2eContext {
+    root: string;
+    env: NodeJS.ProcessEnv;
+    run: CommandRunner;
+    print: (line: string) => void;
+    now?: () => number;
+    /** The throw-away stack's name. @default e2e-<6 random hex digits> */
+    name?: string;
+}
+
+/** What the run syncs: the repository and branch under test, and a token that can read them. */
+export interface E2eSource {
+    url: string;
+    branch: string;
+    token: string;
+    /** The user the token goes with: gitlab-ci-token for a CI job token. */
+    username: string;
+}
+
+/** The platform layers of clusters/development, in the order Flux must make them Ready. */
+export const LAYERS = ["platform-services", "platform-service-configs", "platform-configs"];
+
+/** The source under test, from the environment (the pipeline's own variables, or the user's). */
+export function sourceFrom(env: NodeJS.ProcessEnv): E2eSource | string {
+    const url = env["E2E_REPOSITORY_URL"] ?? (env["CI_PROJECT_URL"] ? `${env["CI_PROJECT_URL"]}.git` : undefined);
+    const branch = env["E2E_BRANCH"] ?? env["CI_COMMIT_BRANCH"] ?? env["CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"];
+    const jobToken = env["CI_JOB_TOKEN"];
+    const token = env[TOKEN_ENV_VAR] ?? jobToken;
+    const missing = [
+        url ? "" : "E2E_REPOSITORY_URL (or CI_PROJECT_URL)",
+        branch ? "" : "E2E_BRANCH (or CI_COMMIT_BRANCH)",
+        token ? "" : `${TOKEN_ENV_VAR} (or CI_JOB_TOKEN)`,
+    ].filter(Boolean);
+    if (!url || !branch || !token) return missing.join(", ");
+    return { url, branch, token, username: env[TOKEN_ENV_VAR] ? "git" : "gitlab-ci-token" };
+}
+
+/** The tools the run needs, and the source: one line naming whatever is missing, or undefined. */
+export async function missing(ctx: E2eContext): Promise<string | undefined> {
+    const probe = (cmd: string, args: string[]) => ctx.run(cmd, args).catch(() => undefined);
+    const lacking: string[] = [];
+    const docker = await probe("docker", ["info", "--format", "{{.ServerVersion}}"]);
+    if (!docker) lacking.push("Docker");
+    else if (docker.code !== 0) lacking.push("a running Docker engine");
+    const kind = await probe("kind", ["version"]);
+    if (!kind) lacking.push(`kind ${KIND_RELEASE}.x`);
+    else if (kindReleaseProblem(kind.stdout)) lacking.push(`kind ${KIND_RELEASE}.x (found ${kind.stdout.trim()})`);
+    if (!(await probe("pulumi", ["version"]))) lacking.push("the Pulumi CLI");
+    if (!(await probe("kubectl", ["version", "--client"]))) lacking.push("kubectl");
+    const source = sourceFrom(ctx.env);
+    if (typeof source === "string") lacking.push(source);
+    return lacking.length > 0 ? `npm run e2e needs ${lacking.join(", ")}; see the README's "End-to-end test"` : undefined;
+}
+
+/** Runs the whole test; returns the exit code (0 passed, 1 failed, 2 could not start). */
+export async function e2e(ctx: E2eContext): Promise<number> {
+    const lacking = await missing(ctx);
+    if (lacking) {
+        ctx.print(lacking);
+        return 2;
+    }
+    const source = sourceFrom(ctx.env) as E2eSource;
+    const now = ctx.now ?? Date.now;
+    const name = ctx.name ?? `e2e-${crypto.randomBytes(3).toString("hex")}`;
+    const backend = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-e2e-state-"));
+    const stackFile = stackFilePath(ctx.root, name);
+    // The stack's own kubeconfig (its server is the one this job reaches, Docker-in-Docker included).
+    const kubeconfig = path.join(backend, "kubeconfig");
+    const kubectl = async (args: string[]) => {
+        const r = await ctx.run("kubectl", ["--kubeconfig", kubeconfig, ...args]);
+        if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr.trim() || r.stdout.trim()}`);
+        return r.stdout;
+    };
+    const step = async <T>(what: string, body: () => Promise<T>): Promise<T> => {
+        const started = now();
+        ctx.print(`▸ ${what}`);
+        const result = await body();
+        ctx.print(`✓ ${what} (${seconds(now() - started)})`);
+        return result;
+    };
+
+    ctx.print(`e2e: stack ${name}, syncing ${source.url} at ${source.branch}`);
+    writeStackFile(ctx.root, name, source, ctx.env["E2E_KIND_API_SERVER_HOST"]);
+    let stack: Stack | undefined;
+    let failed = false;
+    try {
+        const workspace = await LocalWorkspace.create({
+            workDir: ctx.root,
+            envVars: {
+                ...definedEnv(ctx.env),
+                PULUMI_BACKEND_URL: `file://${backend}`,
+                PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(12).toString("hex"),
+                [TOKEN_ENV_VAR]: source.token,
+            },
+            pulumiCommand: await pulumiOnPath(ctx.env),
+        });
+        const created = await Stack.create(name, workspace);
+        stack = created;
+        await step("pulumi up (the cluster, Flux, and waiting for Flux to be Ready)", async () => {
+            try {
+                await created.up({ onOutput: prefixed(name, ctx.print), color: "never" });
+            } finally {
+                await saveKubeconfig(created, kubeconfig);
+            }
+        });
+        await step("the FluxInstance is Ready", async () =>
+            expectReady("FluxInstance", JSON.parse(await kubectl(["-n", "flux-system", "get", "fluxinstance", "flux", "-o", "json"]))),
+        );
+        await step("the platform layers are Ready, in order", async () =>
+            layersInOrder(JSON.parse(await kubectl(["-n", "flux-system", "get", "kustomizations", "-o", "json"])) as KustomizationList),
+        );
+        await step("podinfo is available", () => kubectl(["-n", "podinfo", "wait", "--for=condition=Available", "deployment/podinfo", "--timeout=300s"]));
+    } catch (e) {
+        failed = true;
+        ctx.print(`✗ ${firstError(e)}`);
+        await diagnose(ctx, kubeconfig);
+    }
+
+    try {
+        if (stack) {
+            const teardown = `urn:pulumi:${name}::${PROJECT}::${PROJECT}:index:Environment$${PROJECT}:index:FluxTeardown$pulumi-nodejs:dynamic/flux:Teardown::development-teardown`;
+            const target = stack;
+            await step("the Flux teardown (pulumi destroy --target the teardown)", () =>
+                target.destroy({ target: [teardown], onOutput: prefixed(name, ctx.print), color: "never" }),
+            );
+            if (!failed)
+                await step("nothing is left Terminating, and Flux is uninstalled", async () =>
+                    nothingLeft(await kubectl(["get", "namespaces", "-o", "json"]), await kubectl(["get", "crds", "-o", "name"])),
+                );
+            await step("pulumi destroy", () => target.destroy({ onOutput: prefixed(name, ctx.print), color: "never" }));
+        }
+        await step("the kind cluster is gone", async () => {
+            const clusters = await ctx.run("kind", ["get", "clusters"]);
+            if (
+                clusters.stdout
+                    .split("\n")
+                    .map((l) => l.trim())
+                    .includes(name)
+            )
+                throw new Error(`kind still lists the cluster ${name}`);
+        });
+    } catch (e) {
+        failed = true;
+        ctx.print(`✗ ${firstError(e)}`);
+        // The machine must not keep a cluster the run made, whatever went wrong with the destroy.
+        await ctx.run("kind", ["delete", "cluster", "--name", name]).catch(() => undefined);
+    } finally {
+        fs.rmSync(stackFile, { force: true });
+        fs.rmSync(backend, { recursive: true, force: true });
+    }
+    ctx.print(failed ? `e2e failed: ${name}` : `e2e passed: ${name}`);
+    return failed ? 1 : 0;
+}
+
+/** Where kubectl finds the cluster: the stack's kubeconfig output, readable by this user only. */
+async function saveKubeconfig(stack: Stack, file: string): Promise<void> {
+    const value = ((await stack.outputs().catch(() => ({}))) as Record<string, { value?: unknown }>)["kubeconfig"]?.value;
+    if (typeof value === "string") fs.writeFileSync(file, value, { mode: 0o600 });
+}
+
+/**
+ * The throw-away stack: development's config, its own cluster, following the source under test. In
+ * Docker-in-Docker, `apiServerHost` is the Docker service's host name (E2E_KIND_API_SERVER_HOST=docker).
+ */
+export function writeStackFile(root: string, name: string, source: E2eSource, apiServerHost: string | undefined): void {
+    const doc = readStackDocument(root, "development");
+    doc.setIn(["config", `${PROJECT}:cluster`, "name"], name);
+    if (apiServerHost) doc.setIn(["config", `${PROJECT}:cluster`, "apiServer"], { listenAddress: "0.0.0.0", host: apiServerHost });
+    doc.setIn(["config", `${PROJECT}:sync`, "url"], source.url);
+    doc.setIn(["config", `${PROJECT}:sync`, "branch"], source.branch);
+    doc.setIn(["config", `${PROJECT}:sync`, "username"], source.username);
+    doc.setIn(["config", `${PROJECT}:platformRepository`, "url"], source.url);
+    doc.setIn(["config", `${PROJECT}:platformRepository`, "username"], source.username);
+    doc.commentBefore = ` Written by npm run e2e for one run and removed after it; never commit it.`;
+    fs.writeFileSync(stackFilePath(root, name), doc.toString());
+}
+
+function expectReady(kind: string, object: object): void {
+    const verdict = judge({ apiVersion: "", kind, namespace: "flux-system", name: "" }, object);
+    if (verdict.state !== "ready") throw new Error(`${kind} is not Ready: ${verdict.state === "missing" ? "missing" : verdict.why}`);
+}
+
+interface KustomizationList {
+    items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string; lastTransitionTime?: string }[] } }[];
+}
+
+/** Each layer Ready, and none Ready before the one it depends on. */
+export function layersInOrder(list: KustomizationList): void {
+    const readyAt = LAYERS.map((layer) => {
+        const item = list.items.find((i) => i.metadata.name === layer);
+        const ready = item?.status?.conditions?.find((c) => c.type === "Ready");
+        if (!item || ready?.status !== "True") throw new Error(`Kustomization flux-system/${layer} is not Ready`);
+        return { layer, at: Date.parse(ready.lastTransitionTime ?? "") };
+    });
+    readyAt.forEach((r, i) => {
+        const before = readyAt[i - 1];
+        if (before && r.at < before.at) throw new Error(`${r.layer} became Ready before ${before.layer}, which it depends on`);
+    });
+}
+
+/** After the teardown: no namespace stuck Terminating, no Flux CRD left. */
+export function nothingLeft(namespacesJson: string, crdNames: string): void {
+    const namespaces = (JSON.parse(namespacesJson) as { items: { metadata: { name: string }; status?: { phase?: string } }[] }).items;
+    const terminating = namespaces.filter((n) => n.status?.phase === "Terminating").map((n) => n.metadata.name);
+    if (terminating.length > 0) throw new Error(`namespaces left Terminating: ${terminating.join(", ")}`);
+    const flux = crdNames.split("\n").filter((l) => l.trim().endsWith("toolkit.fluxcd.io"));
+    if (flux.length > 0) throw new Error(`Flux CRDs left after the teardown: ${flux.join(", ")}`);
+}
+
+/** What a failed run prints before it tears down: every Flux object's state and the operator's last words. */
+async function diagnose(ctx: E2eContext, kubeconfig: string): Promise<void> {
+    if (!fs.existsSync(kubeconfig)) return ctx.print("--- no cluster to look at: pulumi up did not get that far");
+    const show = async (title: string, args: string[]) => {
+        const r = await ctx.run("kubectl", ["--kubeconfig", kubeconfig, ...args]).catch((e: unknown) => ({ code: 1, stdout: "", stderr: String(e) }));
+        ctx.print(`--- ${title}`);
+        for (const line of (r.stdout || r.stderr).trimEnd().split("\n")) ctx.print(line);
+    };
+    await show("Flux objects", ["get", "fluxinstances,gitrepositories,ocirepositories,helmrepositories,kustomizations,helmreleases", "-A", "-o", "wide"]);
+    await show("flux-operator, last 40 lines", ["-n", "flux-system", "logs", "deploy/flux-operator", "--tail=40"]);
+}
