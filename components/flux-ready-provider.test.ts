@@ -93,18 +93,18 @@ function runWaits(scenarios: { port: number; timeoutMs: number; settleMs?: numbe
     const driver = `
         const w = require(${JSON.stringify(executor)});
         (async () => {
-            const results = [];
-            for (const s of JSON.parse(process.env.SCENARIOS)) {
+            // Side by side: each scenario has its own server, and its timings are its own.
+            const results = await Promise.all(JSON.parse(process.env.SCENARIOS).map(async (s) => {
                 const log = [];
                 const started = Date.now();
                 try {
                     const api = await w.readinessApi(s.kubeconfig);
                     await w.waitForFlux(api, s.objects, { timeoutMs: s.timeoutMs, pollMs: 20, settleMs: s.settleMs ?? 200, requestTimeoutMs: 300, log: (l) => log.push(l) });
-                    results.push({ ms: Date.now() - started, log });
+                    return { ms: Date.now() - started, log };
                 } catch (e) {
-                    results.push({ error: e.message, ms: Date.now() - started, log });
+                    return { error: e.message, ms: Date.now() - started, log };
                 }
-            }
+            }));
             console.log(JSON.stringify(results));
             process.exit(0);
         })();`;

@@ -62,22 +62,22 @@ describe("the teardown order", () => {
 
 // The executor, with the real @kubernetes/client-node, against a local server speaking the calls it makes.
 
-/** Runs the executor once per scenario, one after the other, in a single Node process. */
+/** Runs the executor once per scenario, all at once, in a single Node process. */
 function runExecutorInNode(scenarios: { port: number; timeoutMs: number }[]): Promise<{ phases?: string[][]; error?: string }[]> {
     const executor = compiledForNode(["components/flux-teardown-provider.ts", "components/kube-api.ts", "lib/run-command.ts"]);
     const driver = `
         const t = require(${JSON.stringify(executor)});
         (async () => {
-            const results = [];
-            for (const s of JSON.parse(process.env.SCENARIOS)) {
+            // Side by side: each scenario has its own server.
+            const results = await Promise.all(JSON.parse(process.env.SCENARIOS).map(async (s) => {
                 try {
                     const api = await t.clientNodeApi(s.kubeconfig);
                     const phases = await t.runTeardown(api, { timeoutMs: s.timeoutMs, pollMs: 10, requestTimeoutMs: 300 });
-                    results.push({ phases: phases.map((p) => p.map(t.describeRef)) });
+                    return { phases: phases.map((p) => p.map(t.describeRef)) };
                 } catch (e) {
-                    results.push({ error: e.message });
+                    return { error: e.message };
                 }
-            }
+            }));
             console.log(JSON.stringify(results));
             // A request the silent server never answers would keep this process alive.
             process.exit(0);

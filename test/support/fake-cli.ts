@@ -6,7 +6,8 @@ import type { CommandRunner } from "../../lib/run-command";
 // Stand-ins for the Pulumi CLI (which the Automation API drives), kind, Docker and kubectl, for the tools
 // that run them. Each logs its calls to $FAKE_STATE/calls and keeps what it made as files there:
 // stack-<name> (a stack exists), up-<name> (it is deployed), cluster-<name> (kind runs it). A file
-// fail-<name> holds what `pulumi up` of that stack prints before failing.
+// fail-<name> holds what `pulumi up` of that stack prints before failing; with slow-up, each `pulumi up`
+// takes 0.3 s, long enough to see whether updates overlap.
 
 const PULUMI = `#!/bin/sh
 PATH=/usr/bin:/bin
@@ -22,7 +23,7 @@ case "$1 $2" in
   "stack select") [ -f "$S/stack-$stack" ] || { echo "error: no stack named '$stack' found" >&2; exit 255; } ;;
   "stack init") touch "$S/stack-$3" ;;
   "up --yes")
-    echo "start $stack" >> "$S/timeline"; sleep 0.3; echo "end $stack" >> "$S/timeline"
+    echo "start $stack" >> "$S/timeline"; [ -f "$S/slow-up" ] && sleep 0.3; echo "end $stack" >> "$S/timeline"
     echo "Updating ($stack):"
     touch "$S/cluster-$stack"
     if [ -f "$S/fail-$stack" ]; then cat "$S/fail-$stack"; exit 255; fi

@@ -94,6 +94,7 @@ describe("npm run local", () => {
         tools(["pulumi", "docker", "kind"]);
         fs.writeFileSync(path.join(state, "stack-development"), "");
         fs.writeFileSync(path.join(state, "fail-staging"), GATE_FAILURE);
+        fs.writeFileSync(path.join(state, "slow-up"), "");
         expect(await run(["up"])).toBe(1);
 
         const backend = `backend=file://${path.join(root, LOCAL_BACKEND_DIR)} passphrase=set`;
