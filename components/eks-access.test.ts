@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
-import { adminAccessEntries, deployerProblem } from "./eks-access";
+import { adminAccessEntries, callerVerdict, deployerProblem } from "./eks-access";
 
 const DEPLOYER = "arn:aws:iam::123456789012:role/ci/platform-deployer";
 const ADMIN = "arn:aws:iam::123456789012:role/platform-admin";
@@ -43,5 +43,20 @@ describe("who may run pulumi up for an EKS cluster", () => {
     it("is not the same role name in another account, nor an IAM user", () => {
         expect(deployerProblem("arn:aws:sts::210987654321:assumed-role/platform-deployer/x", DEPLOYER)).toMatch(/^pulumi up runs as arn:aws:sts::210987654321/);
         expect(deployerProblem("arn:aws:iam::123456789012:user/alice", DEPLOYER)).toMatch(/^pulumi up runs as arn:aws:iam::123456789012:user\/alice/);
+    });
+});
+
+describe("who may preview an EKS stack", () => {
+    const previewer = "arn:aws:sts::123456789012:assumed-role/platform-previewer/gitlab-mr-42";
+
+    it("is anyone: a merge request's read-only role previews, and is told a pulumi up would stop", () => {
+        expect(callerVerdict(previewer, DEPLOYER, true)).toEqual({
+            note: `A pulumi up as this identity would stop here: ${deployerProblem(previewer, DEPLOYER)}`,
+        });
+    });
+
+    it("while pulumi up by that role is refused before the cluster", () => {
+        expect(callerVerdict(previewer, DEPLOYER, false)).toEqual({ refuse: deployerProblem(previewer, DEPLOYER) });
+        expect(callerVerdict("arn:aws:sts::123456789012:assumed-role/platform-deployer/ci", DEPLOYER, false)).toEqual({});
     });
 });

@@ -36,3 +36,14 @@ export function deployerProblem(callerArn: string, deployRoleArn: string): strin
         `an access entry). Fix: assume ${deployRoleArn} (e.g. AWS_PROFILE), or set cluster.deployRoleArn to the role you run as`
     );
 }
+
+/**
+ * What to do about who runs the program: a `pulumi up` by anyone but the deploy role stops before the
+ * cluster; a preview creates nothing, so another identity (a merge request's read-only role) may run it
+ * and is only told.
+ */
+export function callerVerdict(callerArn: string, deployRoleArn: string, dryRun: boolean): { refuse?: string; note?: string } {
+    const problem = callerArn ? deployerProblem(callerArn, deployRoleArn) : undefined;
+    if (!problem) return {};
+    return dryRun ? { note: `A pulumi up as this identity would stop here: ${problem}` } : { refuse: problem };
+}

@@ -13,7 +13,7 @@ import { ManagedNodeGroup } from "@pulumi/eks/managedNodeGroup";
 import { AuthenticationMode } from "@pulumi/eks/types/enums";
 import * as pulumi from "@pulumi/pulumi";
 import { EksNetwork } from "./eks-network";
-import { adminAccessEntries, deployerProblem } from "./eks-access";
+import { adminAccessEntries, callerVerdict } from "./eks-access";
 
 export interface EksNodeGroup {
     /** EC2 instance types, cheapest fit first. */
@@ -101,11 +101,12 @@ export class EksCluster extends pulumi.ComponentResource {
 
         // Who runs this `pulumi up`: checked before the cluster is touched, because EKS would make that
         // identity an administrator by itself. The cluster's name waits on the check, so a refusal stops
-        // the run before any EKS call.
+        // the update before any EKS call.
         const caller = getCallerIdentityOutput({}, { parent: this, provider });
         const checkedName = caller.arn.apply((arn) => {
-            const problem = arn ? deployerProblem(arn, args.deployRoleArn) : undefined;
-            if (problem) throw new pulumi.RunError(problem);
+            const verdict = callerVerdict(arn, args.deployRoleArn, pulumi.runtime.isDryRun());
+            if (verdict.refuse) throw new pulumi.RunError(verdict.refuse);
+            if (verdict.note) void pulumi.log.info(verdict.note, this);
             return args.clusterName;
         });
 

@@ -428,6 +428,13 @@ describe("who runs an EKS stack", () => {
         const run = await runProgram("aws-development", { callerArn: "arn:aws:sts::123456789012:assumed-role/platform-deployer/ci" });
         expect(run.one("eks:index:Cluster").inputs.name).toBe("gitops-development");
     });
+
+    const previewer = "arn:aws:sts::123456789012:assumed-role/platform-previewer/gitlab-mr-42";
+
+    it("a merge request's read-only role may preview, since a preview creates nothing", async () => {
+        const run = await runProgram("aws-development", { callerArn: previewer, preview: true });
+        expect(run.one("eks:index:Cluster").inputs.name).toBe("gitops-development");
+    });
 });
 
 // --- resource options -------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import type { CommandRunner } from "../../lib/run-command";
 // that run them. Each logs its calls to $FAKE_STATE/calls and keeps what it made as files there:
 // stack-<name> (a stack exists), up-<name> (it is deployed), cluster-<name> (kind runs it). A file
 // fail-<name> holds what `pulumi up` of that stack prints before failing; with slow-up, each `pulumi up`
-// takes 0.3 s, long enough to see whether updates overlap.
+// takes 0.3 s, long enough to see whether updates overlap; `pulumi preview --json` prints
+// preview-<name>.json and exits with preview-exit-<name>; backend-down makes every stack selection fail.
 
 const PULUMI = `#!/bin/sh
 PATH=/usr/bin:/bin
@@ -20,8 +21,13 @@ case "$1 $2" in
   "whoami --json")
     if [ -f "$S/logged-in" ]; then echo '{"user":"alice","url":"https://api.pulumi.com"}'
     else echo "error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions" >&2; exit 255; fi ;;
-  "stack select") [ -f "$S/stack-$stack" ] || { echo "error: no stack named '$stack' found" >&2; exit 255; } ;;
+  "stack select")
+    [ -n "$stack" ] || stack="$3"
+    if [ -f "$S/backend-down" ]; then echo "error: getting user info: 401 Unauthorized: No credentials provided or are invalid." >&2; exit 255; fi
+    [ -f "$S/stack-$stack" ] || { echo "error: no stack named '$stack' found" >&2; exit 255; } ;;
   "stack init") touch "$S/stack-$3" ;;
+  "stack rm") rm -f "$S/stack-$3" ;;
+  "preview --json") cat "$S/preview-$stack.json"; exit "$(cat "$S/preview-exit-$stack" 2>/dev/null || echo 0)" ;;
   "up --yes")
     echo "start $stack" >> "$S/timeline"; [ -f "$S/slow-up" ] && sleep 0.3; echo "end $stack" >> "$S/timeline"
     echo "Updating ($stack):"

@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { copyOfRepo } from "../../test/support/temp-repo";
 import { affectedStacks, stacksReadingTheTree, unsafeStackNames } from "./affected";
+import { childPipeline } from "./pipeline";
 
 const STACKS = ["aws-development", "aws-production", "aws-staging", "development", "production", "staging"];
 
@@ -91,10 +92,27 @@ describe("stack names the pipeline's shell receives", () => {
         ]);
     });
 
-    it("is looped over with globbing off in the merge-request job", () => {
-        const ci = fs.readFileSync(path.join(__dirname, "../../.gitlab-ci.yml"), "utf8");
-        const loop = ci.indexOf("for stack in $STACKS");
-        expect(loop).toBeGreaterThan(0);
-        expect(ci.lastIndexOf("set -f", loop)).toBeGreaterThan(ci.lastIndexOf("- |", loop));
+    it("stops the pipeline generator before it writes any job", () => {
+        const root = copyOfRepo("unsafe-stack", ["stacks", "clusters", "platform"]);
+        try {
+            fs.copyFileSync(path.join(root, "stacks", "Pulumi.aws-staging.yaml"), path.join(root, "stacks", "Pulumi.$(id).yaml"));
+            const image = `registry.example/ci-tools@sha256:${"a".repeat(64)}`;
+            expect(() => childPipeline({ event: "merge_request", changed: ["package.json"], image, root })).toThrow(
+                "stacks/Pulumi.$(id).yaml: '$(id)' is not a stack name",
+            );
+        } finally {
+            fs.rmSync(root, { recursive: true, force: true });
+        }
+    });
+
+    it("reaches a job's script only as the quoted $STACK variable", () => {
+        const image = `registry.example/ci-tools@sha256:${"a".repeat(64)}`;
+        const scripts = (["merge_request", "main", "schedule"] as const).flatMap((event) =>
+            Object.values(childPipeline({ event, changed: ["package.json"], image }))
+                .flatMap((job) => (job as { script?: string[] }).script ?? [])
+                .filter((line) => /pulumi|preview/.test(line)),
+        );
+        expect(scripts.length).toBeGreaterThan(0);
+        for (const line of scripts) expect(line).not.toMatch(/aws-(development|staging|production)/);
     });
 });

@@ -1,5 +1,5 @@
-// `npm run schemas:update -- flux-operator <version>` or `-- pluto <tag>`: refresh vendored upstream data.
-import { updateFluxInstanceSchema, updateFluxServedApis, updatePlutoVersions } from "./vendored";
+// `npm run schemas:update -- flux-operator <version>`, `-- pluto <tag>` or `-- gitlab-ci <ref>`: refresh vendored upstream data.
+import { updateFluxInstanceSchema, updateFluxServedApis, updateGitlabCiSchema, updatePlutoVersions } from "./vendored";
 
 async function main(): Promise<void> {
     const [what, version] = process.argv.slice(2);
@@ -12,9 +12,13 @@ async function main(): Promise<void> {
     } else if (what === "pluto" && version) {
         const record = await updatePlutoVersions(version);
         console.log(`schemas/: API deprecations of ${record.project} ${record.tag} (sha256 ${record.sha256.slice(0, 12)}…). Run npm test.`);
+    } else if (what === "gitlab-ci" && version) {
+        const record = await updateGitlabCiSchema(version);
+        console.log(`schemas/: GitLab's CI schema at ${record.project} ${record.tag} (sha256 ${record.sha256.slice(0, 12)}…). Run npm test.`);
     } else {
         console.error("usage: npm run schemas:update -- flux-operator <chart version>   e.g. 0.58.1");
         console.error("       npm run schemas:update -- pluto <release tag>              e.g. v5.24.0");
+        console.error("       npm run schemas:update -- gitlab-ci <gitlab-org/gitlab ref>  e.g. v18.6.0-ee");
         process.exitCode = 2;
     }
 }

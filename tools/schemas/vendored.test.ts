@@ -15,6 +15,7 @@ import {
     sha256,
     updateFluxInstanceSchema,
     updateFluxServedApis,
+    updateGitlabCiSchema,
     updatePlutoVersions,
     vendoredOperatorVersion,
     verifySources,
@@ -179,5 +180,36 @@ describe("npm run schemas:update -- flux-operator: the Flux APIs", () => {
             await expect(updateFluxServedApis("0.59.0", { dir, baseUrl: url, apiUrl: url })).rejects.toThrow("ships no Flux CRDs under config/data/flux; nothing was written");
         });
         expect(fs.readFileSync(path.join(dir, FLUX_SERVED_APIS), "utf8")).toBe(before);
+    });
+});
+
+describe("npm run schemas:update -- gitlab-ci", () => {
+    const GITLAB_PATH = "/gitlab-org/gitlab/-/raw/v18.6.0-ee/app/assets/javascripts/editor/schema/ci.json";
+    const NEXT = JSON.stringify({ $id: "https://gitlab.com/.gitlab-ci.yml", type: "object", definitions: {} });
+
+    it("fetches GitLab's own schema at a tag from gitlab.com and records it", async () => {
+        const dir = copyOfSchemas();
+        const record = await serving({ [GITLAB_PATH]: NEXT }, (gitlabUrl) => updateGitlabCiSchema("v18.6.0-ee", { dir, gitlabUrl }));
+        expect(record).toEqual({
+            project: "gitlab-org/gitlab",
+            tag: "v18.6.0-ee",
+            path: "app/assets/javascripts/editor/schema/ci.json",
+            license: "MIT",
+            sha256: sha256(NEXT),
+        });
+        expect(fs.readFileSync(path.join(dir, "gitlab-ci.json"), "utf8")).toBe(NEXT);
+        expect(verifySources(dir)).toEqual([]);
+    });
+
+    it("keeps the current schema when gitlab.com answers with a sign-in page", async () => {
+        const dir = copyOfSchemas();
+        await serving({ [GITLAB_PATH]: "<html>Sign in</html>" }, async (gitlabUrl) => {
+            await expect(updateGitlabCiSchema("v18.6.0-ee", { dir, gitlabUrl })).rejects.toThrow("is not GitLab's CI schema; nothing was written");
+        });
+        expect(verifySources(dir)).toEqual([]);
+    });
+
+    it("records where the vendored copy came from when it is not GitLab's file itself", () => {
+        expect(readSources()["gitlab-ci.json"]?.via).toMatch(/^npm gitlab-ci-local@4\.75\.1/);
     });
 });

@@ -13,7 +13,7 @@ export const PLUTO_VERSIONS = "pluto-versions.yaml";
 
 /** Where a vendored file came from; one entry per file in schemas/sources.json. */
 export interface SchemaSource {
-    /** GitHub owner/name. */
+    /** GitHub owner/name (gitlab-org/gitlab for GitLab's own files, on gitlab.com). */
     project: string;
     /** The release tag the file was taken at, e.g. v0.58.0. */
     tag: string;
@@ -22,6 +22,8 @@ export interface SchemaSource {
     /** The file's path inside the project. */
     path: string;
     license: string;
+    /** How the file reached this repository when not straight from the project, e.g. a package bundling it. */
+    via?: string;
     sha256: string;
 }
 
@@ -51,7 +53,7 @@ export function verifySources(dir = SCHEMAS_DIR): string[] {
         }
     }
     for (const file of fs.readdirSync(dir)) {
-        if (file.endsWith(".yaml") && !(file in sources)) problems.push(`${file}: not recorded in sources.json`);
+        if (/\.(yaml|json)$/.test(file) && file !== "sources.json" && !(file in sources)) problems.push(`${file}: not recorded in sources.json`);
     }
     return problems;
 }
@@ -112,6 +114,42 @@ export async function updatePlutoVersions(tag: string, options: UpdateOptions = 
     const record: SchemaSource = { project: current.project, tag, path: current.path, license: current.license, sha256: sha256(text) };
     fs.writeFileSync(path.join(dir, PLUTO_VERSIONS), text);
     fs.writeFileSync(path.join(dir, "sources.json"), JSON.stringify({ ...sources, [PLUTO_VERSIONS]: record }, null, 2) + "\n");
+    return record;
+}
+
+export const GITLAB_CI_SCHEMA = "gitlab-ci.json";
+
+/** GitLab's CI/CD configuration schema, which its pipeline editor validates `.gitlab-ci.yml` with. */
+export function readGitlabCiSchema(dir = SCHEMAS_DIR): object {
+    return JSON.parse(fs.readFileSync(path.join(dir, GITLAB_CI_SCHEMA), "utf8")) as object;
+}
+
+/**
+ * Fetches GitLab's CI schema at a ref of gitlab-org/gitlab (a tag such as v18.6.0-ee, or master) from
+ * gitlab.com and records it; returns the new record.
+ */
+export async function updateGitlabCiSchema(ref: string, options: UpdateOptions & { gitlabUrl?: string } = {}): Promise<SchemaSource> {
+    if (!/^[\w.-]+$/.test(ref)) throw new Error(`"${ref}" is not a gitlab-org/gitlab ref: give a tag, e.g. v18.6.0-ee, or master`);
+    const dir = options.dir ?? SCHEMAS_DIR;
+    const sources = readSources(dir);
+    const current = sources[GITLAB_CI_SCHEMA];
+    if (!current) throw new Error(`schemas/sources.json has no record of ${GITLAB_CI_SCHEMA}`);
+    const url = `${options.gitlabUrl ?? "https://gitlab.com"}/${current.project}/-/raw/${ref}/${current.path}`;
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`GET ${url} answered ${response.status}: is ${ref} a gitlab-org/gitlab ref?`);
+    const text = await response.text();
+    let schema: { $id?: unknown; definitions?: unknown };
+    try {
+        schema = JSON.parse(text) as typeof schema;
+    } catch {
+        schema = {};
+    }
+    if (schema.$id !== "https://gitlab.com/.gitlab-ci.yml" || typeof schema.definitions !== "object") {
+        throw new Error(`${url} is not GitLab's CI schema; nothing was written`);
+    }
+    const record: SchemaSource = { project: current.project, tag: ref, path: current.path, license: current.license, sha256: sha256(text) };
+    fs.writeFileSync(path.join(dir, GITLAB_CI_SCHEMA), text);
+    fs.writeFileSync(path.join(dir, "sources.json"), JSON.stringify({ ...sources, [GITLAB_CI_SCHEMA]: record }, null, 2) + "\n");
     return record;
 }
 
