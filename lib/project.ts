@@ -43,3 +43,6 @@ export const KIND_CLUSTER_DEFAULTS = {
 
 /** The kind release whose node image is the default; `kind version` must report it. */
 export const KIND_RELEASE = "v0.31";
+
+/** How long a sandbox is meant to live when its stack file says nothing; `expire` destroys it after. */
+export const DEFAULT_SANDBOX_TTL = "7d";

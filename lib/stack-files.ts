@@ -61,17 +61,21 @@ export function configString(doc: Document, key: string): string | undefined {
     return typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : undefined;
 }
 
+/** The YAML path of a dotted key under the project namespace; a numeric segment is a list index. */
+function yamlPath(key: string): (string | number)[] {
+    const [top, ...rest] = key.split(".");
+    return ["config", `${PROJECT}:${top}`, ...rest.map((seg) => (/^\d+$/.test(seg) ? Number(seg) : seg))];
+}
+
 /** Removes a config key (dotted path under the project namespace), if present. */
 export function removeConfigValue(doc: Document, key: string): void {
-    const [top, ...rest] = key.split(".");
-    const pathTo = ["config", `${PROJECT}:${top}`, ...rest];
+    const pathTo = yamlPath(key);
     if (doc.hasIn(pathTo)) doc.deleteIn(pathTo);
 }
 
-export function setConfigValue(doc: Document, key: string, value: string | boolean): void {
-    const [top, ...rest] = key.split(".");
+export function setConfigValue(doc: Document, key: string, value: string | boolean | number): void {
     // Strings are quoted: a branch like "1.10" or a time stamp must not turn into a number or a date.
     const node = typeof value === "string" ? new Scalar(value) : doc.createNode(value);
     if (node instanceof Scalar && typeof value === "string") node.type = Scalar.QUOTE_DOUBLE;
-    doc.setIn(["config", `${PROJECT}:${top}`, ...rest], node);
+    doc.setIn(yamlPath(key), node);
 }

@@ -4,7 +4,7 @@ import { isIP } from "net";
 import { z } from "zod";
 import { FLUX_COMPONENTS, FLUX_DEFAULTS } from "../../components/flux-bootstrap";
 import type { FluxObjectRef, PlatformSourceKind } from "../../lib/gitops-tree";
-import { DEFAULT_BRANCH, DEFAULT_FLUX_VERSION, KIND_CLUSTER_DEFAULTS, type Tier, TOKEN_ENV_VAR } from "../../lib/project";
+import { DEFAULT_BRANCH, DEFAULT_FLUX_VERSION, DEFAULT_SANDBOX_TTL, KIND_CLUSTER_DEFAULTS, type Tier, TOKEN_ENV_VAR } from "../../lib/project";
 import { cidrProblem, DNS_LABEL, httpsUrlProblem, TTL } from "../../lib/validators";
 
 // What a stack's config may say: the zod schema of the `gitops-platform:` namespace with its defaults,
@@ -21,6 +21,7 @@ export const DEFAULTS = {
     fluxComponents: FLUX_DEFAULTS.components,
     syncInterval: FLUX_DEFAULTS.syncInterval,
     fluxReadyTimeout: FLUX_DEFAULTS.readyTimeout,
+    sandboxTtl: DEFAULT_SANDBOX_TTL,
     syncBranch: DEFAULT_BRANCH,
     gitUsername: FLUX_DEFAULTS.username,
     tokenEnvVar: TOKEN_ENV_VAR,
@@ -319,7 +320,9 @@ export const stackSchema = z
             .object({
                 source: z.string().min(1),
                 createdAt: z.iso.datetime({ message: "must be an ISO 8601 time. Fix: e.g. '2026-11-24T18:00:00Z'" }),
-                ttl: z.string().regex(TTL, { message: "is not a duration. Fix: e.g. '8h' or '3d'" }).optional(),
+                // Every sandbox has a lifetime, so `npm run sandbox -- expire` can find the forgotten ones.
+                ttl: z.string().regex(TTL, { message: "is not a duration. Fix: e.g. '8h' or '3d'" }).default(DEFAULTS.sandboxTtl),
+                owner: z.string().min(1).optional(),
             })
             .strict()
             .optional(),
@@ -379,5 +382,5 @@ export interface EnvironmentConfig {
     /** Where failed reconciliations are reported, when configured. */
     alerts?: AlertsConfig;
     /** Set on sandboxes forked by `npm run sandbox -- fork`: where from, when, and for how long. */
-    sandbox?: { source: string; createdAt: string; ttl?: string };
+    sandbox?: { source: string; createdAt: string; ttl: string; owner?: string };
 }

@@ -1,7 +1,7 @@
 import { jest } from "@jest/globals";
 import type * as pulumiType from "@pulumi/pulumi";
 import { cliConfig, listStacks } from "../../lib/stack-files";
-import { REPO_ROOT } from "../../lib/project";
+import { REPO_ROOT, tierOf } from "../../lib/project";
 import { specialSecretSig, specialSigKey, unknownValue as UNKNOWN } from "@pulumi/pulumi/runtime/rpc";
 
 // Each fresh copy of the Pulumi runtime adds process exit listeners; many runs in one worker are expected.
@@ -26,17 +26,25 @@ interface UrnRecordingMonitor {
     newUrn(parent: string, type: string, name: string): string;
 }
 
-/** The shipped stack names, from the files in stacks/. */
+/** Every stack in stacks/, sandboxes committed for a branch included: each must pass the checks. */
 export function shippedStacks(): string[] {
     return listStacks(REPO_ROOT);
 }
 
-/** The environment and cluster backend a shipped stack declares. */
-export function stackFacts(stack: string, root = REPO_ROOT): { environment: string; backend: string } {
+/** The long-lived stacks: one per environment and backend, whatever sandboxes a branch carries. */
+export function longLivedStacks(): string[] {
+    return shippedStacks().filter((s) => !stackFacts(s).sandbox);
+}
+
+/** The environment and cluster backend a stack declares, whether it is a sandbox, and the branch it follows. */
+export function stackFacts(stack: string, root = REPO_ROOT): { environment: string; backend: string; sandbox: boolean; branch: string } {
     const config = stackConfig(stack, root);
+    const environment = config[`${PROJECT}:environment`] ?? "";
     return {
-        environment: config[`${PROJECT}:environment`] ?? "",
+        environment,
         backend: (JSON.parse(config[`${PROJECT}:cluster`] ?? "{}") as { backend: string }).backend,
+        sandbox: tierOf(environment) === "sandbox",
+        branch: (JSON.parse(config[`${PROJECT}:sync`] ?? "{}") as { branch?: string }).branch ?? "main",
     };
 }
 

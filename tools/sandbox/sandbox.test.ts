@@ -3,10 +3,10 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parse, parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments, parseDocument } from "yaml";
 import { main } from "./cli";
-import { fork, forkOverrides, listSandboxes, promote, pulumiForkCommands, remove, SandboxContext } from "./sandbox";
-import { readStackFile } from "./tree";
+import { fork, listSandboxes, promote, remove, SandboxContext } from "./sandbox";
+import { hostPortClashes } from "../../lib/host-ports";
 import { REPO_ROOT } from "../../lib/project";
 import { copyOfRepo } from "../../test/support/temp-repo";
 
@@ -31,6 +31,8 @@ function context(root: string, answer?: (c: Call) => { code: number; stdout?: st
         now: NOW,
         async run(command, args) {
             calls.push({ command, args });
+            // Who forks: git's user.email, unless a test answers otherwise.
+            if (command === "git" && args.join(" ") === "config user.email" && !answer) return { code: 0, stdout: "alice@example.com\n", stderr: "" };
             const a = answer ? answer({ command, args }) : command === "pulumi" ? "missing" : { code: 0 };
             if (a === "missing") throw Object.assign(new Error(`spawn ${command} ENOENT`), { code: "ENOENT" });
             return { code: a.code, stdout: a.stdout ?? "", stderr: a.stderr ?? "" };
@@ -93,7 +95,7 @@ describe("fork", () => {
             },
             "gitops-platform:platformRepository": { type: "git", url: "https://gitlab.com/gitops-platform/gitops-platform.git" },
             "gitops-platform:protect": false,
-            "gitops-platform:sandbox": { source: "development", createdAt: "2026-11-24T18:00:00.000Z", ttl: "3d" },
+            "gitops-platform:sandbox": { source: "development", createdAt: "2026-11-24T18:00:00.000Z", ttl: "3d", owner: "alice@example.com" },
         });
         expect(platformRef(root, "clusters/sandbox-a")).toEqual({ branch: "feature/sandbox-a" });
         expect(clusterEnv(root, "clusters/sandbox-a")).toBe("sandbox-a");
@@ -159,11 +161,9 @@ describe("fork", () => {
 
         it("through the CLI too, which copied them with the rest of the config", async () => {
             withAlerts();
-            const { ctx, calls } = context(root, () => ({ code: 0 }));
-            await fork(ctx, { sandbox: "perf-b", from: "staging" });
-            const pulumi = calls.filter((c) => c.command === "pulumi").map((c) => c.args.join(" "));
-            expect(pulumi).toContain("config rm --path alerts --stack perf-b");
-            expect(pulumi).toContain("config rm --path alertWebhookUrl --stack perf-b");
+            await fork(context(root, cliCopying).ctx, { sandbox: "perf-b", from: "staging" });
+            expect(stackConfig(root, "perf-b")["gitops-platform:alerts"]).toBeUndefined();
+            expect(stackConfig(root, "perf-b")["gitops-platform:alertWebhookUrl"]).toBeUndefined();
         });
 
         it("unless asked to keep them", async () => {
@@ -173,36 +173,82 @@ describe("fork", () => {
         });
     });
 
-    it("with the pulumi CLI, creates the stack by copying the source's config and applies the overrides", async () => {
-        const { ctx, calls } = context(root, () => ({ code: 0 }));
+    /** A pulumi CLI whose `stack init --copy-config-from` writes the new stack file, as the real one does. */
+    const cliCopying = (c: Call): { code: number; stdout?: string; stderr?: string } => {
+        if (c.command === "git" && c.args[0] === "config") return { code: 0, stdout: "alice@example.com\n" };
+        if (c.command === "pulumi" && c.args[0] === "stack" && c.args[1] === "init") {
+            const from = c.args[c.args.indexOf("--copy-config-from") + 1] ?? "";
+            fs.copyFileSync(path.join(root, "stacks", `Pulumi.${from}.yaml`), path.join(root, "stacks", `Pulumi.${c.args[2]}.yaml`));
+        }
+        return { code: 0 };
+    };
+
+    it("with the pulumi CLI, creates the stack by copying the source's config (secrets re-encrypted), then writes the sandbox's settings into it", async () => {
+        const { ctx, calls } = context(root, cliCopying);
         await fork(ctx, { sandbox: "sandbox-c", from: "development", branch: "feature/c" });
         expect(calls.filter((c) => c.command === "pulumi").map((c) => c.args.join(" "))).toEqual([
             "version",
             "stack init sandbox-c --copy-config-from development",
-            "config set --path environment sandbox-c --stack sandbox-c",
-            "config set --path cluster.name sandbox-c --stack sandbox-c",
-            "config set --path sync.path clusters/sandbox-c --stack sandbox-c",
-            "config set --path sync.branch feature/c --stack sandbox-c",
-            "config set --path sandbox.source development --stack sandbox-c",
-            "config set --path sandbox.createdAt 2026-11-24T18:00:00.000Z --stack sandbox-c",
-            // No --ttl: every sandbox gets the default lifetime all the same.
-            "config set --path sandbox.ttl 7d --stack sandbox-c",
         ]);
+        expect(stackConfig(root, "sandbox-c")).toMatchObject({
+            "gitops-platform:environment": "sandbox-c",
+            "gitops-platform:cluster": { name: "sandbox-c" },
+            "gitops-platform:sync": { path: "clusters/sandbox-c", branch: "feature/c" },
+            // No --ttl: every sandbox gets the default lifetime all the same.
+            "gitops-platform:sandbox": { source: "development", createdAt: "2026-11-24T18:00:00.000Z", ttl: "7d", owner: "alice@example.com" },
+        });
         expect(fs.existsSync(path.join(root, "clusters", "sandbox-c"))).toBe(true);
     });
 
-    it("turns a protected production source into an unprotected sandbox through the CLI too", () => {
-        const overrides = forkOverrides(readStackFile(root, "aws-production"), { sandbox: "x", from: "aws-production" }, "main", NOW.toISOString());
-        expect(pulumiForkCommands({ sandbox: "x", from: "aws-production" }, overrides).map((c) => c.join(" "))).toContain(
-            "config set --path protect false --stack x",
+    it("turns a protected production source into an unprotected sandbox through the CLI too", async () => {
+        await fork(context(root, cliCopying).ctx, { sandbox: "x", from: "aws-production" });
+        expect(stackConfig(root, "x")).toMatchObject({ "gitops-platform:protect": false, "gitops-platform:cluster": { natGateways: "single" } });
+    });
+
+    it("gives a fork of an EKS stack its own tags: the sandbox, its owner and expiry, not the source's cost centre", async () => {
+        await fork(context(root).ctx, { sandbox: "perf-eks", from: "aws-production", ttl: "2d" });
+        const cluster = stackConfig(root, "perf-eks")["gitops-platform:cluster"] as { tags: Record<string, string> };
+        expect(cluster.tags).toEqual({ team: "platform", sandbox: "perf-eks", owner: "alice@example.com", expires: "2026-11-26T18:00:00.000Z" });
+    });
+
+    it("describes the sandbox at the top of its stack file, not the source", async () => {
+        await fork(context(root).ctx, { sandbox: "perf-eks", from: "aws-production" });
+        const text = fs.readFileSync(path.join(root, "stacks", "Pulumi.perf-eks.yaml"), "utf8");
+        expect(text.split("\n").filter((l) => l.startsWith("#"))).toEqual([
+            "# Sandbox perf-eks of alice@example.com, forked from aws-production at 2026-11-24T18:00:00.000Z by `npm run sandbox -- fork`; expires 2026-12-01T18:00:00.000Z.",
+        ]);
+    });
+
+    it("publishes a kind fork's host ports on ports no other stack uses, so both clusters run on one laptop", async () => {
+        const file = path.join(root, "stacks", "Pulumi.development.yaml");
+        const doc = parseDocument(fs.readFileSync(file, "utf8"));
+        doc.setIn(
+            ["config", "gitops-platform:cluster", "portMappings"],
+            [
+                { containerPort: 30080, hostPort: 8080 },
+                { containerPort: 30443, hostPort: 8443 },
+            ],
         );
-        expect(overrides).toContainEqual({ key: "cluster.natGateways", value: "single" });
+        fs.writeFileSync(file, doc.toString());
+        fs.writeFileSync(
+            path.join(root, "stacks", "Pulumi.staging.yaml"),
+            fs
+                .readFileSync(path.join(root, "stacks", "Pulumi.staging.yaml"), "utf8")
+                .replace("backend: kind", "backend: kind\n    portMappings: [{ containerPort: 80, hostPort: 8081 }]"),
+        );
+        await fork(context(root).ctx, { sandbox: "sandbox-p", from: "development", branch: "feature/p" });
+        const cluster = stackConfig(root, "sandbox-p")["gitops-platform:cluster"] as { portMappings: { hostPort: number }[] };
+        expect(cluster.portMappings.map((m) => m.hostPort)).toEqual([8082, 8444]);
+        expect(hostPortClashes(root, ["development", "staging", "sandbox-p"])).toEqual([]);
     });
 
     it("creates the branch first when asked", async () => {
         const { ctx, calls } = context(root);
         await fork(ctx, { sandbox: "sandbox-b", from: "development", branch: "feature/b", createBranch: true });
-        expect(calls.filter((c) => c.command === "git").map((c) => c.args)).toEqual([["switch", "-c", "feature/b"]]);
+        expect(calls.filter((c) => c.command === "git" && c.args[0] !== "config").map((c) => c.args)).toEqual([
+            ["rev-parse", "--abbrev-ref", "HEAD"],
+            ["switch", "-c", "feature/b"],
+        ]);
     });
 
     it("the forked stack runs under mocks and syncs clusters/<sandbox> on its branch", async () => {
@@ -309,18 +355,39 @@ describe("fork refuses, and leaves the repository as it was", () => {
     });
 
     it("undoes everything when the pulumi CLI fails half-way, removing the stack it created", async () => {
-        const { ctx, calls } = context(root, (c) =>
-            c.args[0] === "config" && c.args.includes("sync.branch") ? { code: 1, stderr: "error: backend unavailable" } : { code: 0 },
-        );
-        await expect(fork(ctx, { sandbox: "s1", from: "development", branch: "b" })).rejects.toThrow(
-            "`pulumi config set --path sync.branch b --stack s1` failed (exit 1):\nerror: backend unavailable",
-        );
+        // The CLI creates the stack but writes no stack file: the fork cannot go on.
+        const { ctx, calls } = context(root, (c) => (c.command === "git" ? { code: 0, stdout: "a@example.com" } : { code: 0 }));
+        await expect(fork(ctx, { sandbox: "s1", from: "development", branch: "b" })).rejects.toThrow(/Pulumi\.s1\.yaml/);
         expect(treeDigest(root)).toBe(before);
         expect(calls.map((c) => c.args.join(" "))).toContain("stack rm --yes --force --stack s1");
     });
 
+    it("leaves the user on the branch they started from, without the new one, when a fork fails after creating it", async () => {
+        const { ctx, calls } = context(root, (c) => {
+            if (c.command === "git" && c.args[0] === "rev-parse") return { code: 0, stdout: "main\n" };
+            if (c.command === "git") return { code: 0 };
+            return c.args[1] === "init" ? { code: 1, stderr: "error: backend unavailable" } : { code: 0 };
+        });
+        await expect(fork(ctx, { sandbox: "s1", from: "development", branch: "b", createBranch: true })).rejects.toThrow(
+            "`pulumi stack init s1 --copy-config-from development` failed (exit 1):\nerror: backend unavailable",
+        );
+        expect(calls.filter((c) => c.command === "git" && c.args[0] !== "config").map((c) => c.args.join(" "))).toEqual([
+            "rev-parse --abbrev-ref HEAD",
+            "switch -c b",
+            "switch main",
+            "branch -D b",
+        ]);
+        expect(treeDigest(root)).toBe(before);
+    });
+
     it("writes nothing when the branch cannot be created", async () => {
-        const { ctx } = context(root, (c) => (c.command === "git" ? { code: 128, stderr: "fatal: a branch named 'b' already exists" } : "missing"));
+        const { ctx } = context(root, (c) =>
+            c.command !== "git"
+                ? "missing"
+                : c.args[0] === "switch"
+                  ? { code: 128, stderr: "fatal: a branch named 'b' already exists" }
+                  : { code: 0, stdout: "main" },
+        );
         await expect(fork(ctx, { sandbox: "s1", from: "development", branch: "b", createBranch: true })).rejects.toThrow(
             "`git switch -c b` failed (exit 128):\nfatal: a branch named 'b' already exists",
         );

@@ -2,8 +2,9 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Document } from "yaml";
 import { findPlatformSource } from "../../lib/gitops-tree";
-import { DEFAULT_BRANCH, defaultSyncPath, ENVIRONMENTS } from "../../lib/project";
+import { DEFAULT_BRANCH, DEFAULT_SANDBOX_TTL, defaultSyncPath, ENVIRONMENTS } from "../../lib/project";
 import { CommandResult } from "../../lib/run-command";
+import { publishedPorts } from "../../lib/host-ports";
 import { configString, configValue, listStacks, removeConfigValue, setConfigValue, stackFilePath } from "../../lib/stack-files";
 import { DNS_LABEL, gitBranchProblem, TTL } from "../../lib/validators";
 import {
@@ -38,9 +39,6 @@ export const PRODUCTION_ONLY: { key: string; sandboxValue: unknown; why: string 
     { key: "cluster.natGateways", sandboxValue: "single", why: "per-zone NAT gateways cost money for availability a sandbox does not need" },
 ];
 
-/** How long a sandbox is meant to live when its fork names no `--ttl`. */
-export const DEFAULT_SANDBOX_TTL = "7d";
-
 export interface ForkOptions {
     sandbox: string;
     from: string;
@@ -51,13 +49,14 @@ export interface ForkOptions {
     keepAlerts?: boolean;
     createBranch?: boolean;
     allowNested?: boolean;
+    /** Who the sandbox belongs to (its owner tag). @default git's user.email, else $USER */
+    owner?: string;
 }
 
-/** One config change a fork makes: the same list edits the YAML or becomes `pulumi config set` commands. */
-/** A config key the fork sets, or (value undefined) removes. */
+/** A config key the fork sets, or (value undefined) removes; a numeric segment of the key is a list index. */
 export interface Override {
     key: string;
-    value: string | boolean | undefined;
+    value: string | boolean | number | undefined;
 }
 
 /** What a fork drops unless asked: alerts from a sandbox would land in the source's channel. */
@@ -118,8 +117,13 @@ function checkFork(ctx: SandboxContext, o: ForkOptions, source: SourceStack, git
     }
 }
 
-/** The config changes that turn a copy of the source's stack config into the sandbox's. */
-export function forkOverrides(source: Document, o: ForkOptions, branch: string, createdAt: string): Override[] {
+/**
+ * The config changes that turn a copy of the source's stack config into the sandbox's: its own name,
+ * folder and branch, none of production's settings, none of the source's alerts, its own identity (AWS
+ * tags naming the sandbox, its owner and expiry instead of the source's cost centre) and host ports no
+ * other stack in stacks/ publishes (`taken`), so two clusters run side by side on one laptop.
+ */
+export function forkOverrides(source: Document, o: ForkOptions, branch: string, createdAt: string, taken: Set<number> = new Set()): Override[] {
     const overrides: Override[] = [
         { key: "environment", value: o.sandbox },
         { key: "cluster.name", value: o.sandbox },
@@ -133,22 +137,56 @@ export function forkOverrides(source: Document, o: ForkOptions, branch: string, 
     if (!o.keepAlerts) {
         for (const key of SOURCE_ONLY) if (configValue(source, key) !== undefined) overrides.push({ key, value: undefined });
     }
+    const ttl = o.ttl ?? DEFAULT_SANDBOX_TTL;
+    const cluster = (configValue(source, "cluster") ?? {}) as { backend?: string; tags?: Record<string, unknown>; portMappings?: { hostPort?: number }[] };
+    if (cluster.backend === "eks") {
+        if (cluster.tags?.["cost-center"] !== undefined) overrides.push({ key: "cluster.tags.cost-center", value: undefined });
+        overrides.push({ key: "cluster.tags.sandbox", value: o.sandbox }, { key: "cluster.tags.expires", value: expiryOf(createdAt, ttl) });
+        if (o.owner) overrides.push({ key: "cluster.tags.owner", value: o.owner });
+    }
+    (cluster.portMappings ?? []).forEach((m, i) => {
+        let port = (m.hostPort ?? 1023) + 1;
+        while (taken.has(port)) port++;
+        taken.add(port);
+        overrides.push({ key: `cluster.portMappings.${i}.hostPort`, value: port });
+    });
     overrides.push({ key: "sandbox.source", value: o.from }, { key: "sandbox.createdAt", value: createdAt });
-    // Every sandbox has a lifetime, so `list` can flag the forgotten ones.
-    overrides.push({ key: "sandbox.ttl", value: o.ttl ?? DEFAULT_SANDBOX_TTL });
+    // Every sandbox has a lifetime, so `list` flags the forgotten ones and `expire` destroys them.
+    overrides.push({ key: "sandbox.ttl", value: ttl });
+    if (o.owner) overrides.push({ key: "sandbox.owner", value: o.owner });
     return overrides;
 }
 
-/** The CLI commands that create the sandbox stack with the source's secrets re-encrypted for it. */
-export function pulumiForkCommands(o: ForkOptions, overrides: Override[]): string[][] {
-    return [
-        ["stack", "init", o.sandbox, "--copy-config-from", o.from],
-        ...overrides.map((ov) =>
-            ov.value === undefined
-                ? ["config", "rm", "--path", ov.key, "--stack", o.sandbox]
-                : ["config", "set", "--path", ov.key, String(ov.value), "--stack", o.sandbox],
-        ),
-    ];
+/** When a sandbox created at `createdAt` with `ttl` expires, as an ISO time. */
+export function expiryOf(createdAt: string, ttl: string): string {
+    return new Date(Date.parse(createdAt) + parseTtl(ttl)).toISOString();
+}
+
+/** Applies overrides to a stack file's YAML, and makes its header describe the sandbox, not the source. */
+function applyOverrides(doc: Document, overrides: Override[], header: string): void {
+    for (const ov of overrides) {
+        if (ov.value === undefined) removeConfigValue(doc, ov.key);
+        else setConfigValue(doc, ov.key, ov.value);
+    }
+    doc.commentBefore = header;
+    if (doc.contents) doc.contents.commentBefore = null;
+    const first = (doc.contents as { items?: { key?: { commentBefore?: string | null } }[] } | null)?.items?.[0]?.key;
+    if (first) first.commentBefore = null;
+}
+
+/**
+ * The CLI command that creates the sandbox stack with the source's config, secrets re-encrypted for it.
+ * The other changes are then made in the stack file it writes: they are plain values.
+ */
+export function pulumiForkCommand(o: ForkOptions): string[] {
+    return ["stack", "init", o.sandbox, "--copy-config-from", o.from];
+}
+
+/** Who runs the fork: git's user.email, else the login name; undefined when neither says. */
+async function ownerOf(ctx: SandboxContext): Promise<string | undefined> {
+    const email = await ctx.run("git", ["config", "user.email"]).catch(() => undefined);
+    const value = email?.code === 0 ? email.stdout.trim() : "";
+    return value || process.env["USER"] || undefined;
 }
 
 async function pulumiAvailable(ctx: SandboxContext): Promise<boolean> {
@@ -180,7 +218,10 @@ async function forkLocked(ctx: SandboxContext, o: ForkOptions): Promise<void> {
     checkFork(ctx, o, source, gitSource);
     const branch = o.branch ?? source.branch;
     const createdAt = ctx.now.toISOString();
-    const overrides = forkOverrides(source.doc, o, branch, createdAt);
+    const owner = o.owner ?? (await ownerOf(ctx));
+    const taken = new Set(listStacks(ctx.root).flatMap((s) => publishedPorts(ctx.root, s).map((p) => p.hostPort)));
+    const overrides = forkOverrides(source.doc, { ...o, owner }, branch, createdAt, taken);
+    const header = ` Sandbox ${o.sandbox}${owner ? ` of ${owner}` : ""}, forked from ${o.from} at ${createdAt} by \`npm run sandbox -- fork\`; expires ${expiryOf(createdAt, o.ttl ?? DEFAULT_SANDBOX_TTL)}.`;
     const useCli = await pulumiAvailable(ctx);
 
     for (const line of recoverInterrupted(ctx.root)) ctx.print(line);
@@ -196,28 +237,33 @@ async function forkLocked(ctx: SandboxContext, o: ForkOptions): Promise<void> {
         });
 
         if (o.createBranch) {
+            const started = (await mustSucceed(ctx, "git", ["rev-parse", "--abbrev-ref", "HEAD"])).stdout.trim();
             ctx.print(`Creating branch ${branch}...`);
             await mustSucceed(ctx, "git", ["switch", "-c", branch]);
+            // A fork that fails after this leaves the user where they started, without the new branch.
+            staging.onRollback(async () => {
+                await ctx.run("git", ["switch", started]);
+                await ctx.run("git", ["branch", "-D", branch]);
+            });
         }
         staging.place(tree, path.join(ctx.root, "clusters", o.sandbox));
 
         if (useCli) {
             ctx.print(`Creating stack ${o.sandbox} with the config of ${o.from} (secrets re-encrypted for it)...`);
-            const [init, ...settings] = pulumiForkCommands(o, overrides);
-            if (init) await mustSucceed(ctx, "pulumi", init);
+            await mustSucceed(ctx, "pulumi", pulumiForkCommand(o));
             // From here the stack exists in the backend: remove it too if a later step fails.
             staging.onRollback(() => ctx.run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", o.sandbox]));
             staging.onRollback(() => fs.rmSync(stackFilePath(ctx.root, o.sandbox), { force: true }));
-            for (const args of settings) await mustSucceed(ctx, "pulumi", args);
+            const doc = readStackFile(ctx.root, o.sandbox);
+            applyOverrides(doc, overrides, header);
+            // Replaces the file the CLI just wrote (rolled back above), in one rename.
+            const file = path.join(staging.dir, "stack.yaml");
+            fs.writeFileSync(file, doc.toString());
+            fs.renameSync(file, stackFilePath(ctx.root, o.sandbox));
         } else {
             const doc = source.doc.clone();
             const dropped = dropSecureValues(doc);
-            for (const ov of overrides) {
-                if (ov.value === undefined) removeConfigValue(doc, ov.key);
-                else setConfigValue(doc, ov.key, ov.value);
-            }
-            doc.commentBefore = ` Sandbox ${o.sandbox}, forked from ${o.from} at ${createdAt} by \`npm run sandbox -- fork\`.`;
-            if (doc.contents) doc.contents.commentBefore = null;
+            applyOverrides(doc, overrides, header);
             const file = path.join(staging.dir, "stack.yaml");
             fs.writeFileSync(file, doc.toString());
             staging.place(file, stackFilePath(ctx.root, o.sandbox));
