@@ -2,7 +2,7 @@ import { describe, expect, it } from "@jest/globals";
 import * as fs from "fs";
 import * as path from "path";
 import { copyOfRepo } from "../../test/support/temp-repo";
-import { affectedStacks, stacksReadingTheTree, unsafeStackNames } from "./affected";
+import { affectedStacks, sandboxStacks, stacksReadingTheTree, unsafeStackNames } from "./affected";
 import { childPipeline } from "./pipeline";
 
 const STACKS = ["aws-development", "aws-production", "aws-staging", "development", "production", "staging"];
@@ -20,6 +20,28 @@ describe("which stacks a merge request previews", () => {
         expect(affectedStacks(["policy/policies.ts"], STACKS).stacks).toEqual(STACKS);
         // How Pulumi compiles the program (transpile-only, swc) is part of the program.
         expect(affectedStacks(["tsconfig.pulumi.json"], STACKS).stacks).toEqual(STACKS);
+    });
+
+    it("a change to the program previews the long-lived stacks, and a sandbox only when its own stack file changes", () => {
+        const known = [...STACKS, "aws-sb-1", "sb-2"];
+        expect(affectedStacks(["components/environment.ts"], known, ["sb-2"], ["aws-sb-1", "sb-2"]).stacks).toEqual(STACKS);
+        expect(affectedStacks(["stacks/Pulumi.aws-sb-1.yaml", "platform/services/podinfo.yaml"], known, ["sb-2"], ["aws-sb-1", "sb-2"]).stacks).toEqual([
+            "aws-sb-1",
+        ]);
+    });
+
+    it("knows a sandbox by its environment", () => {
+        const root = copyOfRepo("affected-sandbox", ["stacks"]);
+        try {
+            const text = fs.readFileSync(path.join(root, "stacks", "Pulumi.development.yaml"), "utf8");
+            fs.writeFileSync(
+                path.join(root, "stacks", "Pulumi.sb-2.yaml"),
+                text.replace("gitops-platform:environment: development", "gitops-platform:environment: sb-2"),
+            );
+            expect(sandboxStacks(root)).toEqual(["sb-2"]);
+        } finally {
+            fs.rmSync(root, { recursive: true, force: true });
+        }
     });
 
     it("a change under clusters/ previews nothing but needs the GitOps tree check", () => {

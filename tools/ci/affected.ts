@@ -1,5 +1,5 @@
-import { configValue, listStacks, readStackDocument } from "../../lib/stack-files";
-import { REPO_ROOT } from "../../lib/project";
+import { configString, configValue, listStacks, readStackDocument } from "../../lib/stack-files";
+import { REPO_ROOT, tierOf } from "../../lib/project";
 import { isStackName } from "../../lib/validators";
 
 // Which stacks a merge request must preview, from the files it changes. The pipeline calls this
@@ -28,7 +28,16 @@ export function stacksReadingTheTree(root: string): string[] {
     return listStacks(root).filter((stack) => configValue(readStackDocument(root, stack), "alerts") !== undefined);
 }
 
-export function affectedStacks(changedFiles: string[], knownStacks: string[], treeReaders: string[] = []): Affected {
+/** The sandboxes among the stacks: a stack whose environment is none of the long-lived ones. */
+export function sandboxStacks(root: string): string[] {
+    return listStacks(root).filter((stack) => tierOf(configString(readStackDocument(root, stack), "environment") ?? "") === "sandbox");
+}
+
+/**
+ * A sandbox is its owner's: it is previewed when its own stack file changes, never because the program
+ * did (its state may live in its owner's backend, and a merge request must not wait on it).
+ */
+export function affectedStacks(changedFiles: string[], knownStacks: string[], treeReaders: string[] = [], sandboxes: string[] = []): Affected {
     const stacks = new Set<string>();
     let gitopsTree = false;
     for (const raw of changedFiles) {
@@ -39,11 +48,11 @@ export function affectedStacks(changedFiles: string[], knownStacks: string[], tr
             // A deleted stack file has nothing left to preview.
             if (knownStacks.includes(stackFile)) stacks.add(stackFile);
         } else if (isProgramFile(file)) {
-            knownStacks.forEach((s) => stacks.add(s));
+            knownStacks.filter((s) => !sandboxes.includes(s)).forEach((s) => stacks.add(s));
         } else if (/^(clusters|platform)\//.test(file)) {
             // Flux applies these from Git; only the plan of a stack that reads the tree can change.
             gitopsTree = true;
-            treeReaders.filter((s) => knownStacks.includes(s)).forEach((s) => stacks.add(s));
+            treeReaders.filter((s) => knownStacks.includes(s) && !sandboxes.includes(s)).forEach((s) => stacks.add(s));
         }
     }
     return { stacks: [...stacks].sort(), gitopsTree };
@@ -71,6 +80,6 @@ if (require.main === module) {
     const args = process.argv.slice(2);
     const json = args[0] === "--json";
     const files = (json ? args.slice(1) : args).flatMap((a) => a.split("\n"));
-    const result = affectedStacks(files, known, stacksReadingTheTree(root));
+    const result = affectedStacks(files, known, stacksReadingTheTree(root), sandboxStacks(root));
     console.log(json ? JSON.stringify(result) : result.stacks.join("\n"));
 }

@@ -1,7 +1,7 @@
 import { stringify } from "yaml";
 import { PROJECT, REPO_ROOT, type Tier, tierOf } from "../../lib/project";
 import { cliConfig, listStacks } from "../../lib/stack-files";
-import { affectedStacks, stacksReadingTheTree, unsafeStackNames } from "./affected";
+import { affectedStacks, sandboxStacks, stacksReadingTheTree, unsafeStackNames } from "./affected";
 
 // The child pipeline each parent pipeline runs: `npm run -s pipeline -- --event <event> --image <ref>
 // [--all | changed paths…]` prints it. One job per stack, so stacks run side by side on the runners and one
@@ -62,7 +62,9 @@ export function childPipeline(input: PipelineInput): Record<string, unknown> {
     const unsafe = unsafeStackNames(listStacks(root));
     if (unsafe.length > 0) throw new Error(unsafe.join("\n"));
     const cloud = cloudStacks(root);
-    const affected = new Set(input.all ? listStacks(root) : affectedStacks(input.changed, listStacks(root), stacksReadingTheTree(root)).stacks);
+    const affected = new Set(
+        input.all ? listStacks(root) : affectedStacks(input.changed, listStacks(root), stacksReadingTheTree(root), sandboxStacks(root)).stacks,
+    );
     const deployed = cloud.filter((s) => DEPLOYED.includes(s.tier));
 
     const jobs: Record<string, Job> = {};
