@@ -6,6 +6,7 @@ import { apiVerdict, kubernetesMinor } from "./deprecated-apis";
 import { CheckResult, checkTree, fieldPath, fluxApiProblem, fluxReleaseFor, formatFinding, KUSTOMIZE_LIMITS, rangeProblem } from "./tree-check";
 import { readFluxServedApis } from "../schemas/vendored";
 import { REPO_ROOT } from "../../lib/project";
+import { commitSandboxes } from "../../test/support/sandboxes";
 import { copyOfRepo } from "../../test/support/temp-repo";
 
 describe("semver ranges in Flux's Masterminds syntax", () => {
@@ -367,8 +368,11 @@ describe("npm run check", () => {
     const roots = new Map<string, string>();
     let results: Record<string, CheckResult>;
 
-    beforeAll(() => {
+    beforeAll(async () => {
         roots.set("shipped", REPO_ROOT);
+        const sandboxed = copyOfRepo("check-sandboxes");
+        await commitSandboxes(sandboxed);
+        roots.set("committed sandboxes", sandboxed);
         for (const f of fixtures) {
             const root = copyOfRepo("check");
             f.change(root);
@@ -387,6 +391,13 @@ describe("npm run check", () => {
     it("counts an object no schema knows as not validated (the number npm run check prints in its summary)", () => {
         const root = roots.get("an object of an API group no schema here knows, counted as not validated rather than passed") ?? "";
         expect((results[root]?.unvalidated ?? 0) - (results[REPO_ROOT]?.unvalidated ?? 0)).toBe(1);
+    });
+
+    it("passes a tree with a committed sandbox of every stack, kind and EKS, with no error and no warning", () => {
+        const root = roots.get("committed sandboxes") ?? "";
+        expect(results[root]?.findings.map(formatFinding)).toEqual([]);
+        // Each sandbox's folder was checked like any other: six more copies of the cluster manifests.
+        expect(results[root]?.manifests).toBeGreaterThan(results[REPO_ROOT]?.manifests ?? 0);
     });
 
     it("passes the shipped tree with no error and no warning", () => {
