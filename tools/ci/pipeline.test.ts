@@ -81,10 +81,10 @@ describe("which jobs each event gets", () => {
         ["a push of one stack file deploys that stack", "main", ["stacks/Pulumi.aws-staging.yaml"], ["deploy aws-staging"]],
         ["a push of docs deploys nothing", "main", ["README.md"], ["no stack affected"]],
         [
-            "a schedule checks every deployed cloud stack for drift, whatever changed",
+            "a schedule checks every deployed cloud stack for drift, whatever changed, and expires EKS sandboxes",
             "schedule",
             [],
-            ["drift aws-development", "drift aws-production", "drift aws-staging"],
+            ["drift aws-development", "drift aws-production", "drift aws-staging", "expire sandboxes"],
         ],
     ])("%s", (_name, event, changed, jobs) => {
         expect(jobsOf(child(event, changed)).sort()).toEqual(jobs);
@@ -195,8 +195,15 @@ describe("main: every environment deployed, production behind a gate", () => {
 describe("schedule: drift", () => {
     const pipeline = child("schedule", []);
 
+    it("destroys the EKS sandboxes past their TTL with the deploy role, by the sandbox tool's safe path", () => {
+        const job = pipeline["expire sandboxes"]!;
+        expect(job.script?.at(-1)).toBe("npm run -s sandbox -- expire --yes --backend eks --keep-files");
+        expect(job.variables?.AWS_ROLE_ARN).toBe("$AWS_DEPLOY_ROLE_ARN");
+        expect(job.interruptible).toBe(false);
+    });
+
     it("runs Pulumi's drift check on every deployed stack, read-only, changing nothing", () => {
-        for (const name of jobsOf(pipeline)) {
+        for (const name of jobsOf(pipeline).filter((n) => n.startsWith("drift "))) {
             const job = pipeline[name]!;
             expect(job.script?.at(-1)).toMatch(/^pulumi refresh --preview-only --expect-no-changes .*--stack "\$STACK"$/);
             expect(job.variables?.AWS_ROLE_ARN).toBe("$AWS_PREVIEW_ROLE_ARN");

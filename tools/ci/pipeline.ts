@@ -79,6 +79,7 @@ export function childPipeline(input: PipelineInput): Record<string, unknown> {
     } else {
         stages = ["drift"];
         for (const s of deployed) jobs[`drift ${s.stack}`] = driftJob(s, input);
+        jobs["expire sandboxes"] = expireJob(input);
     }
     if (Object.keys(jobs).length === 0) {
         // GitLab refuses a pipeline without jobs; this one says why there is nothing to do.
@@ -170,6 +171,26 @@ function driftJob(s: CloudStack, input: PipelineInput): Job {
         // Pulumi's drift check: what the cloud holds against the state, changing neither; fails listing every drift.
         script: ['pulumi refresh --preview-only --expect-no-changes --diff --non-interactive --stack "$STACK"'],
     });
+}
+
+/**
+ * EKS sandboxes past their TTL, destroyed by the sandbox tool's safe path (Flux objects, Flux, cluster).
+ * Kind sandboxes live on laptops. The checkout is thrown away, so the files stay for their owner to remove.
+ */
+function expireJob(input: PipelineInput): Job {
+    const { id_tokens, variables, login } = credentials("AWS_DEPLOY_ROLE_ARN", input) as {
+        id_tokens: unknown;
+        variables: Record<string, string>;
+        login: string[];
+    };
+    return {
+        stage: "drift",
+        id_tokens,
+        variables,
+        interruptible: false,
+        resource_group: "sandbox-expiry",
+        script: [...login, "npm run -s sandbox -- expire --yes --backend eks --keep-files"],
+    };
 }
 
 /** `--event <event> --image <ref> [changed paths…]`, paths also one per line in one argument. */

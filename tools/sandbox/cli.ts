@@ -2,7 +2,7 @@
 import { spawn } from "child_process";
 import { Command, CommanderError } from "commander";
 import { spawnCommand } from "../../lib/run-command";
-import { fork, list, promote, remove, SandboxContext } from "./sandbox";
+import { expire, fork, list, promote, remove, SandboxContext } from "./sandbox";
 import { SandboxError } from "./tree";
 import { REPO_ROOT } from "../../lib/project";
 
@@ -55,8 +55,19 @@ export async function main(argv: string[], ctx: SandboxContext): Promise<number>
         );
     program
         .command("list")
-        .description("Sandboxes with their source, branch, age and TTL; expired ones are flagged.")
+        .description("Sandboxes with their owner, source, branch, age and TTL, from the stack files and the Pulumi backend; expired ones are flagged.")
         .action(() => list(ctx));
+    program
+        .command("expire")
+        .option("--yes", "destroy them; without it, only say which")
+        .option("--backend <backend>", "only sandboxes on this backend: kind or eks (the pipeline expires eks ones)")
+        .option("--keep-files", "keep their stack files and folders (the pipeline's checkout is thrown away anyway)")
+        .description("Destroy every sandbox past its TTL, Flux objects first, then Flux, then the cluster, as delete does.")
+        .action(async (o: { yes?: boolean; backend?: string; keepFiles?: boolean }) => {
+            if (o.backend !== undefined && o.backend !== "kind" && o.backend !== "eks")
+                throw new SandboxError(`--backend must be kind or eks, not '${o.backend}'`);
+            await expire(ctx, { yes: o.yes, backend: o.backend as "kind" | "eks" | undefined, keepFiles: o.keepFiles });
+        });
     program
         .command("promote")
         .argument("<sandbox>")

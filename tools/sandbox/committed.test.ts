@@ -65,7 +65,7 @@ describe("a committed sandbox of every stack, kind and EKS", () => {
             "deploy aws-production",
             "deploy aws-staging",
         ]);
-        expect(jobs("schedule", []).sort()).toEqual(["drift aws-development", "drift aws-production", "drift aws-staging"]);
+        expect(jobs("schedule", []).sort()).toEqual(["drift aws-development", "drift aws-production", "drift aws-staging", "expire sandboxes"]);
     });
 
     it("is listed with its source and lifetime, and publishes no host port another stack uses", () => {

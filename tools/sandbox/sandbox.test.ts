@@ -5,7 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { parse, parseAllDocuments, parseDocument } from "yaml";
 import { main } from "./cli";
-import { fork, listSandboxes, promote, remove, SandboxContext } from "./sandbox";
+import { expire, fork, list, listSandboxes, promote, remove, SandboxContext } from "./sandbox";
 import { hostPortClashes } from "../../lib/host-ports";
 import { REPO_ROOT } from "../../lib/project";
 import { copyOfRepo } from "../../test/support/temp-repo";
@@ -467,10 +467,11 @@ describe("list and delete", () => {
     });
     afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-    it("lists sandboxes with their source, branch, age and TTL, flagging the expired", () => {
+    it("lists sandboxes with their owner, source, branch, age and TTL, flagging the expired", () => {
+        const common = { owner: "alice@example.com", hasFile: true, backend: "kind" };
         expect(listSandboxes({ root, now: new Date("2026-11-25T03:30:00Z") })).toEqual([
-            { name: "perf-1", source: "staging", branch: "main", age: "9h", ttl: "7d", expired: false },
-            { name: "sandbox-a", source: "development", branch: "feature/a", age: "9h", ttl: "8h", expired: true },
+            { name: "perf-1", source: "staging", branch: "main", age: "9h", ttl: "7d", expired: false, ...common },
+            { name: "sandbox-a", source: "development", branch: "feature/a", age: "9h", ttl: "8h", expired: true, ...common },
         ]);
     });
 
@@ -479,8 +480,73 @@ describe("list and delete", () => {
         (...stacks: string[]) =>
         (c: Call) =>
             c.command === "pulumi" && c.args[0] === "stack" && c.args[1] === "ls"
-                ? { code: 0, stdout: JSON.stringify(stacks.map((name) => ({ name }))) }
+                ? { code: 0, stdout: JSON.stringify(stacks.map((name) => ({ name: `acme/gitops-platform/${name}` }))) }
                 : { code: 0 };
+
+    it("lists the backend's stacks too: a sandbox whose file is on another branch, and a file whose stack was never brought up", async () => {
+        const { ctx, printed } = context(root, backendWith("development", "sandbox-a", "sandbox-elsewhere"));
+        ctx.now = new Date("2026-11-25T03:30:00Z");
+        await list(ctx);
+        expect(printed).toEqual([
+            "NAME               OWNER              SOURCE       BRANCH     AGE  TTL",
+            "perf-1             alice@example.com  staging      main       9h   7d   no stack in the backend (never brought up, or deleted)",
+            "sandbox-a          alice@example.com  development  feature/a  9h   8h   EXPIRED",
+            "sandbox-elsewhere  ?                  ?            ?          ?    ?    no stack file on this branch",
+        ]);
+    });
+
+    it("says when the backend could not be asked, and lists the files alone", async () => {
+        const { ctx, printed } = context(root);
+        await list(ctx);
+        expect(printed.at(-1)).toBe("(The Pulumi backend was not asked: the CLI is missing or not logged in. Only this branch's stack files are listed.)");
+    });
+
+    describe("expire", () => {
+        const later = new Date("2026-11-25T03:30:00Z");
+
+        it("without --yes names the sandboxes past their TTL and destroys nothing", async () => {
+            const { ctx, calls, printed } = context(root, backendWith("sandbox-a", "perf-1"));
+            ctx.now = later;
+            expect(await expire(ctx)).toEqual([]);
+            expect(printed).toEqual([
+                "sandbox-a (owner alice@example.com, forked from development) is 9h old, past its TTL of 8h.",
+                "Nothing was destroyed. Run again with --yes to destroy it.",
+            ]);
+            expect(calls.filter((c) => c.args[0] === "destroy")).toEqual([]);
+        });
+
+        it("with --yes destroys each one by delete's safe path, and only those", async () => {
+            const { ctx, calls } = context(root, backendWith("sandbox-a", "perf-1"));
+            ctx.now = later;
+            expect(await expire(ctx, { yes: true })).toEqual(["sandbox-a"]);
+            expect(calls.filter((c) => c.command === "pulumi" && c.args[0] !== "version" && c.args[1] !== "ls").map((c) => c.args.join(" "))).toEqual([
+                "destroy --yes --skip-preview --stack sandbox-a",
+                "stack rm --yes --preserve-config --stack sandbox-a",
+            ]);
+            expect(fs.existsSync(path.join(root, "stacks", "Pulumi.sandbox-a.yaml"))).toBe(false);
+            expect(fs.existsSync(path.join(root, "stacks", "Pulumi.perf-1.yaml"))).toBe(true);
+        });
+
+        it("in the pipeline, expires only the EKS sandboxes (kind ones live on laptops)", async () => {
+            const { ctx, calls, printed } = context(root, backendWith("sandbox-a"));
+            ctx.now = later;
+            expect(await expire(ctx, { yes: true, backend: "eks" })).toEqual([]);
+            expect(printed).toEqual(["No sandbox is past its TTL."]);
+            expect(calls.filter((c) => c.args[0] === "destroy")).toEqual([]);
+        });
+
+        it("goes on with the others when one cannot be destroyed, then fails naming it", async () => {
+            await fork(context(root).ctx, { sandbox: "sandbox-z", from: "development", branch: "feature/z", ttl: "1h" });
+            const { ctx, calls } = context(root, (c) =>
+                c.args[0] === "destroy" && c.args.includes("sandbox-a")
+                    ? { code: 1, stderr: "error: resource busy" }
+                    : backendWith("sandbox-a", "sandbox-z")(c),
+            );
+            ctx.now = later;
+            await expect(expire(ctx, { yes: true })).rejects.toThrow("Expiring failed for sandbox-a; the others were destroyed.");
+            expect(calls.filter((c) => c.args[0] === "destroy").map((c) => c.args.at(-1))).toEqual(["sandbox-a", "sandbox-z"]);
+        });
+    });
 
     it("delete destroys the stack, removes it, then removes the sandbox's files", async () => {
         const { ctx, calls } = context(root, backendWith("development", "sandbox-a"));

@@ -382,10 +382,16 @@ async function promoteLocked(ctx: SandboxContext, name: string, options: { dryRu
 export interface SandboxListing {
     name: string;
     source: string;
+    owner: string;
     branch: string;
     age: string;
     ttl: string;
     expired: boolean;
+    /** Whether the Pulumi backend has a stack of that name: undefined when it could not be asked. */
+    inBackend?: boolean;
+    /** Whether this branch has its stack file (false: a stack in the backend that no file here describes). */
+    hasFile: boolean;
+    backend: string;
 }
 
 function parseTtl(ttl: string): number {
@@ -399,34 +405,74 @@ function humanAge(ms: number): string {
     return `${Math.floor(ms / 86_400_000)}d`;
 }
 
+/** The sandboxes this branch's stack files describe. */
 export function listSandboxes(ctx: Pick<SandboxContext, "root" | "now">): SandboxListing[] {
     return listStacks(ctx.root).flatMap((stack) => {
         const doc = readStackFile(ctx.root, stack);
         const source = configValue(doc, "sandbox.source");
         if (typeof source !== "string") return [];
         const age = ctx.now.getTime() - Date.parse(String(configValue(doc, "sandbox.createdAt")));
-        const ttl = configValue(doc, "sandbox.ttl");
+        // A sandbox forked before TTLs existed lives the default lifetime, as the program reads it.
+        const ttl = configString(doc, "sandbox.ttl") ?? DEFAULT_SANDBOX_TTL;
         return [
             {
                 name: stack,
                 source,
+                owner: configString(doc, "sandbox.owner") ?? "-",
                 branch: configString(doc, "sync.branch") ?? DEFAULT_BRANCH,
                 age: humanAge(Math.max(0, age)),
-                ttl: typeof ttl === "string" ? ttl : "-",
-                expired: typeof ttl === "string" && age > parseTtl(ttl),
+                ttl,
+                expired: age > parseTtl(ttl),
+                hasFile: true,
+                backend: configString(doc, "cluster.backend") ?? "-",
             },
         ];
     });
 }
 
-export function list(ctx: SandboxContext): void {
+/** The stacks the Pulumi backend holds for this project, or undefined when it cannot be asked. */
+async function backendStacks(ctx: SandboxContext): Promise<string[] | undefined> {
+    try {
+        const result = await ctx.run("pulumi", ["stack", "ls", "--json"]);
+        if (result.code !== 0) return undefined;
+        return (JSON.parse(result.stdout) as { name: string }[]).map((s) => s.name.split("/").pop() ?? s.name);
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * Every sandbox the repository knows: from this branch's stack files and, when the CLI can ask, the
+ * backend, which also holds sandboxes whose files live on other branches.
+ */
+export async function listWithBackend(ctx: SandboxContext): Promise<{ rows: SandboxListing[]; backendAsked: boolean }> {
     const rows = listSandboxes(ctx);
+    const inBackend = await backendStacks(ctx);
+    if (!inBackend) return { rows, backendAsked: false };
+    const known = new Set(listStacks(ctx.root));
+    for (const r of rows) r.inBackend = inBackend.includes(r.name);
+    for (const name of inBackend.filter((n) => !known.has(n)).sort()) {
+        rows.push({ name, source: "?", owner: "?", branch: "?", age: "?", ttl: "?", expired: false, inBackend: true, hasFile: false, backend: "?" });
+    }
+    return { rows, backendAsked: true };
+}
+
+export async function list(ctx: SandboxContext): Promise<void> {
+    const { rows, backendAsked } = await listWithBackend(ctx);
     if (rows.length === 0) {
         ctx.print("No sandboxes. Create one with: npm run sandbox -- fork <name> --from development --branch <branch>");
         return;
     }
-    const header = ["NAME", "SOURCE", "BRANCH", "AGE", "TTL", ""];
-    const table = [header, ...rows.map((r) => [r.name, r.source, r.branch, r.age, r.ttl, r.expired ? "EXPIRED" : ""])];
+    const note = (r: SandboxListing) =>
+        [
+            r.expired ? "EXPIRED" : "",
+            !r.hasFile ? "no stack file on this branch" : "",
+            r.hasFile && r.inBackend === false ? "no stack in the backend (never brought up, or deleted)" : "",
+        ]
+            .filter(Boolean)
+            .join("; ");
+    const header = ["NAME", "OWNER", "SOURCE", "BRANCH", "AGE", "TTL", ""];
+    const table = [header, ...rows.map((r) => [r.name, r.owner, r.source, r.branch, r.age, r.ttl, note(r)])];
     const widths = header.map((_, i) => Math.max(...table.map((row) => row[i]?.length ?? 0)));
     for (const row of table)
         ctx.print(
@@ -435,6 +481,37 @@ export function list(ctx: SandboxContext): void {
                 .join("  ")
                 .trimEnd(),
         );
+    if (!backendAsked) ctx.print("(The Pulumi backend was not asked: the CLI is missing or not logged in. Only this branch's stack files are listed.)");
+}
+
+/**
+ * Destroys every sandbox past its TTL, by the same safe path as `delete`; without `yes` it only says
+ * which. `backend` limits it to one kind of cluster (the pipeline expires EKS sandboxes; kind ones live on
+ * laptops). In the pipeline the files stay (`keepFiles`): removing them is a commit for their owner.
+ */
+export async function expire(ctx: SandboxContext, options: { yes?: boolean; backend?: "kind" | "eks"; keepFiles?: boolean } = {}): Promise<string[]> {
+    const expired = listSandboxes(ctx).filter((r) => r.expired && (!options.backend || r.backend === options.backend));
+    if (expired.length === 0) {
+        ctx.print("No sandbox is past its TTL.");
+        return [];
+    }
+    for (const r of expired) ctx.print(`${r.name} (owner ${r.owner}, forked from ${r.source}) is ${r.age} old, past its TTL of ${r.ttl}.`);
+    if (!options.yes) {
+        ctx.print(`Nothing was destroyed. Run again with --yes to destroy ${expired.length === 1 ? "it" : "them"}.`);
+        return [];
+    }
+    const failed: string[] = [];
+    for (const r of expired) {
+        try {
+            await remove(ctx, r.name, { keepFiles: options.keepFiles });
+        } catch (e) {
+            // One sandbox that cannot go must not keep the others alive.
+            ctx.print(`Could not expire ${r.name}: ${(e as Error).message}`);
+            failed.push(r.name);
+        }
+    }
+    if (failed.length > 0) throw new SandboxError(`Expiring failed for ${failed.join(", ")}; the others were destroyed.`);
+    return expired.map((r) => r.name);
 }
 
 export async function remove(ctx: SandboxContext, name: string, options: { keepFiles?: boolean } = {}): Promise<void> {
