@@ -73,7 +73,7 @@ export function removeConfigValue(doc: Document, key: string): void {
     if (doc.hasIn(pathTo)) doc.deleteIn(pathTo);
 }
 
-export function setConfigValue(doc: Document, key: string, value: string | boolean | number): void {
+export function setConfigValue(doc: Document, key: string, value: unknown): void {
     // Strings are quoted: a branch like "1.10" or a time stamp must not turn into a number or a date.
     const node = typeof value === "string" ? new Scalar(value) : doc.createNode(value);
     if (node instanceof Scalar && typeof value === "string") node.type = Scalar.QUOTE_DOUBLE;

@@ -71,9 +71,11 @@ export async function main(argv: string[], ctx: SandboxContext): Promise<number>
     program
         .command("promote")
         .argument("<sandbox>")
-        .option("--dry-run", "show what would change, write nothing")
-        .description("Copy clusters/<sandbox> back over its source's folder, keeping the source's own platform ref; shows the change first.")
-        .action((sandbox: string, o: { dryRun?: boolean }) => promote(ctx, sandbox, { dryRun: o.dryRun }));
+        .option("--yes", "write the change; without it, promote only shows it")
+        .description(
+            "Carry what the sandbox changed since its fork (its folder and stack config) back into its source, merged with what changed there meanwhile; shows it, and writes it with --yes.",
+        )
+        .action((sandbox: string, o: { yes?: boolean }) => promote(ctx, sandbox, { yes: o.yes }));
     program
         .command("delete")
         .argument("<sandbox>")

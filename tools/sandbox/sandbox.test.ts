@@ -105,7 +105,11 @@ describe("fork", () => {
                 .replace(/feature\/sandbox-a|sandbox-a/g, "X")
                 .replace(/"branch":"main"|development/g, (m) => (m.includes("branch") ? '"branch":"X"' : "X"));
         expect(strip(manifests(root, "clusters/sandbox-a"))).toBe(strip(manifests(root, "clusters/development")));
-        expect(fs.readdirSync(path.join(root, "clusters/sandbox-a")).sort()).toEqual(fs.readdirSync(path.join(root, "clusters/development")).sort());
+        // ...plus the fork point promote merges from.
+        expect(fs.readdirSync(path.join(root, "clusters/sandbox-a")).sort()).toEqual([
+            ".fork-point.json",
+            ...fs.readdirSync(path.join(root, "clusters/development")).sort(),
+        ]);
         expect(printed).toContain("  pulumi stack init sandbox-a");
         expect(fs.readdirSync(root).filter((f) => f.startsWith(".sandbox-staging"))).toEqual([]);
     });
@@ -408,12 +412,12 @@ describe("promote", () => {
         fs.writeFileSync(sandboxFile, fs.readFileSync(sandboxFile, "utf8").replace("retryInterval: 1m", "retryInterval: 2m"));
         fs.writeFileSync(path.join(root, "clusters", "sandbox-a", "apps.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
         const { ctx, printed } = context(root);
-        await promote(ctx, "sandbox-a");
+        await promote(ctx, "sandbox-a", { yes: true });
 
         expect(printed.slice(0, 3)).toEqual([
-            "Promoting sandbox-a into clusters/development (development):",
-            "  changed  clusters/development/platform.yaml",
+            "Promoting sandbox-a into clusters/development and stacks/Pulumi.development.yaml (development):",
             "  added    clusters/development/apps.yaml",
+            "  changed  clusters/development/platform.yaml",
         ]);
         expect(platformRef(root, "clusters/development")).toEqual({ branch: "main" });
         expect(clusterEnv(root, "clusters/development")).toBe("development");
@@ -426,23 +430,106 @@ describe("promote", () => {
     it("an unchanged sandbox promotes to exactly the source it came from", async () => {
         const before = fs.readFileSync(path.join(root, "clusters/development/platform.yaml"), "utf8");
         const { ctx, printed } = context(root);
-        await promote(ctx, "sandbox-a");
+        await promote(ctx, "sandbox-a", { yes: true });
         expect(printed[1]).toBe("  no changes");
         expect(fs.readFileSync(path.join(root, "clusters/development/platform.yaml"), "utf8")).toBe(before);
     });
 
-    it("a dry run shows the change and writes nothing", async () => {
+    it("only shows the change unless told --yes, writing nothing", async () => {
         const digest = treeDigest(root);
         const { ctx, printed } = context(root);
-        await promote(ctx, "sandbox-a", { dryRun: true });
-        expect(printed).toContain("Dry run: nothing was written.");
+        await promote(ctx, "sandbox-a");
+        expect(printed).toContain("Preview only: nothing was written. Run again with --yes to write it.");
         expect(treeDigest(root)).toBe(digest);
+    });
+
+    const editStack = (stack: string, edit: (doc: ReturnType<typeof parseDocument>) => void) => {
+        const file = path.join(root, "stacks", `Pulumi.${stack}.yaml`);
+        const doc = parseDocument(fs.readFileSync(file, "utf8"));
+        edit(doc);
+        fs.writeFileSync(file, doc.toString());
+    };
+    const editFile = (rel: string, from: string, to: string) => {
+        const file = path.join(root, rel);
+        const text = fs.readFileSync(file, "utf8");
+        expect(text).toContain(from);
+        fs.writeFileSync(file, text.replace(from, to));
+    };
+
+    it("carries the infrastructure change the sandbox tested into the source's stack file, and nothing that is the sandbox's own", async () => {
+        editStack("sandbox-a", (doc) => {
+            doc.setIn(["config", "gitops-platform:cluster", "nodeImage"], "kindest/node:v1.34.0");
+            doc.setIn(["config", "gitops-platform:flux", "version"], "2.7.x");
+        });
+        const preview = context(root);
+        await promote(preview.ctx, "sandbox-a");
+        expect(preview.printed).toEqual([
+            "Promoting sandbox-a into clusters/development and stacks/Pulumi.development.yaml (development):",
+            '  config   cluster.nodeImage: (unset) -> "kindest/node:v1.34.0"',
+            '  config   flux.version: "2.x" -> "2.7.x"',
+            "Preview only: nothing was written. Run again with --yes to write it.",
+        ]);
+        await promote(context(root).ctx, "sandbox-a", { yes: true });
+        // What the preview showed is what was written: those two keys, and the source's own name, folder and branch.
+        expect(stackConfig(root, "development")).toMatchObject({
+            "gitops-platform:environment": "development",
+            "gitops-platform:cluster": { backend: "kind", workers: 1, nodeImage: "kindest/node:v1.34.0" },
+            "gitops-platform:flux": { version: "2.7.x" },
+            "gitops-platform:sync": { branch: "main" },
+            "gitops-platform:protect": false,
+        });
+        expect(stackConfig(root, "development")).not.toHaveProperty("gitops-platform:sandbox");
+        expect(stackConfig(root, "development")["gitops-platform:cluster"]).not.toHaveProperty("name");
+    });
+
+    it("keeps what changed in the source since the fork, and applies what changed in the sandbox", async () => {
+        editFile("clusters/development/platform.yaml", "timeout: 10m", "timeout: 15m");
+        editStack("development", (doc) => doc.setIn(["config", "gitops-platform:cluster", "workers"], 2));
+        fs.writeFileSync(path.join(root, "clusters", "sandbox-a", "apps.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
+        editStack("sandbox-a", (doc) => doc.setIn(["config", "gitops-platform:flux", "syncInterval"], "5m"));
+        await promote(context(root).ctx, "sandbox-a", { yes: true });
+        expect(fs.readFileSync(path.join(root, "clusters/development/platform.yaml"), "utf8")).toContain("timeout: 15m");
+        expect(fs.existsSync(path.join(root, "clusters/development/apps.yaml"))).toBe(true);
+        expect(stackConfig(root, "development")).toMatchObject({ "gitops-platform:cluster": { workers: 2 }, "gitops-platform:flux": { syncInterval: "5m" } });
+    });
+
+    it("stops when both changed the same file or key differently, listing each, and writes nothing", async () => {
+        editFile("clusters/development/platform.yaml", "timeout: 10m", "timeout: 15m");
+        editFile("clusters/sandbox-a/platform.yaml", "timeout: 10m", "timeout: 20m");
+        editStack("development", (doc) => doc.setIn(["config", "gitops-platform:cluster", "workers"], 2));
+        editStack("sandbox-a", (doc) => doc.setIn(["config", "gitops-platform:cluster", "workers"], 3));
+        const digest = treeDigest(root);
+        await expect(promote(context(root).ctx, "sandbox-a", { yes: true })).rejects.toThrow(
+            "Both sandbox-a and development changed these since the fork, differently: clusters/development/platform.yaml, " +
+                "stacks/Pulumi.development.yaml: cluster.workers. Bring the sandbox up to date with its source by hand (or the other way round), then promote again; nothing was changed.",
+        );
+        expect(treeDigest(root)).toBe(digest);
+    });
+
+    it("reports a performance clone that moved its artifact ref, and keeps the source's", async () => {
+        await fork(context(root).ctx, { sandbox: "perf-x", from: "staging" });
+        const before = platformRef(root, "clusters/staging");
+        editFile("clusters/perf-x/platform.yaml", JSON.stringify(before).includes("semver") ? "semver:" : "tag:", "tag: 9.9.9\n    # was:");
+        const { ctx, printed } = context(root);
+        await promote(ctx, "perf-x");
+        expect(printed.find((l) => l.startsWith("  note"))).toMatch(
+            /^ {2}note {5}the sandbox pulls the platform at \{"tag":"9\.9\.9"\}, staging at .*; staging keeps its own\. Change clusters\/staging\/platform\.yaml in the merge request if it should move too\.$/,
+        );
+    });
+
+    it("says so when a sandbox forked before fork points were recorded replaces its source's folder whole", async () => {
+        fs.rmSync(path.join(root, "clusters", "sandbox-a", ".fork-point.json"));
+        const { ctx, printed } = context(root);
+        await promote(ctx, "sandbox-a");
+        expect(printed[1]).toBe(
+            "  (no fork point recorded: the sandbox's folder replaces the source's, and changes made to the source since the fork are reverted)",
+        );
     });
 
     it("refuses while the sandbox's stack still exists in the Pulumi backend", async () => {
         const digest = treeDigest(root);
         const { ctx } = context(root, (c) => (c.args[0] === "stack" ? { code: 0, stdout: JSON.stringify([{ name: "sandbox-a" }]) } : { code: 0 }));
-        await expect(promote(ctx, "sandbox-a")).rejects.toThrow(
+        await expect(promote(ctx, "sandbox-a", { yes: true })).rejects.toThrow(
             "The sandbox's stack still exists. Destroy its cluster first, keeping the files to promote: npm run sandbox -- delete sandbox-a --keep-files",
         );
         expect(treeDigest(root)).toBe(digest);
@@ -453,7 +540,7 @@ describe("promote", () => {
         ["nowhere", "There is no sandbox 'nowhere'. Sandboxes: sandbox-a."],
     ])("refuses to promote %s", async (name, message) => {
         const digest = treeDigest(root);
-        await expect(promote(context(root).ctx, name)).rejects.toThrow(message);
+        await expect(promote(context(root).ctx, name, { yes: true })).rejects.toThrow(message);
         expect(treeDigest(root)).toBe(digest);
     });
 });
@@ -636,7 +723,7 @@ describe("the sandbox CLI stays inside the repository", () => {
         const file = path.join(root, "stacks", "Pulumi.sandbox-x.yaml");
         fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("clusters/sandbox-x", path.relative(root, outside)));
         const before = treeDigest(root);
-        await expect(promote(ctx, "sandbox-x")).rejects.toThrow(
+        await expect(promote(ctx, "sandbox-x", { yes: true })).rejects.toThrow(
             /^The sync\.path of stacks\/Pulumi\.sandbox-x\.yaml is '\.\.\/.*', which is not a folder under clusters\/ of this repository\./,
         );
         expect(treeDigest(root)).toBe(before);
@@ -648,7 +735,7 @@ describe("the sandbox CLI stays inside the repository", () => {
         await fork(ctx, { sandbox: "sandbox-y", from: "development", branch: "feature/y" });
         const file = path.join(root, "stacks", "Pulumi.sandbox-y.yaml");
         fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("clusters/sandbox-y", "clusters/production"));
-        await expect(promote(ctx, "sandbox-y")).rejects.toThrow(
+        await expect(promote(ctx, "sandbox-y", { yes: true })).rejects.toThrow(
             "The sync.path of stacks/Pulumi.sandbox-y.yaml is 'clusters/production', not the sandbox's own folder clusters/sandbox-y.",
         );
     });
@@ -695,7 +782,7 @@ describe("promote never loses work", () => {
         const { ctx } = context(root, (c) =>
             c.command === "git" ? { code: 0, stdout: " M clusters/development/platform.yaml\n?? clusters/development/new.yaml\n" } : "missing",
         );
-        await expect(promote(ctx, "sandbox-w")).rejects.toThrow(
+        await expect(promote(ctx, "sandbox-w", { yes: true })).rejects.toThrow(
             "Uncommitted changes would be lost: clusters/development/platform.yaml, clusters/development/new.yaml. Commit or stash them, then promote again; nothing was changed.",
         );
         expect(treeDigest(root)).toBe(before);
@@ -704,7 +791,7 @@ describe("promote never loses work", () => {
     it("names a target file that is not YAML instead of crashing", async () => {
         await fork(context(root).ctx, { sandbox: "sandbox-v", from: "development", branch: "feature/v" });
         fs.appendFileSync(path.join(root, "clusters", "development", "platform.yaml"), "\n  broken: [unclosed\n");
-        await expect(promote(context(root).ctx, "sandbox-v")).rejects.toThrow(
+        await expect(promote(context(root).ctx, "sandbox-v", { yes: true })).rejects.toThrow(
             /^clusters\/development\/platform\.yaml: Flow sequence in block collection must be sufficiently indented and end with a \] at line \d+, column 1\. Repair that file before promoting into clusters\/development; nothing was changed\.$/,
         );
     });
@@ -788,7 +875,10 @@ describe("two sandbox commands at once", () => {
 
     it("two promotes of the same sandbox: one promotes, the other is refused", async () => {
         await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" });
-        const results = await Promise.allSettled([promote(context(root).ctx, "sandbox-a"), promote(context(root).ctx, "sandbox-a")]);
+        const results = await Promise.allSettled([
+            promote(context(root).ctx, "sandbox-a", { yes: true }),
+            promote(context(root).ctx, "sandbox-a", { yes: true }),
+        ]);
         expect(outcomes(results)).toEqual(["done", busy("development")]);
         expect(fs.existsSync(path.join(root, "clusters", "development", "platform.yaml"))).toBe(true);
         expect(fs.readdirSync(root).filter((e) => e.startsWith(".sandbox-"))).toEqual([]);
@@ -797,7 +887,7 @@ describe("two sandbox commands at once", () => {
     it("a delete of a sandbox being promoted is refused, and the promote completes", async () => {
         await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" });
         const deleting = context(root, () => ({ code: 0 }));
-        const results = await Promise.allSettled([promote(context(root).ctx, "sandbox-a"), remove(deleting.ctx, "sandbox-a")]);
+        const results = await Promise.allSettled([promote(context(root).ctx, "sandbox-a", { yes: true }), remove(deleting.ctx, "sandbox-a")]);
         expect(outcomes(results)).toEqual(["done", busy("sandbox-a")]);
         expect(deleting.calls).toEqual([]);
     });

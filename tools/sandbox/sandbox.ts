@@ -5,13 +5,13 @@ import { findPlatformSource } from "../../lib/gitops-tree";
 import { DEFAULT_BRANCH, DEFAULT_SANDBOX_TTL, defaultSyncPath, ENVIRONMENTS } from "../../lib/project";
 import { CommandResult } from "../../lib/run-command";
 import { publishedPorts } from "../../lib/host-ports";
+import { FORK_POINT, forkPointOf, mergeConfig, mergeTree, readForkPoint } from "./merge";
 import { configString, configValue, listStacks, removeConfigValue, setConfigValue, stackFilePath } from "../../lib/stack-files";
 import { DNS_LABEL, gitBranchProblem, TTL } from "../../lib/validators";
 import {
     checkLinks,
     checkStackName,
     clusterFolder,
-    diffTrees,
     dropSecureValues,
     readStackFile,
     recoverInterrupted,
@@ -235,6 +235,9 @@ async function forkLocked(ctx: SandboxContext, o: ForkOptions): Promise<void> {
             // A Git platform source follows the sandbox's branch; an OCI one keeps its semver or tag.
             platformRef: (kind, ref) => (kind === "GitRepository" ? { branch } : ref),
         });
+        // What the source was at the fork: promote merges the sandbox's changes since then with the source's.
+        const forkPoint = forkPointOf(o.from, sourceTree, source.doc, platform?.kind === "OCIRepository" ? platform.ref : undefined);
+        fs.writeFileSync(path.join(tree, FORK_POINT), JSON.stringify(forkPoint, null, 2) + "\n");
 
         if (o.createBranch) {
             const started = (await mustSucceed(ctx, "git", ["rev-parse", "--abbrev-ref", "HEAD"])).stdout.trim();
@@ -301,13 +304,19 @@ async function stackExists(ctx: SandboxContext, stack: string): Promise<boolean 
     }
 }
 
-export async function promote(ctx: SandboxContext, name: string, options: { dryRun?: boolean } = {}): Promise<void> {
+export async function promote(ctx: SandboxContext, name: string, options: { yes?: boolean } = {}): Promise<void> {
     // Locked with its source too: a fork of that source must not copy a folder being replaced.
     const source = configString(readSandbox(ctx.root, name).doc, "sandbox.source") ?? "";
     await withLocks(ctx.root, [name, checkStackName(source, `The sandbox.source of stacks/Pulumi.${name}.yaml`)], () => promoteLocked(ctx, name, options));
 }
 
-async function promoteLocked(ctx: SandboxContext, name: string, options: { dryRun?: boolean }): Promise<void> {
+const show = (v: unknown) => (v === undefined ? "(unset)" : JSON.stringify(v));
+
+/**
+ * Carries what the sandbox changed since its fork back into its source: files of its cluster folder and
+ * stack config, merged with what the source changed meanwhile. Shows the change; writes it with `yes`.
+ */
+async function promoteLocked(ctx: SandboxContext, name: string, options: { yes?: boolean }): Promise<void> {
     const { doc } = readSandbox(ctx.root, name);
     const sourceStack = checkStackName(configString(doc, "sandbox.source") ?? "", `The sandbox.source of stacks/Pulumi.${name}.yaml`);
     const source = readSource(ctx.root, sourceStack);
@@ -323,16 +332,23 @@ async function promoteLocked(ctx: SandboxContext, name: string, options: { dryRu
     if (fs.existsSync(sandboxTree)) checkLinks(ctx.root, sandboxTree);
     if (!fs.existsSync(sandboxTree)) throw new SandboxError(`${path.relative(ctx.root, sandboxTree)} does not exist; there is nothing to promote.`);
     let targetPlatform: ReturnType<typeof findPlatformSource>;
+    let sandboxPlatform: ReturnType<typeof findPlatformSource>;
     try {
         targetPlatform = fs.existsSync(targetTree) ? findPlatformSource(ctx.root, source.treePath) : undefined;
+        sandboxPlatform = findPlatformSource(ctx.root, path.relative(ctx.root, sandboxTree));
     } catch (e) {
         const reason = ((e as Error).message.split("\n")[0] ?? "").split(`${ctx.root}${path.sep}`).join("").replace(/:$/, "");
         throw new SandboxError(`${reason}. Repair that file before promoting into ${source.treePath}; nothing was changed.`);
     }
 
-    if (!options.dryRun) {
-        // Promote replaces the target folder: edits nobody committed there (or in the sandbox) would vanish.
-        const relative = [path.relative(ctx.root, targetTree), path.relative(ctx.root, sandboxTree), path.relative(ctx.root, stackFilePath(ctx.root, name))];
+    if (options.yes) {
+        // Promote rewrites the target folder: edits nobody committed there (or in the sandbox) would vanish.
+        const relative = [
+            path.relative(ctx.root, targetTree),
+            path.relative(ctx.root, sandboxTree),
+            path.relative(ctx.root, stackFilePath(ctx.root, name)),
+            path.relative(ctx.root, stackFilePath(ctx.root, sourceStack)),
+        ];
         const status = await ctx.run("git", ["status", "--porcelain", "--", ...relative]).catch(() => undefined);
         const dirty = status?.code === 0 ? status.stdout.split("\n").filter((l) => l.trim() !== "") : [];
         if (dirty.length > 0) {
@@ -340,38 +356,81 @@ async function promoteLocked(ctx: SandboxContext, name: string, options: { dryRu
                 `Uncommitted changes would be lost: ${dirty.map((l) => l.slice(3)).join(", ")}. Commit or stash them, then promote again; nothing was changed.`,
             );
         }
-    }
-
-    if (!options.dryRun && (await stackExists(ctx, name)) === true) {
-        throw new SandboxError(
-            `The sandbox's stack still exists. Destroy its cluster first, keeping the files to promote: npm run sandbox -- delete ${name} --keep-files`,
-        );
+        if ((await stackExists(ctx, name)) === true) {
+            throw new SandboxError(
+                `The sandbox's stack still exists. Destroy its cluster first, keeping the files to promote: npm run sandbox -- delete ${name} --keep-files`,
+            );
+        }
     }
 
     for (const line of recoverInterrupted(ctx.root)) ctx.print(line);
     await staged(ctx.root, async (staging) => {
-        const promoted = path.join(staging.dir, "promoted");
-        fs.cpSync(sandboxTree, promoted, { recursive: true, dereference: true });
+        const forkPoint = readForkPoint(sandboxTree);
+        const theirs = path.join(staging.dir, "theirs");
+        fs.cpSync(sandboxTree, theirs, { recursive: true, dereference: true });
+        fs.rmSync(path.join(theirs, FORK_POINT), { force: true });
         // The source keeps its own cadence: its branch, semver range or tag, and its name.
-        retargetTree(promoted, { clusterEnv: source.environment, platformRef: (_kind, ref) => targetPlatform?.ref ?? ref });
+        retargetTree(theirs, { clusterEnv: source.environment, platformRef: (_kind, ref) => targetPlatform?.ref ?? ref });
 
-        const diff = diffTrees(targetTree, promoted);
-        ctx.print(`Promoting ${name} into ${source.treePath} (${sourceStack}):`);
-        for (const f of diff.changed) ctx.print(`  changed  ${source.treePath}/${f}`);
-        for (const f of diff.added) ctx.print(`  added    ${source.treePath}/${f}`);
-        for (const f of diff.removed) ctx.print(`  removed  ${source.treePath}/${f}`);
-        if (diff.changed.length + diff.added.length + diff.removed.length === 0) ctx.print("  no changes");
-        if (options.dryRun) {
-            ctx.print("Dry run: nothing was written.");
+        const tree = mergeTree(targetTree, theirs, forkPoint?.files);
+        const config = mergeConfig(source.doc, doc, forkPoint?.config);
+        const conflicts = [...tree.conflicts.map((f) => `${source.treePath}/${f}`), ...config.conflicts.map((k) => `stacks/Pulumi.${sourceStack}.yaml: ${k}`)];
+        if (conflicts.length > 0) {
+            throw new SandboxError(
+                `Both ${name} and ${sourceStack} changed these since the fork, differently: ${conflicts.join(", ")}. ` +
+                    `Bring the sandbox up to date with its source by hand (or the other way round), then promote again; nothing was changed.`,
+            );
+        }
+
+        ctx.print(`Promoting ${name} into ${source.treePath} and stacks/Pulumi.${sourceStack}.yaml (${sourceStack}):`);
+        if (!forkPoint)
+            ctx.print(`  (no fork point recorded: the sandbox's folder replaces the source's, and changes made to the source since the fork are reverted)`);
+        for (const [rel, content] of tree.writes) {
+            const verb = content === undefined ? "removed" : fs.existsSync(path.join(targetTree, rel)) ? "changed" : "added  ";
+            ctx.print(`  ${verb}  ${source.treePath}/${rel}`);
+        }
+        for (const c of config.changes) ctx.print(`  config   ${c.key}: ${show(c.from)} -> ${show(c.to)}`);
+        if (tree.writes.size + config.changes.length === 0) ctx.print("  no changes");
+        // A perf clone that moved its artifact ref tested something the source does not pull: say so.
+        const forkRef = forkPoint?.ociRef;
+        if (forkRef && sandboxPlatform?.kind === "OCIRepository" && JSON.stringify(sandboxPlatform.ref) !== JSON.stringify(forkRef)) {
+            ctx.print(
+                `  note     the sandbox pulls the platform at ${JSON.stringify(sandboxPlatform.ref)}, ${sourceStack} at ${JSON.stringify(targetPlatform?.ref ?? forkRef)}; ` +
+                    `${sourceStack} keeps its own. Change ${source.treePath}/platform.yaml in the merge request if it should move too.`,
+            );
+        }
+        if (!options.yes) {
+            ctx.print("Preview only: nothing was written. Run again with --yes to write it.");
             return;
         }
 
+        const merged = path.join(staging.dir, "merged");
+        if (fs.existsSync(targetTree)) fs.cpSync(targetTree, merged, { recursive: true, dereference: true });
+        else fs.mkdirSync(merged);
+        for (const [rel, content] of tree.writes) {
+            if (content === undefined) fs.rmSync(path.join(merged, rel), { force: true });
+            else {
+                fs.mkdirSync(path.dirname(path.join(merged, rel)), { recursive: true });
+                fs.writeFileSync(path.join(merged, rel), content);
+            }
+        }
+        if (config.changes.length > 0) {
+            const sourceDoc = readStackFile(ctx.root, sourceStack);
+            for (const c of config.changes) {
+                if (c.to === undefined) removeConfigValue(sourceDoc, c.key);
+                else setConfigValue(sourceDoc, c.key, c.to);
+            }
+            const file = path.join(staging.dir, "source-stack.yaml");
+            fs.writeFileSync(file, sourceDoc.toString());
+            staging.setAside(stackFilePath(ctx.root, sourceStack));
+            staging.place(file, stackFilePath(ctx.root, sourceStack));
+        }
         if (fs.existsSync(targetTree)) staging.setAside(targetTree);
-        staging.place(promoted, targetTree);
+        staging.place(merged, targetTree);
         staging.setAside(sandboxTree);
         staging.setAside(stackFilePath(ctx.root, name));
     });
-    if (options.dryRun) return;
+    if (!options.yes) return;
 
     ctx.print(`Removed ${path.relative(ctx.root, sandboxTree)} and stacks/Pulumi.${name}.yaml.`);
     ctx.print("Next: open a merge request into main:");

@@ -137,17 +137,6 @@ function joinDocuments(texts: string[]): string {
     return texts.map((t, i) => (i === 0 || t.startsWith("---") ? t : `---\n${t}`)).join("");
 }
 
-/** Files added, removed and changed going from `before` to `after` (two folders). */
-export function diffTrees(before: string, after: string): { added: string[]; removed: string[]; changed: string[] } {
-    const a = yamlFilesUnder(before, "");
-    const b = yamlFilesUnder(after, "");
-    return {
-        added: b.filter((f) => !a.includes(f)),
-        removed: a.filter((f) => !b.includes(f)),
-        changed: b.filter((f) => a.includes(f) && fs.readFileSync(path.join(before, f), "utf8") !== fs.readFileSync(path.join(after, f), "utf8")),
-    };
-}
-
 /**
  * A scratch folder inside the repository (so renames out of it stay on one file system), and a
  * journal of what was moved into place, undone in reverse if anything fails before `commit`.
