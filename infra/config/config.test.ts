@@ -97,6 +97,16 @@ describe("valid stack config", () => {
         });
     });
 
+    it("a sandbox always has a lifetime: seven days when its stack file names none", () => {
+        const config = parse({
+            ...development(),
+            environment: "sandbox-a",
+            sync: { url: REPO_URL, path: "clusters/development" },
+            sandbox: { source: "development", createdAt: "2026-11-24T18:00:00Z" },
+        });
+        expect(config.sandbox).toEqual({ source: "development", createdAt: "2026-11-24T18:00:00Z", ttl: "7d" });
+    });
+
     it("a name outside the three environments is a sandbox", () => {
         const config = parse({ ...development(), environment: "sandbox-a", sync: { url: REPO_URL, path: "clusters/development" } });
         expect(config.tier).toBe("sandbox");
@@ -569,6 +579,7 @@ describe("Pulumi.yaml, where every key is documented", () => {
         ["readyTimeout", DEFAULTS.fluxReadyTimeout],
         ["branch", DEFAULTS.syncBranch],
         ["username", DEFAULTS.gitUsername],
+        ["ttl", DEFAULTS.sandboxTtl],
     ])("states the default of %s that the schema applies", (key, value) => {
         expect(defaultOf(key)).toBe(value);
     });
