@@ -13,9 +13,8 @@ export interface StackOutputs {
     platformSourceKind: string;
 }
 
-/** The whole program: read this stack's config once, then declare its environment. */
-export function declareStack(): StackOutputs {
-    const config = loadConfig();
+/** The whole program: read this stack's config once (Pulumi's, unless given), then declare its environment. */
+export function declareStack(config: EnvironmentConfig = loadConfig()): StackOutputs {
     const environment = new Environment(config.environment, environmentArgs(config));
     return {
         environmentName: config.environment,

@@ -1,6 +1,6 @@
 import { jest } from "@jest/globals";
 import type * as pulumiType from "@pulumi/pulumi";
-import { cliConfig, listStacks } from "../../lib/stack-files";
+import { cliConfig, listStacks, readStackFileText } from "../../lib/stack-files";
 import { REPO_ROOT, tierOf } from "../../lib/project";
 import { specialSecretSig, specialSigKey, unknownValue as UNKNOWN } from "@pulumi/pulumi/runtime/rpc";
 
@@ -82,7 +82,7 @@ export interface RunOptions {
     recordLoads?: string[];
     /** Return a failing program's error in `error` instead of throwing it. @default false */
     allowError?: boolean;
-    /** Where the stack file is. @default the repository */
+    /** The checkout the stack file and the GitOps tree are in. @default the repository */
     root?: string;
 }
 
@@ -217,7 +217,19 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
 export async function runProgram(stack: string, options: RunOptions = {}): Promise<MockedRun<Record<string, unknown>>> {
     const run = await runMocked(stack, options, (load) => {
         const { declareStack } = load("../../infra/program") as typeof import("../../infra/program");
-        return declareStack() as unknown as Record<string, unknown>;
+        if (!options.root) return declareStack() as unknown as Record<string, unknown>;
+        // Another checkout: its config read as loadConfig reads Pulumi's, checked against that checkout's tree.
+        const { parseConfig } = load("../../infra/config") as typeof import("../../infra/config");
+        const pulumi = load("@pulumi/pulumi") as typeof pulumiType;
+        const root = options.root;
+        const config = parseConfig(pulumi.runtime.allConfig(), {
+            stack,
+            repoRoot: root,
+            env: {},
+            stackFileText: readStackFileText(root, stack),
+            secretKeys: [`${PROJECT}:token`],
+        });
+        return declareStack(config) as unknown as Record<string, unknown>;
     });
     if (run.error === undefined) await settle(run.result, run.pulumi);
     return run;

@@ -67,9 +67,12 @@ export function sharedRuns(): (stack: string) => Promise<StackRun> {
     };
 }
 
-export function describeEveryStack(stacks: string[], shared: (stack: string) => Promise<StackRun>): void {
+/** What the checks expect of a stack: its environment, whether it is a sandbox, the branch it follows. */
+export type StackExpectations = (stack: string) => { environment: string; sandbox: boolean; branch: string };
+
+export function describeEveryStack(stacks: string[], shared: (stack: string) => Promise<StackRun>, expect_: StackExpectations = stackFacts): void {
     describe.each(stacks)("the %s stack", (stack) => {
-        const { environment: env, sandbox, branch } = stackFacts(stack);
+        const { environment: env, sandbox, branch } = expect_(stack);
         let run: MockedRun<Record<string, unknown>>;
         beforeAll(async () => {
             run = await shared(stack);
