@@ -1,7 +1,9 @@
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { REPO_ROOT } from "../../lib/project";
 import type { CommandRunner } from "../../lib/run-command";
+import { copyOfRepo } from "./temp-repo";
 
 // Stand-ins for the Pulumi CLI (which the Automation API drives), kind, Docker and kubectl, for the tools
 // that run them. Each logs its calls to $FAKE_STATE/calls and keeps what it made as files there:
@@ -115,4 +117,26 @@ export function runnerWith(env: NodeJS.ProcessEnv): CommandRunner {
                 resolve({ code: error ? (typeof code === "number" ? code : 1) : 0, stdout, stderr });
             }),
         );
+}
+
+/**
+ * A copy of the repository (stack files, tree and Pulumi.yaml) for a tool that drives the CLI, with a
+ * folder for the stand-ins (`bin`, inside a Pulumi-installation-like folder: the tools hand its parent to
+ * the Automation API) and one for what they record (`state`). The caller removes `root`.
+ */
+export function fakeCheckout(prefix: string): { root: string; bin: string; state: string } {
+    const root = copyOfRepo(prefix);
+    fs.copyFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), path.join(root, "Pulumi.yaml"));
+    const bin = path.join(root, ".fake-pulumi", "bin");
+    const state = path.join(root, ".fake-state");
+    fs.mkdirSync(bin, { recursive: true });
+    fs.mkdirSync(state);
+    return { root, bin, state };
+}
+
+/** What the stand-ins were asked, in order, one line per call (optionally those starting with `prefix`). */
+export function recordedCalls(state: string, prefix?: string): string[] {
+    const file = path.join(state, "calls");
+    const all = fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n") : [];
+    return prefix ? all.filter((c) => c.startsWith(prefix)) : all;
 }

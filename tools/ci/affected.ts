@@ -2,8 +2,8 @@ import { configString, configValue, listStacks, readStackDocument } from "../../
 import { REPO_ROOT, tierOf } from "../../lib/project";
 import { isStackName } from "../../lib/validators";
 
-// Which stacks a merge request must preview, from the files it changes. The pipeline calls this
-// (`npm run -s affected -- <changed files>`); the rules live here, tested, not in shell.
+// Which stacks a change reaches, from the files it changes. The pipeline generator (tools/ci/pipeline.ts)
+// uses it, and `npm run -s affected -- <changed files>` prints it; the rules live here, tested.
 
 export interface Affected {
     /** Stacks whose `pulumi preview --diff` the change needs, sorted. */

@@ -2,9 +2,7 @@ import { afterAll, beforeEach, describe, expect, it } from "@jest/globals";
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { FakeCli, installFakes, runnerWith } from "../../test/support/fake-cli";
-import { copyOfRepo } from "../../test/support/temp-repo";
-import { REPO_ROOT } from "../../lib/project";
+import { FakeCli, fakeCheckout, installFakes, recordedCalls, runnerWith } from "../../test/support/fake-cli";
 import { cliConfig } from "../../lib/stack-files";
 import { parseConfig } from "../../infra/config";
 import { e2e, layersInOrder, nothingLeft, writeStackFile } from "./e2e";
@@ -21,20 +19,13 @@ const roots: string[] = [];
 const SOURCE = { E2E_REPOSITORY_URL: "https://gitlab.example/platform/gitops-platform.git", E2E_BRANCH: "feature/x", CI_JOB_TOKEN: "not-a-real-job-token" };
 
 beforeEach(() => {
-    root = copyOfRepo("e2e");
+    ({ root, bin, state } = fakeCheckout("e2e"));
     roots.push(root);
-    fs.copyFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), path.join(root, "Pulumi.yaml"));
-    bin = path.join(root, ".fake-pulumi", "bin");
-    state = path.join(root, ".fake-state");
-    fs.mkdirSync(state, { recursive: true });
     printed = [];
 });
 afterAll(() => roots.forEach((r) => fs.rmSync(r, { recursive: true, force: true })));
 
-function calls(): string[] {
-    const file = path.join(state, "calls");
-    return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n") : [];
-}
+const calls = () => recordedCalls(state);
 
 async function run(fakes: FakeCli[], extra: NodeJS.ProcessEnv = SOURCE): Promise<number> {
     installFakes(bin, fakes);

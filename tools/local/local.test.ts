@@ -3,8 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseDocument } from "yaml";
 import { REPO_ROOT } from "../../lib/project";
-import { FakeCli, installFakes, runnerWith } from "../../test/support/fake-cli";
-import { copyOfRepo } from "../../test/support/temp-repo";
+import { FakeCli, fakeCheckout, installFakes, recordedCalls, runnerWith } from "../../test/support/fake-cli";
 import { main } from "./cli";
 import { LOCAL_BACKEND_DIR } from "./local";
 
@@ -24,21 +23,11 @@ function tools(names: FakeCli[]): void {
     installFakes(bin, names);
 }
 
-function calls(prefix?: string): string[] {
-    const file = path.join(state, "calls");
-    const all = fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n") : [];
-    return prefix ? all.filter((c) => c.startsWith(prefix)) : all;
-}
+const calls = (prefix?: string) => recordedCalls(state, prefix);
 
 beforeEach(() => {
-    root = copyOfRepo("local");
+    ({ root, bin, state } = fakeCheckout("local"));
     roots.push(root);
-    fs.copyFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), path.join(root, "Pulumi.yaml"));
-    // A `bin` folder, as a Pulumi installation has: the tool hands its parent to the Automation API.
-    bin = path.join(root, ".fake-pulumi", "bin");
-    state = path.join(root, ".fake-state");
-    fs.mkdirSync(bin, { recursive: true });
-    fs.mkdirSync(state);
     printed = [];
 });
 afterAll(() => roots.forEach((r) => fs.rmSync(r, { recursive: true, force: true })));
