@@ -175,7 +175,9 @@ describe("pulumi up waiting for Flux against a Kubernetes API", () => {
             ORDER.map((r) => [keyOf(r), (): Answer => ({ status: 403, message: `${pluralOf(r.kind)} is forbidden: User "ci" cannot get resource` })]),
         ),
     );
-    const servers = [settles, neverReady, wrongToken, blip, stalled, flaky, down, forbidden];
+    // The checkout declares platform-configs; the branch Flux follows does not have it yet.
+    const notPushed = fakeStatusApi({ ...allReady(), "kustomizations/flux-system/platform-configs": () => "absent" });
+    const servers = [settles, neverReady, wrongToken, blip, stalled, flaky, down, forbidden, notPushed];
     let results: Outcome[];
 
     beforeAll(async () => {
@@ -188,6 +190,7 @@ describe("pulumi up waiting for Flux against a Kubernetes API", () => {
             { port: await listen(flaky.server), timeoutMs: 5000 },
             { port: await listen(down.server), timeoutMs: 400 },
             { port: await listen(forbidden.server), timeoutMs: 10_000 },
+            { port: await listen(notPushed.server), timeoutMs: 10_000 },
         ]);
     });
     afterAll(() => servers.forEach((s) => s.server.close()));
@@ -252,5 +255,12 @@ describe("pulumi up waiting for Flux against a Kubernetes API", () => {
         expect(results[7]?.error).toMatch(
             /^Waiting for Flux, could not read \w+ flux-system\/[a-z-]+: \w+ is forbidden: User "ci" cannot get resource \(1 attempt\)$/,
         );
+    });
+
+    it("fails fast on an object this checkout declares but the branch Flux follows does not have yet", () => {
+        expect(results[8]?.error).toMatch(
+            /^Flux is not Ready: Kustomization flux-system\/platform-configs: does not exist, although the root sync is Ready: this checkout's cluster folder declares it, the revision Flux applied does not \(push the branch Flux follows\?\)\. /,
+        );
+        expect(results[8]?.ms).toBeLessThan(3000);
     });
 });

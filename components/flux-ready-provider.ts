@@ -125,6 +125,7 @@ export async function waitForFlux(api: ReadinessApi, objects: FluxObjectRef[], o
             if (last && Date.now() + options.pollMs > deadline) throw notReadyInTime(objects, last, options.timeoutMs);
             throw e;
         }
+        verdicts = notApplied(objects, verdicts);
         last = verdicts;
         const now = Date.now();
         verdicts.forEach((v, i) => {
@@ -150,6 +151,25 @@ export async function waitForFlux(api: ReadinessApi, objects: FluxObjectRef[], o
         if (Date.now() + options.pollMs > deadline) throw notReadyInTime(objects, verdicts, options.timeoutMs);
         await new Promise((resolve) => setTimeout(resolve, options.pollMs));
     }
+}
+
+/**
+ * An object of the cluster folder that is missing while the root sync is Ready was not in the revision
+ * Flux applied: the folder of this checkout has it, the branch Flux follows does not (not pushed yet).
+ * Waiting longer would not bring it.
+ */
+function notApplied(objects: FluxObjectRef[], verdicts: Verdict[]): Verdict[] {
+    const root = objects.findIndex((o) => o.kind === "Kustomization" && o.namespace === "flux-system" && o.name === "flux-system");
+    if (root < 0 || verdicts[root]?.state !== "ready") return verdicts;
+    return verdicts.map((v, i) =>
+        v.state === "missing" && i < root
+            ? {
+                  state: "failed",
+                  why: "does not exist, although the root sync is Ready: this checkout's cluster folder declares it, the revision Flux applied does not (push the branch Flux follows?)",
+                  stalled: false,
+              }
+            : v,
+    );
 }
 
 /** The timeout, naming the cause first: a failure, else something that exists but is not Ready, else the first missing. */
