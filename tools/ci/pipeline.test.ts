@@ -275,6 +275,11 @@ describe("the parent pipeline", () => {
         expect(script("plan")).not.toContain("...HEAD");
     });
 
+    it("fails the plan job when the generator refuses (no pipe hides its exit code)", () => {
+        expect(script("plan")).toMatch(/npm run -s pipeline -- .* > stacks\.yml\n/);
+        expect(script("plan")).not.toMatch(/npm run -s pipeline[^\n]*\|/);
+    });
+
     it("runs the child pipeline the plan job wrote, and fails when it fails", () => {
         expect(parent.stacks?.trigger).toEqual({ include: [{ artifact: "stacks.yml", job: "plan" }], strategy: "depend" });
         expect(parent.stacks?.variables?.MERGE_REQUEST_LABELS).toBe("$CI_MERGE_REQUEST_LABELS");
