@@ -76,6 +76,35 @@ describe("the preview of one stack in a merge request", () => {
         ]);
     });
 
+    it("prints each change with the properties it touches, never their values", async () => {
+        fs.writeFileSync(path.join(state, "stack-aws-staging"), "");
+        const digest = {
+            steps: [
+                {
+                    op: "update",
+                    urn: urn("aws-staging", "kubernetes:core/v1:Secret", "staging-flux-sync-credentials"),
+                    detailedDiff: { "stringData.password": { kind: "update" } },
+                    newState: { inputs: { stringData: { password: "stand-in-token-value" } } },
+                },
+                {
+                    op: "replace",
+                    urn: urn("aws-staging", "aws:eks/nodeGroup:NodeGroup", "staging-cluster-nodes"),
+                    detailedDiff: { instanceTypes: { kind: "update-replace" }, "labels.tier": { kind: "add" } },
+                },
+            ],
+        };
+        fs.writeFileSync(path.join(state, "preview-aws-staging.json"), JSON.stringify(digest));
+        expect(await preview("aws-staging")).toBe(0);
+        expect(printed.slice(0, 5)).toEqual([
+            "update             kubernetes:core/v1:Secret staging-flux-sync-credentials",
+            "    ~ stringData.password",
+            "replace            aws:eks/nodeGroup:NodeGroup staging-cluster-nodes",
+            "    ~ instanceTypes (forces replacement)",
+            "    + labels.tier",
+        ]);
+        expect(printed.join("\n")).not.toContain("stand-in-token-value");
+    });
+
     it("previews a stack new in the merge request against an empty state, in a stack it removes afterwards", async () => {
         planned("aws-staging", [{ op: "create", type: "eks:index:Cluster", name: "staging-cluster" }]);
         expect(await preview("aws-staging")).toBe(0);

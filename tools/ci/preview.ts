@@ -12,6 +12,8 @@ interface PreviewStep {
     urn: string;
     diffReasons?: string[];
     replaceReasons?: string[];
+    /** Per property path, how it changes ("add", "update", "delete", each with a "-replace" form). */
+    detailedDiff?: Record<string, { kind: string }> | null;
 }
 
 interface PreviewDigest {
@@ -125,7 +127,15 @@ function report(stack: string, preview: CommandResult, ctx: PreviewContext): num
         ...(errors.length > 0 ? ["", "Errors:", ...errors.map((e) => `- ${e}`)] : []),
     ];
     fs.writeFileSync(path.join(ctx.root, `preview-${stack}.md`), lines.join("\n") + "\n");
-    for (const s of steps) ctx.print(`${s.op.padEnd(18)} ${typeOf(s.urn)} ${nameOf(s.urn)}${s.diffReasons?.length ? ` [${s.diffReasons.join(", ")}]` : ""}`);
+    // What `--diff` would show, but values: a secret never reaches the job log this way.
+    const sign: Record<string, string> = { add: "+", update: "~", delete: "-" };
+    for (const s of steps) {
+        ctx.print(`${s.op.padEnd(18)} ${typeOf(s.urn)} ${nameOf(s.urn)}`);
+        const paths = Object.entries(s.detailedDiff ?? {});
+        for (const [p, d] of paths)
+            ctx.print(`    ${sign[d.kind.replace(/-replace$/, "")] ?? "~"} ${p}${d.kind.endsWith("-replace") ? " (forces replacement)" : ""}`);
+        if (paths.length === 0 && s.diffReasons?.length) ctx.print(`    ~ ${s.diffReasons.join(", ")}`);
+    }
     for (const line of lines) ctx.print(line);
     if (preview.code !== 0) return 1;
 
