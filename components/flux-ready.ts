@@ -35,9 +35,13 @@ export class FluxReady extends pulumi.ComponentResource {
     }
 }
 
+// One provider object for every resource of this kind: Pulumi serialises a dynamic provider once per
+// object (@pulumi/pulumi dynamic/index.js, `providerCache`), not once per resource.
+const PROVIDER = new FluxReadyProvider();
+
 /** The Pulumi resource backed by `FluxReadyProvider`. */
 class FluxReadyResource extends pulumi.dynamic.Resource {
     constructor(name: string, inputs: { [K in keyof FluxReadyInputs]: pulumi.Input<FluxReadyInputs[K]> }, opts?: pulumi.CustomResourceOptions) {
-        super(new FluxReadyProvider(), name, inputs, { ...opts, additionalSecretOutputs: ["kubeconfig"] }, "flux", "Ready");
+        super(PROVIDER, name, inputs, { ...opts, additionalSecretOutputs: ["kubeconfig"] }, "flux", "Ready");
     }
 }

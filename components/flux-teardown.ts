@@ -31,9 +31,13 @@ export class FluxTeardown extends pulumi.ComponentResource {
     }
 }
 
+// One provider object for every resource of this kind: Pulumi serialises a dynamic provider once per
+// object (@pulumi/pulumi dynamic/index.js, `providerCache`), not once per resource.
+const PROVIDER = new FluxTeardownProvider();
+
 /** The Pulumi resource backed by `FluxTeardownProvider`. */
 class FluxTeardownResource extends pulumi.dynamic.Resource {
     constructor(name: string, inputs: { [K in keyof FluxTeardownInputs]: pulumi.Input<FluxTeardownInputs[K]> }, opts?: pulumi.CustomResourceOptions) {
-        super(new FluxTeardownProvider(), name, inputs, { ...opts, additionalSecretOutputs: ["kubeconfig"] }, "flux", "Teardown");
+        super(PROVIDER, name, inputs, { ...opts, additionalSecretOutputs: ["kubeconfig"] }, "flux", "Teardown");
     }
 }

@@ -56,6 +56,10 @@ export class KindCluster extends pulumi.ComponentResource {
 
 type KindClusterResourceArgs = { [K in keyof KindClusterInputs]: pulumi.Input<KindClusterInputs[K]> };
 
+// One provider object for every resource of this kind: Pulumi serialises a dynamic provider once per
+// object (@pulumi/pulumi dynamic/index.js, `providerCache`), not once per resource.
+const PROVIDER = new KindClusterProvider();
+
 /** The Pulumi resource backed by `KindClusterProvider`. `KindCluster` is the component to use. */
 class KindClusterResource extends pulumi.dynamic.Resource {
     declare readonly name: pulumi.Output<string>;
@@ -64,7 +68,7 @@ class KindClusterResource extends pulumi.dynamic.Resource {
 
     constructor(name: string, inputs: KindClusterResourceArgs, opts?: pulumi.CustomResourceOptions) {
         super(
-            new KindClusterProvider(),
+            PROVIDER,
             name,
             { ...inputs, kubeconfig: undefined, context: undefined },
             { ...opts, additionalSecretOutputs: ["kubeconfig"] },

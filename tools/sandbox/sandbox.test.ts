@@ -254,15 +254,6 @@ describe("fork", () => {
             ["switch", "-c", "feature/b"],
         ]);
     });
-
-    it("the forked stack runs under mocks and syncs clusters/<sandbox> on its branch", async () => {
-        const { ctx } = context(root);
-        await fork(ctx, { sandbox: "sandbox-m", from: "development", branch: "feature/m" });
-        // Loaded here, not at the top: it brings the Pulumi runtime, which only this test needs.
-        const { runForkedStack } = require("../../test/support/forked-stack") as typeof import("../../test/support/forked-stack");
-        const instance = await runForkedStack(root, "sandbox-m");
-        expect(instance).toMatchObject({ ref: "refs/heads/feature/m", path: "clusters/sandbox-m" });
-    });
 });
 
 describe("fork refuses, and leaves the repository as it was", () => {
