@@ -1,5 +1,5 @@
-import { cliConfig } from "./stack-files";
-import { PROJECT } from "./project";
+import { parseDocument } from "yaml";
+import { configValue, readStackFileText } from "./stack-files";
 
 // Two kind clusters on one laptop publish their host ports on the same machine: a port taken twice makes
 // the second `kind create cluster` fail half-way. Found here, from the stack files, before any cluster.
@@ -15,13 +15,11 @@ export interface PublishedPort {
 
 /** The host ports a stack's kind cluster publishes; none for an EKS stack or a stack file without mappings. */
 export function publishedPorts(root: string, stack: string): PublishedPort[] {
-    let cluster: { backend?: string; portMappings?: { hostPort?: number; protocol?: string; listenAddress?: string }[] };
-    try {
-        cluster = JSON.parse(cliConfig(root, stack)[`${PROJECT}:cluster`] ?? "{}") as typeof cluster;
-    } catch {
-        return []; // a broken stack file is the config check's to report
-    }
-    if (cluster.backend !== "kind") return [];
+    // A stack file that is missing or does not parse has no ports here; the config check reports it.
+    const text = readStackFileText(root, stack);
+    const cluster = (text === undefined ? undefined : configValue(parseDocument(text), "cluster")) as
+        { backend?: string; portMappings?: { hostPort?: number; protocol?: string; listenAddress?: string }[] } | undefined;
+    if (cluster?.backend !== "kind") return [];
     return (cluster.portMappings ?? [])
         .filter((m) => typeof m.hostPort === "number")
         .map((m) => ({ stack, hostPort: m.hostPort ?? 0, protocol: m.protocol ?? "TCP", listenAddress: m.listenAddress ?? "0.0.0.0" }));

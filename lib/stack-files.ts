@@ -48,6 +48,12 @@ export function readStackDocument(root: string, stack: string): Document {
     return parseDocument(fs.readFileSync(stackFilePath(root, stack), "utf8"));
 }
 
+/** Why a stack file cannot be read, naming it and the fix; undefined when it parses. */
+export function stackFileProblem(root: string, stack: string): string | undefined {
+    const error = readStackDocument(root, stack).errors[0];
+    return error ? `${stackFile(stack)} is not valid YAML (${error.message.split("\n")[0] ?? ""}). Fix: repair the file` : undefined;
+}
+
 /** A config value of our namespace, as plain data; `key` may be dotted (`sync.branch`). */
 export function configValue(doc: Document, key: string): unknown {
     const [top, ...rest] = key.split(".");

@@ -242,6 +242,18 @@ describe("every pipeline", () => {
         expect(defaults.cache?.paths).toEqual([".npm/", ".pulumi-home/plugins/"]);
     });
 
+    it("refuses a stack file that is not YAML, naming it, before writing any job", () => {
+        const root = copyOfRepo("pipeline-broken", ["stacks", "clusters", "platform"]);
+        try {
+            fs.writeFileSync(path.join(root, "stacks", "Pulumi.aws-staging.yaml"), "config:\n  - [unclosed\n");
+            expect(() => childPipeline({ event: "main", changed: ["package.json"], image: IMAGE, root })).toThrow(
+                /^stacks\/Pulumi\.aws-staging\.yaml is not valid YAML \(.+\)\. Fix: repair the file$/,
+            );
+        } finally {
+            fs.rmSync(root, { recursive: true, force: true });
+        }
+    });
+
     it("is read from the command line the parent pipeline uses", () => {
         expect(parseArgs(["--event", "merge_request", "--image", IMAGE, "stacks/Pulumi.aws-staging.yaml\nREADME.md"], { PULUMI_CLOUD_ORG: "acme" })).toEqual({
             event: "merge_request",

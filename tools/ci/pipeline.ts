@@ -1,6 +1,6 @@
 import { stringify } from "yaml";
-import { PROJECT, REPO_ROOT, type Tier, tierOf } from "../../lib/project";
-import { cliConfig, listStacks } from "../../lib/stack-files";
+import { REPO_ROOT, type Tier, tierOf } from "../../lib/project";
+import { configString, listStacks, readStackDocument, stackFileProblem } from "../../lib/stack-files";
 import { affectedStacks, sandboxStacks, stacksReadingTheTree, unsafeStackNames } from "./affected";
 
 // The child pipeline each parent pipeline runs: `npm run -s pipeline -- --event <event> --image <ref>
@@ -37,14 +37,8 @@ export interface CloudStack {
 /** The stacks in stacks/ that run on EKS, with their tier. */
 export function cloudStacks(root: string): CloudStack[] {
     return listStacks(root).flatMap((stack) => {
-        const config = cliConfig(root, stack);
-        let backend: string | undefined;
-        try {
-            backend = (JSON.parse(config[`${PROJECT}:cluster`] ?? "{}") as { backend?: string }).backend;
-        } catch {
-            return [];
-        }
-        return backend === "eks" ? [{ stack, tier: tierOf(config[`${PROJECT}:environment`] ?? "") }] : [];
+        const doc = readStackDocument(root, stack);
+        return configString(doc, "cluster.backend") === "eks" ? [{ stack, tier: tierOf(configString(doc, "environment") ?? "") }] : [];
     });
 }
 
@@ -59,7 +53,7 @@ export function childPipeline(input: PipelineInput): Record<string, unknown> {
         throw new Error(`--image ${input.image} is not pinned by digest (<image>@sha256:<64 hex digits>)`);
     }
     const root = input.root ?? REPO_ROOT;
-    const unsafe = unsafeStackNames(listStacks(root));
+    const unsafe = [...unsafeStackNames(listStacks(root)), ...listStacks(root).flatMap((s) => stackFileProblem(root, s) ?? [])];
     if (unsafe.length > 0) throw new Error(unsafe.join("\n"));
     const cloud = cloudStacks(root);
     const affected = new Set(

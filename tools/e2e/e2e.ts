@@ -8,7 +8,7 @@ import { kindReleaseProblem } from "../../components/kind-provider";
 import { KIND_RELEASE, PROJECT, TOKEN_ENV_VAR } from "../../lib/project";
 import { CommandRunner } from "../../lib/run-command";
 import { readStackDocument, stackFilePath } from "../../lib/stack-files";
-import { definedEnv, firstError, prefixed, pulumiOnPath, seconds } from "../local/workspace";
+import { definedEnv, firstError, prefixed, probeTools, pulumiOnPath, seconds } from "../local/workspace";
 
 // `npm run e2e`: the development environment for real, on kind, from a throw-away stack: `pulumi up`,
 // Flux and the platform Ready, then the teardown and `pulumi destroy`, checking that nothing is left.
@@ -52,16 +52,14 @@ export function sourceFrom(env: NodeJS.ProcessEnv): E2eSource | string {
 
 /** The tools the run needs, and the source: one line naming whatever is missing, or undefined. */
 export async function missing(ctx: E2eContext): Promise<string | undefined> {
-    const probe = (cmd: string, args: string[]) => ctx.run(cmd, args).catch(() => undefined);
+    const { docker, kind, pulumi, kubectl } = await probeTools(ctx.run, ["docker", "kind", "pulumi", "kubectl"]);
     const lacking: string[] = [];
-    const docker = await probe("docker", ["info", "--format", "{{.ServerVersion}}"]);
     if (!docker) lacking.push("Docker");
     else if (docker.code !== 0) lacking.push("a running Docker engine");
-    const kind = await probe("kind", ["version"]);
     if (!kind) lacking.push(`kind ${KIND_RELEASE}.x`);
     else if (kindReleaseProblem(kind.stdout)) lacking.push(`kind ${KIND_RELEASE}.x (found ${kind.stdout.trim()})`);
-    if (!(await probe("pulumi", ["version"]))) lacking.push("the Pulumi CLI");
-    if (!(await probe("kubectl", ["version", "--client"]))) lacking.push("kubectl");
+    if (!pulumi) lacking.push("the Pulumi CLI");
+    if (!kubectl) lacking.push("kubectl");
     const source = sourceFrom(ctx.env);
     if (typeof source === "string") lacking.push(source);
     return lacking.length > 0 ? `npm run e2e needs ${lacking.join(", ")}; see the README's "End-to-end test"` : undefined;

@@ -72,6 +72,14 @@ describe("npm run local", () => {
         expect(calls("kind create")).toEqual([]);
     });
 
+    it("names a stack file that is not YAML, with the fix, instead of a stack trace", async () => {
+        tools(["pulumi", "docker", "kind"]);
+        fs.writeFileSync(path.join(root, "stacks", "Pulumi.staging.yaml"), "config:\n  gitops-platform:cluster: {backend: kind\n");
+        expect(await run(["up"])).toBe(1);
+        expect(printed.join("\n")).toMatch(/ {2}- stacks\/Pulumi\.staging\.yaml is not valid YAML \(.+\)\. Fix: repair the file/);
+        expect(calls("pulumi up")).toEqual([]);
+    });
+
     it("refuses an EKS stack and a stack without a file", async () => {
         tools(["pulumi", "docker", "kind"]);
         expect(await run(["up", "aws-staging", "nope"])).toBe(1);

@@ -5,10 +5,10 @@ import { kindReleaseProblem } from "../../components/kind-provider";
 import { judge } from "../../components/flux-ready-provider";
 import { durationSeconds } from "../../lib/validators";
 import { hostPortClashes } from "../../lib/host-ports";
-import { ENVIRONMENTS, KIND_RELEASE, PROJECT, TOKEN_ENV_VAR } from "../../lib/project";
+import { ENVIRONMENTS, KIND_RELEASE, TOKEN_ENV_VAR } from "../../lib/project";
 import { CommandRunner } from "../../lib/run-command";
-import { cliConfig, listStacks } from "../../lib/stack-files";
-import { definedEnv, firstError, prefixed, pulumiOnPath, seconds } from "./workspace";
+import { configString, configValue, listStacks, readStackDocument, stackFileProblem } from "../../lib/stack-files";
+import { definedEnv, firstError, prefixed, probeTools, pulumiOnPath, seconds } from "./workspace";
 
 // The design story's `task create` / `task delete`: every local environment on kind with one command,
 // through the Pulumi Automation API (which drives the Pulumi CLI), side by side.
@@ -114,12 +114,8 @@ async function fluxStatus(context: string, ctx: LocalContext): Promise<{ flux: s
 
 /** Whether `pulumi up` of this stack waits for Flux (flux.readyTimeout is not 0s). */
 function waitsForFlux(root: string, stack: string): boolean {
-    try {
-        const flux = JSON.parse(cliConfig(root, stack)[`${PROJECT}:flux`] ?? "{}") as { readyTimeout?: string };
-        return flux.readyTimeout === undefined || durationSeconds(flux.readyTimeout) > 0;
-    } catch {
-        return true;
-    }
+    const timeout = configString(readStackDocument(root, stack), "flux.readyTimeout");
+    return timeout === undefined || durationSeconds(timeout) > 0;
 }
 
 interface Backend {
@@ -133,7 +129,12 @@ async function backendFor(ctx: LocalContext): Promise<Backend> {
     if (ctx.env["PULUMI_BACKEND_URL"]) return { url: ctx.env["PULUMI_BACKEND_URL"], local: false, env: {} };
     const whoami = await ctx.run("pulumi", ["whoami", "--json"]).catch(() => undefined);
     if (whoami?.code === 0) {
-        const url = (JSON.parse(whoami.stdout || "{}") as { url?: string }).url ?? "the logged-in backend";
+        let url = "the logged-in backend";
+        try {
+            url = (JSON.parse(whoami.stdout) as { url?: string }).url ?? url;
+        } catch {
+            // an older CLI without --json: still logged in
+        }
         return { url, local: false, env: {} };
     }
     const url = `file://${path.join(ctx.root, LOCAL_BACKEND_DIR)}`;
@@ -146,33 +147,35 @@ function stackProblems(stacks: string[], ctx: LocalContext): string[] {
     const known = listStacks(ctx.root);
     return stacks.flatMap((stack) => {
         if (!known.includes(stack)) return [`${stack} has no stack file. Fix: pick one of ${known.join(", ")}`];
-        const backend = (JSON.parse(cliConfig(ctx.root, stack)[`${PROJECT}:cluster`] ?? "{}") as { backend?: string }).backend;
+        const problem = stackFileProblem(ctx.root, stack);
+        if (problem) return [problem];
+        const backend = configString(readStackDocument(ctx.root, stack), "cluster.backend");
         return backend === "kind" ? [] : [`${stack} runs on ${backend}, and this command runs kind stacks only. Fix: pulumi up -s ${stack}`];
     });
 }
 
 /** Every missing tool or setting at once, each with its fix. */
 async function prerequisiteProblems(command: string, stacks: string[], backend: Backend, ctx: LocalContext): Promise<string[]> {
-    const probe = (cmd: string, args: string[]) => ctx.run(cmd, args).catch(() => undefined);
     const problems: string[] = [];
-    const pulumi = await probe("pulumi", ["version"]);
-    if (!pulumi) problems.push("the Pulumi CLI is not installed. Fix: https://www.pulumi.com/docs/iac/download-install/");
+    const tools = await probeTools(ctx.run, command === "status" ? ["pulumi"] : ["pulumi", "docker", "kind"]);
+    if (!tools.pulumi) problems.push("the Pulumi CLI is not installed. Fix: https://www.pulumi.com/docs/iac/download-install/");
     if (command === "status") return problems; // reads state and clusters; creates nothing
 
-    const docker = await probe("docker", ["info", "--format", "{{.ServerVersion}}"]);
-    if (!docker) problems.push("Docker is not installed. Fix: install Docker Desktop or Docker Engine");
-    else if (docker.code !== 0) {
-        problems.push(`Docker is not running (\`docker info\`: ${docker.stderr.trim().split("\n")[0] ?? ""}). Fix: start Docker`);
+    if (!tools.docker) problems.push("Docker is not installed. Fix: install Docker Desktop or Docker Engine");
+    else if (tools.docker.code !== 0) {
+        problems.push(`Docker is not running (\`docker info\`: ${tools.docker.stderr.trim().split("\n")[0] ?? ""}). Fix: start Docker`);
     }
-    const kind = await probe("kind", ["version"]);
-    if (!kind) problems.push(`kind is not installed. Fix: install kind ${KIND_RELEASE}.x (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)`);
-    else if (command === "up" && stacks.some((s) => !nodeImageOf(ctx.root, s))) {
-        const problem = kindReleaseProblem(kind.stdout);
+    // The stacks whose files read: stackProblems names the others.
+    const known = listStacks(ctx.root);
+    const docs = stacks.filter((s) => known.includes(s) && !stackFileProblem(ctx.root, s)).map((s) => ({ stack: s, doc: readStackDocument(ctx.root, s) }));
+    if (!tools.kind) problems.push(`kind is not installed. Fix: install kind ${KIND_RELEASE}.x (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)`);
+    else if (command === "up" && docs.some(({ doc }) => configValue(doc, "cluster.nodeImage") === undefined)) {
+        const problem = kindReleaseProblem(tools.kind.stdout);
         if (problem) problems.push(problem);
     }
     if (command === "up") {
-        for (const stack of stacks) {
-            if (!ctx.env[TOKEN_ENV_VAR] && cliConfig(ctx.root, stack)[`${PROJECT}:token`] === undefined) {
+        for (const { stack, doc } of docs) {
+            if (!ctx.env[TOKEN_ENV_VAR] && configValue(doc, "token") === undefined) {
                 problems.push(
                     `${stack} has no token. Fix: export ${TOKEN_ENV_VAR}=<token> (read_repository, read_registry), or pulumi config set --secret token <token> -s ${stack}`,
                 );
@@ -183,10 +186,6 @@ async function prerequisiteProblems(command: string, stacks: string[], backend: 
         problems.push(`the backend ${backend.url} keeps secrets with a passphrase, and none is set. Fix: export PULUMI_CONFIG_PASSPHRASE=<passphrase>`);
     }
     return problems;
-}
-
-function nodeImageOf(root: string, stack: string): string | undefined {
-    return (JSON.parse(cliConfig(root, stack)[`${PROJECT}:cluster`] ?? "{}") as { nodeImage?: string }).nodeImage;
 }
 
 function table(rows: Row[], print: (line: string) => void): void {

@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { PulumiCommand } from "@pulumi/pulumi/automation";
+import type { CommandResult, CommandRunner } from "../../lib/run-command";
 
 // What the tools that drive the Pulumi CLI through the Automation API share (npm run local, npm run e2e).
 
@@ -53,4 +54,24 @@ export function firstError(e: unknown): string {
     if (flux) return flux.slice(flux.search(/Flux (is|was) not Ready/));
     const error = lines.find((l) => l.startsWith("error: ") && !l.endsWith("update failed"));
     return (error ?? lines.find((l) => l.length > 0) ?? "failed").replace(/^error: /, "");
+}
+
+export type Tool = "pulumi" | "docker" | "kind" | "kubectl";
+
+/** How each tool is asked whether it is there (and, for Docker, whether its engine answers). */
+const PROBES: Record<Tool, string[]> = {
+    pulumi: ["version"],
+    docker: ["info", "--format", "{{.ServerVersion}}"],
+    kind: ["version"],
+    kubectl: ["version", "--client"],
+};
+
+/** What each tool answered; undefined for a tool that is not installed. */
+export async function probeTools(run: CommandRunner, tools: Tool[]): Promise<Partial<Record<Tool, CommandResult>>> {
+    const answers: Partial<Record<Tool, CommandResult>> = {};
+    for (const tool of tools) {
+        const answer = await run(tool, PROBES[tool]).catch(() => undefined);
+        if (answer) answers[tool] = answer;
+    }
+    return answers;
 }

@@ -4,6 +4,7 @@ import * as path from "path";
 import { isMap, isScalar, isSeq, type Document } from "yaml";
 import { yamlFilesUnder } from "../../lib/gitops-tree";
 import { PROJECT } from "../../lib/project";
+import { SandboxError } from "./tree";
 
 // What a promote writes back: the sandbox's own changes since the fork, merged three ways with what
 // happened to the source meanwhile. The fork point is recorded at fork time, as hashes (the sandbox
@@ -74,9 +75,19 @@ export function forkPointOf(source: string, sourceDir: string, sourceDoc: Docume
     return { source, files, config, ...(ociRef ? { ociRef } : {}) };
 }
 
+/** The recorded fork point, or undefined for a sandbox forked before they were recorded. */
 export function readForkPoint(sandboxDir: string): ForkPoint | undefined {
     const file = path.join(sandboxDir, FORK_POINT);
-    return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as ForkPoint) : undefined;
+    if (!fs.existsSync(file)) return undefined;
+    try {
+        const point = JSON.parse(fs.readFileSync(file, "utf8")) as ForkPoint;
+        if (typeof point.files === "object" && point.files !== null && typeof point.config === "object" && point.config !== null) return point;
+    } catch {
+        // reported below
+    }
+    throw new SandboxError(
+        `clusters/${path.basename(sandboxDir)}/${FORK_POINT} is not a fork point the fork wrote. Fix: restore it from Git, or delete it to promote the folder whole; nothing was changed.`,
+    );
 }
 
 export interface TreeMerge {

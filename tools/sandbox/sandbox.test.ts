@@ -508,6 +508,15 @@ describe("promote", () => {
         );
     });
 
+    it("refuses a fork point it did not write, saying how to go on, and writes nothing", async () => {
+        fs.writeFileSync(path.join(root, "clusters", "sandbox-a", ".fork-point.json"), "{ not json");
+        const digest = treeDigest(root);
+        await expect(promote(context(root).ctx, "sandbox-a", { yes: true })).rejects.toThrow(
+            "clusters/sandbox-a/.fork-point.json is not a fork point the fork wrote. Fix: restore it from Git, or delete it to promote the folder whole; nothing was changed.",
+        );
+        expect(treeDigest(root)).toBe(digest);
+    });
+
     it("says so when a sandbox forked before fork points were recorded replaces its source's folder whole", async () => {
         fs.rmSync(path.join(root, "clusters", "sandbox-a", ".fork-point.json"));
         const { ctx, printed } = context(root);

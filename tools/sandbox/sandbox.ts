@@ -294,14 +294,9 @@ function readSandbox(root: string, name: string): { doc: Document; source: strin
     return { doc, source };
 }
 
+/** Whether the backend holds the stack; undefined when it cannot be asked. */
 async function stackExists(ctx: SandboxContext, stack: string): Promise<boolean | undefined> {
-    try {
-        const result = await ctx.run("pulumi", ["stack", "ls", "--json"]);
-        if (result.code !== 0) return undefined;
-        return (JSON.parse(result.stdout) as { name: string }[]).some((s) => s.name === stack || s.name.endsWith(`/${stack}`));
-    } catch {
-        return undefined;
-    }
+    return (await backendStacks(ctx))?.includes(stack);
 }
 
 export async function promote(ctx: SandboxContext, name: string, options: { yes?: boolean } = {}): Promise<void> {
