@@ -272,6 +272,11 @@ describe("the parent pipeline", () => {
         expect(parent.test?.image).toMatch(/^node:22\b/);
     });
 
+    it("runs the whole npm test again over a copy with a committed sandbox of every stack", () => {
+        expect(script("test-with-sandboxes").split("\n").at(-1)).toBe("npm run test:sandboxes");
+        expect(parent["test-with-sandboxes"]?.rules).toBeUndefined();
+    });
+
     it("builds the tools image from tools/ci/Dockerfile and hands on its digest", () => {
         expect(script("tools-image")).toContain('docker build -t "$REPO:$TAG" tools/ci');
         expect(script("tools-image")).toContain('echo "TOOLS_IMAGE=$REPO@$DIGEST"');
