@@ -119,7 +119,7 @@ describe("stack names the pipeline's shell receives", () => {
         try {
             fs.copyFileSync(path.join(root, "stacks", "Pulumi.aws-staging.yaml"), path.join(root, "stacks", "Pulumi.$(id).yaml"));
             const image = `registry.example/ci-tools@sha256:${"a".repeat(64)}`;
-            expect(() => childPipeline({ event: "merge_request", changed: ["package.json"], image, root })).toThrow(
+            expect(() => childPipeline({ event: "merge_request", changed: ["package.json"], image, backend: { cloudOrg: "acme" }, root })).toThrow(
                 "stacks/Pulumi.$(id).yaml: '$(id)' is not a stack name",
             );
         } finally {
@@ -130,7 +130,7 @@ describe("stack names the pipeline's shell receives", () => {
     it("reaches a job's script only as the quoted $STACK variable", () => {
         const image = `registry.example/ci-tools@sha256:${"a".repeat(64)}`;
         const scripts = (["merge_request", "main", "schedule"] as const).flatMap((event) =>
-            Object.values(childPipeline({ event, changed: ["package.json"], image }))
+            Object.values(childPipeline({ event, changed: ["package.json"], image, backend: { cloudOrg: "acme" } }))
                 .flatMap((job) => (job as { script?: string[] }).script ?? [])
                 .filter((line) => /pulumi|preview/.test(line)),
         );

@@ -1,12 +1,14 @@
-import { describe, expect, it } from "@jest/globals";
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import Ajv from "ajv";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { parse, stringify } from "yaml";
-import { KIND_RELEASE, REPO_ROOT } from "../../lib/project";
+import { KIND_CLUSTER_DEFAULTS, KIND_RELEASE, REPO_ROOT } from "../../lib/project";
 import { copyOfRepo } from "../../test/support/temp-repo";
 import { readGitlabCiSchema } from "../schemas/vendored";
-import { childPipeline, cloudStacks, parseArgs, PipelineEvent, PipelineInput } from "./pipeline";
+import { backendOf, childPipeline, cloudStacks, eventOf, inputFromEnvironment, PipelineEvent, PipelineInput } from "./pipeline";
 
 // The parent pipeline (.gitlab-ci.yml) and every child pipeline the generator can write, checked against
 // GitLab's own schema (vendored in schemas/) and for the properties of their jobs.
@@ -32,14 +34,15 @@ const parent = parse(fs.readFileSync(path.join(REPO_ROOT, ".gitlab-ci.yml"), "ut
 const script = (job: string) => (parent[job]?.script ?? []).join("\n");
 
 const IMAGE = `registry.gitlab.example/platform/gitops-platform/ci-tools@sha256:${"0123456789abcdef".repeat(4)}`;
+const BUCKET = { url: "s3://acme-pulumi-state", secretsProvider: "awskms://alias/gitops-platform-state?region=eu-west-1" };
 const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(readGitlabCiSchema());
 const schemaErrors = (doc: unknown) => (validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ""}`));
 
 /** The child pipeline for an event and changed paths, as GitLab would read the YAML the CLI prints. */
 function child(event: PipelineEvent, changed: string[], extra: Partial<PipelineInput> = {}): Record<string, Job> {
-    return parse(stringify(childPipeline({ event, changed, image: IMAGE, ...extra }))) as Record<string, Job>;
+    return parse(stringify(childPipeline({ event, changed, image: IMAGE, backend: BUCKET, ...extra }))) as Record<string, Job>;
 }
-const jobsOf = (pipeline: Record<string, Job>) => Object.keys(pipeline).filter((k) => !["default", "variables", "stages"].includes(k));
+const jobsOf = (pipeline: Record<string, Job>) => Object.keys(pipeline).filter((k) => !["default", "variables", "stages", "workflow"].includes(k));
 
 describe("GitLab's CI schema accepts", () => {
     it(".gitlab-ci.yml", () => {
@@ -50,8 +53,8 @@ describe("GitLab's CI schema accepts", () => {
         ["a merge request that changes the program (every cloud stack previewed)", "merge_request", ["components/environment.ts"], {}],
         ["a merge request that changes no stack", "merge_request", ["README.md"], {}],
         ["a push to main that changes one stack file", "main", ["stacks/Pulumi.aws-staging.yaml"], {}],
-        ["the first push to main (everything)", "main", [], { all: true }],
-        ["a schedule, logging in to Pulumi Cloud by OIDC", "schedule", [], { pulumiCloudOrg: "acme" }],
+        ["a schedule, logging in to Pulumi Cloud by OIDC", "schedule", [], { backend: { cloudOrg: "acme" } }],
+        ["a push to main, with a runner tag", "main", [], { runnerTag: "gitops-platform" }],
     ])("the child pipeline of %s", (_name, event, changed, extra) => {
         expect(schemaErrors(child(event, changed, extra))).toEqual([]);
     });
@@ -73,18 +76,24 @@ describe("which jobs each event gets", () => {
         ["a kind stack file previews nothing (its state lives on a laptop)", "merge_request", ["stacks/Pulumi.development.yaml"], ["no stack affected"]],
         ["the GitOps tree alone previews nothing", "merge_request", ["clusters/staging/platform.yaml"], ["no stack affected"]],
         [
-            "a push of the program deploys every cloud stack",
+            "a push deploys every cloud stack, whatever it changed (a no-op where nothing did)",
             "main",
-            ["components/flux-bootstrap.ts"],
+            ["README.md"],
             ["deploy aws-development", "deploy aws-production", "deploy aws-staging"],
         ],
-        ["a push of one stack file deploys that stack", "main", ["stacks/Pulumi.aws-staging.yaml"], ["deploy aws-staging"]],
-        ["a push of docs deploys nothing", "main", ["README.md"], ["no stack affected"]],
         [
             "a schedule checks every deployed cloud stack for drift, whatever changed, and expires EKS sandboxes",
             "schedule",
             [],
-            ["drift aws-development", "drift aws-production", "drift aws-staging", "expire sandboxes"],
+            [
+                "drift aws-development",
+                "drift aws-production",
+                "drift aws-staging",
+                "expire sandboxes",
+                "reconcile aws-development",
+                "reconcile aws-production",
+                "reconcile aws-staging",
+            ],
         ],
     ])("%s", (_name, event, changed, jobs) => {
         expect(jobsOf(child(event, changed)).sort()).toEqual(jobs);
@@ -107,9 +116,9 @@ describe("which jobs each event gets", () => {
                 source.replace("gitops-platform:environment: development", "gitops-platform:environment: sb-1"),
             );
             const jobs = (event: PipelineEvent) =>
-                jobsOf(parse(stringify(childPipeline({ event, changed: ["stacks/Pulumi.aws-sb-1.yaml"], image: IMAGE, root }))) as Record<string, Job>);
+                jobsOf(parse(stringify(childPipeline({ event, changed: ["stacks/Pulumi.aws-sb-1.yaml"], image: IMAGE, backend: BUCKET, root }))) as Record<string, Job>);
             expect(jobs("merge_request")).toEqual(["preview aws-sb-1"]);
-            expect(jobs("main")).toEqual(["no stack affected"]);
+            expect(jobs("main")).not.toContain("deploy aws-sb-1");
             expect(jobs("schedule")).not.toContain("drift aws-sb-1");
         } finally {
             fs.rmSync(root, { recursive: true, force: true });
@@ -171,24 +180,28 @@ describe("main: every environment deployed, production behind a gate", () => {
         expect(deploy("aws-production")).toMatchObject({ when: "manual", allow_failure: false });
     });
 
-    it("does not wait for a stack the push did not change", () => {
-        expect(child("main", ["stacks/Pulumi.aws-production.yaml"])["deploy aws-production"]?.needs).toEqual([]);
-    });
-
-    it("creates a stack on its first deploy, and deploys with the deploy role", () => {
-        expect(deploy("aws-staging").script).toContain('pulumi stack select --create "$STACK" --non-interactive');
+    it("creates a stack on its first deploy with the bucket's KMS secrets provider, and deploys with the deploy role", () => {
+        expect(deploy("aws-staging").script).toContain(
+            'pulumi stack select --create "$STACK" --secrets-provider "$PULUMI_SECRETS_PROVIDER" --non-interactive',
+        );
         expect(deploy("aws-staging").variables?.AWS_ROLE_ARN).toBe("$AWS_DEPLOY_ROLE_ARN");
+        // The stack files in Git carry no encryptedkey: the CLI takes the secrets provider from the state.
+        expect((pipeline.variables as Record<string, string>).PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER).toBe("true");
+        const cloud = child("main", [], { backend: { cloudOrg: "acme" } });
+        expect(cloud["deploy aws-staging"]?.script).toContain('pulumi stack select --create "$STACK" --non-interactive');
+        expect((cloud.variables as Record<string, string>).PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER).toBeUndefined();
     });
 
-    it("never deploys from the parent pipeline, and only a push to main makes a deploy pipeline", () => {
+    it("refreshes before it updates, within a time limit, and puts drift back", () => {
+        for (const stack of ["aws-development", "aws-staging", "aws-production"]) {
+            expect(deploy(stack).script?.at(-1)).toBe('pulumi up --yes --refresh --diff --non-interactive --stack "$STACK" --policy-pack policy');
+            expect((deploy(stack) as { timeout?: string }).timeout).toBe("1h 30m");
+        }
+    });
+
+    it("never deploys from the parent pipeline", () => {
         const all = Object.keys(parent).map(script).join("\n");
         expect(all).not.toMatch(/pulumi (up|destroy)/);
-        expect(parent.plan?.rules).toEqual([
-            { if: '$CI_PIPELINE_SOURCE == "merge_request_event"', variables: { EVENT: "merge_request" } },
-            { if: '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH', variables: { EVENT: "main" } },
-            // A schedule and a "Run pipeline" on main check drift: they change nothing.
-            { if: "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", variables: { EVENT: "schedule" } },
-        ]);
     });
 });
 
@@ -212,7 +225,7 @@ describe("schedule: drift", () => {
     });
 
     it("logs in to Pulumi Cloud with the job's own OIDC token when the stacks live there", () => {
-        const job = child("schedule", [], { pulumiCloudOrg: "acme" })["drift aws-staging"]!;
+        const job = child("schedule", [], { backend: { cloudOrg: "acme" } })["drift aws-staging"]!;
         expect(job.id_tokens?.PULUMI_ID_TOKEN).toEqual({ aud: "urn:pulumi:org:acme" });
         expect(job.script).toContain('export PULUMI_ACCESS_TOKEN="$(npm run -s ci -- pulumi-token acme)"');
     });
@@ -224,7 +237,7 @@ describe("every pipeline", () => {
             const pipeline = child(event, ["package.json"]);
             expect((pipeline.default as { image?: unknown }).image).toBe(IMAGE);
         }
-        expect(() => childPipeline({ event: "main", changed: [], image: "registry.example/ci-tools:latest" })).toThrow(
+        expect(() => childPipeline({ event: "main", changed: [], image: "registry.example/ci-tools:latest", backend: BUCKET })).toThrow(
             "--image registry.example/ci-tools:latest is not pinned by digest (<image>@sha256:<64 hex digits>)",
         );
     });
@@ -246,7 +259,7 @@ describe("every pipeline", () => {
         const root = copyOfRepo("pipeline-broken", ["stacks", "clusters", "platform"]);
         try {
             fs.writeFileSync(path.join(root, "stacks", "Pulumi.aws-staging.yaml"), "config:\n  - [unclosed\n");
-            expect(() => childPipeline({ event: "main", changed: ["package.json"], image: IMAGE, root })).toThrow(
+            expect(() => childPipeline({ event: "main", changed: ["package.json"], image: IMAGE, backend: BUCKET, root })).toThrow(
                 /^stacks\/Pulumi\.aws-staging\.yaml is not valid YAML \(.+\)\. Fix: repair the file$/,
             );
         } finally {
@@ -254,15 +267,33 @@ describe("every pipeline", () => {
         }
     });
 
-    it("is read from the command line the parent pipeline uses", () => {
-        expect(parseArgs(["--event", "merge_request", "--image", IMAGE, "stacks/Pulumi.aws-staging.yaml\nREADME.md"], { PULUMI_CLOUD_ORG: "acme" })).toEqual({
-            event: "merge_request",
-            image: IMAGE,
-            changed: ["stacks/Pulumi.aws-staging.yaml", "README.md"],
-            all: false,
-            pulumiCloudOrg: "acme",
-        });
-        expect(() => parseArgs(["--event", "tag", "--image", IMAGE])).toThrow("--event must be one of merge_request, main, schedule");
+    it("takes its event from GitLab's own variables, and refuses a pipeline it has no jobs for", () => {
+        const main = { CI_DEFAULT_BRANCH: "main" };
+        expect(eventOf({ ...main, CI_PIPELINE_SOURCE: "merge_request_event" })).toBe("merge_request");
+        expect(eventOf({ ...main, CI_PIPELINE_SOURCE: "push", CI_COMMIT_BRANCH: "main" })).toBe("main");
+        expect(eventOf({ ...main, CI_PIPELINE_SOURCE: "web", CI_COMMIT_BRANCH: "main", EVENT: "main" })).toBe("schedule");
+        expect(() => eventOf({ ...main, CI_PIPELINE_SOURCE: "push", CI_COMMIT_TAG: "1.2.3" })).toThrow(
+            "This pipeline (source push, branch none) has no stack jobs: they run for merge requests, pushes to the default branch, and schedules or runs on it",
+        );
+    });
+
+    it("needs a backend that keeps secrets safe, and says which variable to set", () => {
+        expect(backendOf({ PULUMI_CLOUD_ORG: "acme" })).toEqual({ cloudOrg: "acme" });
+        expect(() => backendOf({})).toThrow("Set PULUMI_CLOUD_ORG (Pulumi Cloud) or PULUMI_BACKEND_URL (e.g. s3://<bucket>) as a CI/CD variable");
+        expect(() => backendOf({ PULUMI_BACKEND_URL: "s3://acme-state" })).toThrow(
+            "PULUMI_BACKEND_URL s3://acme-state keeps secrets with the stack's own secrets provider, and none is set: set PULUMI_SECRETS_PROVIDER to a KMS key the deploy role may use (e.g. awskms://alias/gitops-platform-state?region=eu-west-1)",
+        );
+        expect(() => backendOf({ PULUMI_BACKEND_URL: "s3://acme-state", PULUMI_SECRETS_PROVIDER: "passphrase" })).toThrow(/none is set/);
+    });
+
+    it("lists every problem of the plan job's environment at once", () => {
+        expect(() => inputFromEnvironment({ CI_PIPELINE_SOURCE: "push", CI_REGISTRY_IMAGE: "registry.gitlab.com/acme/p" }, [])).toThrow(
+            [
+                "This pipeline (source push, branch none) has no stack jobs: they run for merge requests, pushes to the default branch, and schedules or runs on it",
+                "TOOLS_IMAGE is not set: the tools-image job hands it on",
+                "Set PULUMI_CLOUD_ORG (Pulumi Cloud) or PULUMI_BACKEND_URL (e.g. s3://<bucket>) as a CI/CD variable",
+            ].join("\n"),
+        );
     });
 });
 
@@ -302,9 +333,67 @@ describe("the parent pipeline", () => {
         expect(parent.stacks?.variables?.MERGE_REQUEST_LABELS).toBe("$CI_MERGE_REQUEST_LABELS");
     });
 
-    it("publishes platform/ on a version tag", () => {
-        expect(script("publish-platform")).toContain('flux push artifact "oci://${CI_REGISTRY_IMAGE}/platform:${CI_COMMIT_TAG}"');
+    it("publishes platform/ on a version tag, and prints the digest production pins", () => {
+        expect(script("publish-platform")).toContain('flux push artifact "${ARTIFACT}:${CI_COMMIT_TAG}"');
         expect(script("publish-platform")).toContain("--ignore-paths='/*,!/platform/'");
+        expect(script("publish-platform")).toContain("--output json | tee platform-artifact.json");
+    });
+});
+
+/** Runs a job's script as the runner's bash does (each line must succeed), in `cwd`, with `PATH` first. */
+function runScript(job: string, cwd: string, env: Record<string, string>): { code: number; output: string } {
+    const result = spawnSync("bash", ["-eo", "pipefail", "-c", (parent[job]?.script ?? []).join("\n")], {
+        cwd,
+        env: { ...process.env, ...env },
+        encoding: "utf8",
+    });
+    return { code: result.status ?? 1, output: `${result.stdout}${result.stderr}` };
+}
+
+describe("releasing the platform", () => {
+    const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, encoding: "utf8" }).trim();
+    let dir: string;
+    beforeAll(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-release-"));
+        const origin = path.join(dir, "origin");
+        fs.mkdirSync(origin);
+        git(origin, "init", "-q", "-b", "main");
+        git(origin, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "reviewed");
+        git(origin, "switch", "-q", "-c", "unreviewed");
+        git(origin, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "never merged");
+        git(dir, "clone", "-q", origin, "work");
+    });
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const work = () => path.join(dir, "work");
+    const sha = (ref: string) => git(work(), "rev-parse", `origin/${ref}`);
+
+    it("publishes only a tag whose commit is on main", () => {
+        const guard = (commit: string) => runScript("release-guard", work(), { CI_DEFAULT_BRANCH: "main", CI_COMMIT_SHA: commit, CI_COMMIT_TAG: "1.2.3" });
+        expect(guard(sha("main")).code).toBe(0);
+        const refused = guard(sha("unreviewed"));
+        expect(refused.code).toBe(1);
+        expect(refused.output).toContain(`Tag 1.2.3 is on ${sha("unreviewed")}, which is not on main: only a reviewed merge is published.`);
+    });
+
+    it("never pushes over an artifact already published under the tag", () => {
+        const bin = path.join(dir, "bin");
+        fs.mkdirSync(bin, { recursive: true });
+        // flux as its CLI answers: `pull artifact` succeeds when the tag exists (cmd/flux/pull_artifact.go).
+        fs.writeFileSync(
+            path.join(bin, "flux"),
+            `#!/bin/sh\necho "flux $1 $2" >> "${dir}/flux-calls"\n[ "$1 $2" = "pull artifact" ] && { [ -f "${dir}/published" ] && exit 0 || exit 1; }\necho '{"digest":"sha256:${"a".repeat(64)}"}'\n`,
+            { mode: 0o755 },
+        );
+        const env = { PATH: `${bin}:${process.env["PATH"] ?? ""}`, CI_REGISTRY_IMAGE: "registry.gitlab.com/acme/p", CI_COMMIT_TAG: "1.2.3", CI_COMMIT_SHA: sha("main") };
+        fs.writeFileSync(path.join(dir, "published"), "");
+        const refused = runScript("publish-platform", work(), env);
+        expect(refused.code).toBe(1);
+        expect(refused.output).toContain("oci://registry.gitlab.com/acme/p/platform:1.2.3 exists already: a published tag is never replaced.");
+        expect(fs.readFileSync(path.join(dir, "flux-calls"), "utf8")).not.toContain("flux push");
+        fs.rmSync(path.join(dir, "published"));
+        const published = runScript("publish-platform", work(), env);
+        expect(published.code).toBe(0);
+        expect(published.output).toContain(`Pin production with: ref: { tag: "1.2.3", digest: "sha256:${"a".repeat(64)}" }`);
     });
 });
 
@@ -325,12 +414,27 @@ describe("the end-to-end job", () => {
         expect(e2e?.variables).toMatchObject({ DOCKER_HOST: "tcp://docker:2375", E2E_KIND_API_SERVER_HOST: "docker" });
     });
 
-    it("syncs the commit under test: this project, this branch, the job's own token", () => {
+    it("syncs the commit under test: this project, this very commit, the job's own token", () => {
         expect(script("e2e")).toContain(
-            'export E2E_REPOSITORY_URL="${CI_PROJECT_URL}.git" E2E_BRANCH="${CI_COMMIT_BRANCH:-$CI_MERGE_REQUEST_SOURCE_BRANCH_NAME}"',
+            'export E2E_REPOSITORY_URL="${CI_PROJECT_URL}.git" E2E_BRANCH="${CI_COMMIT_BRANCH:-$CI_MERGE_REQUEST_SOURCE_BRANCH_NAME}" E2E_COMMIT="$CI_COMMIT_SHA"',
         );
         // The token is CI_JOB_TOKEN, which the tool falls back to when no GITLAB_TOKEN is set.
         expect(script("e2e")).not.toContain("GITLAB_TOKEN");
+    });
+
+    it("gives the Docker-in-Docker service the hosted runners' MTU, which kind's network inherits, and pulls through a mirror", () => {
+        const service = (e2e?.services as { name: string; command?: string[] }[]).find((s) => s.name.endsWith("-dind"));
+        expect(service?.command).toEqual(["--mtu=1360", "--registry-mirror=https://mirror.gcr.io"]);
+    });
+
+    it("runs a kubectl within one minor version of the cluster it tests", () => {
+        const minor = (v: string) => Number(/v1\.(\d+)\./.exec(v)?.[1]);
+        const cluster = minor(KIND_CLUSTER_DEFAULTS.nodeImage);
+        expect(Math.abs(minor(e2e?.variables?.KUBECTL_VERSION ?? "") - cluster)).toBeLessThanOrEqual(1);
+    });
+
+    it("waits only for the tests, so a production deploy waiting for its click or a drift never holds it back", () => {
+        expect(e2e?.needs).toEqual(["test"]);
     });
 
     it("installs the kind release whose node image the program pins", () => {

@@ -9,23 +9,24 @@ import { affectedStacks, sandboxStacks, stacksReadingTheTree, unsafeStackNames }
 // a laptop, and the end-to-end job covers kind.
 
 export type PipelineEvent = "merge_request" | "main" | "schedule";
-export const EVENTS: PipelineEvent[] = ["merge_request", "main", "schedule"];
 
 /** The MR label that lets a preview replace or delete what production runs on (see `destructiveChanges`). */
 export const PRODUCTION_OVERRIDE_LABEL = "production-replacement-approved";
 
+/** Where the stacks' state lives: Pulumi Cloud (logged in by OIDC), or a bucket with a KMS secrets provider. */
+export type Backend = { cloudOrg: string } | { url: string; secretsProvider: string };
+
 export interface PipelineInput {
     event: PipelineEvent;
-    /** Paths the change touches (merge request: against its diff base; main: against the last push). */
+    /** Paths a merge request changes, against its diff base (other events act on every stack). */
     changed: string[];
-    /** Every stack counts as affected (the first push to a branch has nothing to compare with). @default false */
-    all?: boolean;
     /** Every job's image, pinned by digest: the tools image the parent pipeline built. */
     image: string;
+    backend: Backend;
+    /** A runner tag every stack job carries, to reach runners that can get to the clusters' API endpoints. */
+    runnerTag?: string;
     /** The repository. @default REPO_ROOT */
     root?: string;
-    /** The Pulumi Cloud organisation to log in to with the job's OIDC token; none: PULUMI_BACKEND_URL. */
-    pulumiCloudOrg?: string;
 }
 
 /** A cloud stack and the tier its environment belongs to. */
@@ -45,9 +46,17 @@ export function cloudStacks(root: string): CloudStack[] {
 /** The tiers the pipeline deploys and drift-checks; a sandbox is somebody's, deployed by its owner. */
 const DEPLOYED: Tier[] = ["development", "staging", "production"];
 
+/** How long one deploy may take: an EKS cluster and its node group take about 20 minutes to create. */
+export const DEPLOY_TIMEOUT = "1h 30m";
+
 type Job = Record<string, unknown>;
 
-/** The child pipeline for an event, as the object GitLab reads. */
+/**
+ * The child pipeline for an event, as the object GitLab reads. Its workflow rule matters: a child of a
+ * merge-request pipeline is a merge-request pipeline, where jobs without rules get GitLab's default
+ * `only: [branches, tags]` and none would be created (test/support/gitlab.ts cites GitLab's source); with
+ * workflow:rules, GitLab drops that default from every job.
+ */
 export function childPipeline(input: PipelineInput): Record<string, unknown> {
     if (!/@sha256:[0-9a-f]{64}$/.test(input.image)) {
         throw new Error(`--image ${input.image} is not pinned by digest (<image>@sha256:<64 hex digits>)`);
@@ -56,23 +65,25 @@ export function childPipeline(input: PipelineInput): Record<string, unknown> {
     const unsafe = [...unsafeStackNames(listStacks(root)), ...listStacks(root).flatMap((s) => stackFileProblem(root, s) ?? [])];
     if (unsafe.length > 0) throw new Error(unsafe.join("\n"));
     const cloud = cloudStacks(root);
-    const affected = new Set(
-        input.all ? listStacks(root) : affectedStacks(input.changed, listStacks(root), stacksReadingTheTree(root), sandboxStacks(root)).stacks,
-    );
     const deployed = cloud.filter((s) => DEPLOYED.includes(s.tier));
 
     const jobs: Record<string, Job> = {};
     let stages: string[];
     if (input.event === "merge_request") {
         stages = ["preview"];
+        const affected = new Set(affectedStacks(input.changed, listStacks(root), stacksReadingTheTree(root), sandboxStacks(root)).stacks);
         for (const s of cloud.filter((c) => affected.has(c.stack))) jobs[`preview ${s.stack}`] = previewJob(s, input);
     } else if (input.event === "main") {
+        // State, not diffs: every environment is brought to what main says on every push, so a deploy that
+        // failed, was cancelled or skipped is caught up by the next one (an unchanged stack is a no-op).
         stages = ["deploy"];
-        const deploying = deployed.filter((c) => affected.has(c.stack));
-        for (const s of deploying) jobs[`deploy ${s.stack}`] = deployJob(s, deploying, input);
+        for (const s of deployed) jobs[`deploy ${s.stack}`] = deployJob(s, deployed, input);
     } else {
-        stages = ["drift"];
-        for (const s of deployed) jobs[`drift ${s.stack}`] = driftJob(s, input);
+        stages = ["drift", "reconcile"];
+        for (const s of deployed) {
+            jobs[`drift ${s.stack}`] = driftJob(s, input);
+            jobs[`reconcile ${s.stack}`] = reconcileJob(s, input);
+        }
         jobs["expire sandboxes"] = expireJob(input);
     }
     if (Object.keys(jobs).length === 0) {
@@ -81,46 +92,49 @@ export function childPipeline(input: PipelineInput): Record<string, unknown> {
         jobs["no stack affected"] = {
             stage: "nothing",
             image: input.image,
-            script: [`echo "No cloud stack is affected by this ${input.event === "main" ? "push" : "change"}: nothing to ${verb(input.event)}."`],
+            script: [`echo "No cloud stack is affected by this change: nothing to preview."`],
         };
     }
+    const selfManaged = "url" in input.backend;
     return {
+        workflow: { rules: [{ if: '$CI_PIPELINE_SOURCE == "parent_pipeline"' }] },
         default: {
             image: input.image,
             // npm's cache and the provider plugins Pulumi downloads, kept between jobs of a branch.
             cache: { key: { files: ["package-lock.json"] }, paths: [".npm/", ".pulumi-home/plugins/"] },
             before_script: ["npm ci --cache .npm --prefer-offline --no-audit --no-fund"],
+            ...(input.runnerTag ? { tags: [input.runnerTag] } : {}),
         },
-        variables: { PULUMI_HOME: "$CI_PROJECT_DIR/.pulumi-home", AWS_WEB_IDENTITY_TOKEN_FILE: "/tmp/aws-web-identity-token" },
+        variables: {
+            PULUMI_HOME: "$CI_PROJECT_DIR/.pulumi-home",
+            AWS_WEB_IDENTITY_TOKEN_FILE: "/tmp/aws-web-identity-token",
+            // A bucket backend keeps each stack's secrets provider in its state; the stack files in Git carry
+            // no encryptedkey, so the CLI must read it from there.
+            ...(selfManaged ? { PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER: "true" } : {}),
+        },
         stages,
         ...jobs,
     };
-}
-
-function verb(event: PipelineEvent): string {
-    return event === "merge_request" ? "preview" : event === "main" ? "deploy" : "check";
 }
 
 /**
  * Short-lived credentials only: the job's OIDC tokens, exchanged by the AWS SDKs (a web-identity token
  * file and a role) and, for Pulumi Cloud, by `npm run -s ci -- pulumi-token`.
  */
-function credentials(role: "AWS_PREVIEW_ROLE_ARN" | "AWS_DEPLOY_ROLE_ARN", input: PipelineInput): Job {
+function withCredentials(role: "AWS_PREVIEW_ROLE_ARN" | "AWS_DEPLOY_ROLE_ARN", input: PipelineInput, s: CloudStack | undefined, job: Job & { script: string[] }): Job {
+    const org = "cloudOrg" in input.backend ? input.backend.cloudOrg : undefined;
     const idTokens: Record<string, { aud: string }> = { AWS_ID_TOKEN: { aud: "sts.amazonaws.com" } };
-    if (input.pulumiCloudOrg) idTokens["PULUMI_ID_TOKEN"] = { aud: `urn:pulumi:org:${input.pulumiCloudOrg}` };
+    if (org) idTokens["PULUMI_ID_TOKEN"] = { aud: `urn:pulumi:org:${org}` };
+    const login = [
+        'printf %s "$AWS_ID_TOKEN" > "$AWS_WEB_IDENTITY_TOKEN_FILE"',
+        ...(org ? [`export PULUMI_ACCESS_TOKEN="$(npm run -s ci -- pulumi-token ${org})"`] : []),
+    ];
     return {
+        ...job,
         id_tokens: idTokens,
-        variables: { AWS_ROLE_ARN: `$${role}` },
-        login: [
-            'printf %s "$AWS_ID_TOKEN" > "$AWS_WEB_IDENTITY_TOKEN_FILE"',
-            ...(input.pulumiCloudOrg ? [`export PULUMI_ACCESS_TOKEN="$(npm run -s ci -- pulumi-token ${input.pulumiCloudOrg})"`] : []),
-        ],
+        variables: { AWS_ROLE_ARN: `$${role}`, ...(s ? { STACK: s.stack } : {}) },
+        script: [...login, ...job.script],
     };
-}
-
-function withCredentials(role: "AWS_PREVIEW_ROLE_ARN" | "AWS_DEPLOY_ROLE_ARN", input: PipelineInput, s: CloudStack, job: Job & { script: string[] }): Job {
-    const { id_tokens, variables, login } = credentials(role, input) as { id_tokens: unknown; variables: Record<string, string>; login: string[] };
-    return { ...job, id_tokens, variables: { ...variables, STACK: s.stack }, script: [...login, ...job.script] };
 }
 
 function previewJob(s: CloudStack, input: PipelineInput): Job {
@@ -139,6 +153,16 @@ function previewJob(s: CloudStack, input: PipelineInput): Job {
     });
 }
 
+/** Selects the stack, creating it on its first deploy with the bucket backend's KMS secrets provider. */
+function selectOrCreate(input: PipelineInput): string {
+    return "url" in input.backend
+        ? 'pulumi stack select --create "$STACK" --secrets-provider "$PULUMI_SECRETS_PROVIDER" --non-interactive'
+        : 'pulumi stack select --create "$STACK" --non-interactive';
+}
+
+/** `pulumi up` as the pipeline runs it: refreshed first, so what drifted is put back rather than assumed. */
+const UP = 'pulumi up --yes --refresh --diff --non-interactive --stack "$STACK" --policy-pack policy';
+
 function deployJob(s: CloudStack, deploying: CloudStack[], input: PipelineInput): Job {
     // Development first, staging after it succeeded, production by hand after staging.
     const before: Record<string, string | undefined> = { staging: "development", production: "staging" };
@@ -146,68 +170,131 @@ function deployJob(s: CloudStack, deploying: CloudStack[], input: PipelineInput)
     return withCredentials("AWS_DEPLOY_ROLE_ARN", input, s, {
         stage: "deploy",
         environment: { name: s.stack, deployment_tier: s.tier },
+        // One update per stack at a time; the README says to set the group's process mode to oldest_first.
         resource_group: s.stack,
         interruptible: false,
+        timeout: DEPLOY_TIMEOUT,
         ...(previous ? { needs: [`deploy ${previous.stack}`] } : { needs: [] }),
         ...(s.tier === "production" ? { when: "manual", allow_failure: false } : {}),
-        script: [
-            // The first deploy of a stack new on main creates it.
-            'pulumi stack select --create "$STACK" --non-interactive',
-            'pulumi up --yes --diff --non-interactive --stack "$STACK" --policy-pack policy',
-        ],
+        script: [selectOrCreate(input), UP],
     });
 }
 
 function driftJob(s: CloudStack, input: PipelineInput): Job {
-    return withCredentials("AWS_PREVIEW_ROLE_ARN", input, s, {
-        stage: "drift",
-        interruptible: true,
-        // Pulumi's drift check: what the cloud holds against the state, changing neither; fails listing every drift.
-        script: ['pulumi refresh --preview-only --expect-no-changes --diff --non-interactive --stack "$STACK"'],
+    return {
+        ...withCredentials("AWS_PREVIEW_ROLE_ARN", input, s, {
+            stage: "drift",
+            interruptible: true,
+            needs: [],
+            // Pulumi's drift check: what the cloud holds against the state, changing neither; fails listing every drift.
+            script: ['pulumi refresh --preview-only --expect-no-changes --diff --non-interactive --stack "$STACK"'],
+        }),
+        // Drift found: one open issue per stack says so (updated, never duplicated), when the project gave a token.
+        after_script: ['if [ "$CI_JOB_STATUS" = "failed" ] && [ -n "${DRIFT_ISSUE_TOKEN:-}" ]; then npm run -s ci -- report-drift "$STACK"; fi'],
+    };
+}
+
+/** The remedy for drift: `pulumi up` of that stack as main's deploy runs it, by hand, on the same pipeline. */
+function reconcileJob(s: CloudStack, input: PipelineInput): Job {
+    return withCredentials("AWS_DEPLOY_ROLE_ARN", input, s, {
+        stage: "reconcile",
+        environment: { name: s.stack, deployment_tier: s.tier, action: "start" },
+        resource_group: s.stack,
+        interruptible: false,
+        timeout: DEPLOY_TIMEOUT,
+        needs: [],
+        when: "manual",
+        // A remedy nobody has to take: the pipeline's result is the drift check's.
+        allow_failure: true,
+        script: [selectOrCreate(input), UP],
     });
 }
 
 /**
- * EKS sandboxes past their TTL, destroyed by the sandbox tool's safe path (Flux objects, Flux, cluster).
- * Kind sandboxes live on laptops. The checkout is thrown away, so the files stay for their owner to remove.
+ * EKS sandboxes past their TTL, found in the backend by the stack tags the fork wrote (so sandboxes whose
+ * files live on other branches are found too) and destroyed by the sandbox tool's safe path.
  */
 function expireJob(input: PipelineInput): Job {
-    const { id_tokens, variables, login } = credentials("AWS_DEPLOY_ROLE_ARN", input) as {
-        id_tokens: unknown;
-        variables: Record<string, string>;
-        login: string[];
-    };
-    return {
+    return withCredentials("AWS_DEPLOY_ROLE_ARN", input, undefined, {
         stage: "drift",
-        id_tokens,
-        variables,
+        needs: [],
         interruptible: false,
         resource_group: "sandbox-expiry",
-        script: [...login, "npm run -s sandbox -- expire --yes --backend eks --keep-files"],
-    };
+        script: ["npm run -s sandbox -- expire --yes --backend eks --keep-files"],
+    });
 }
 
-/** `--event <event> --image <ref> [changed paths…]`, paths also one per line in one argument. */
-export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): PipelineInput {
-    let event: string | undefined;
-    let image: string | undefined;
-    const changed: string[] = [];
-    let all = false;
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i] ?? "";
-        if (a === "--all") all = true;
-        else if (a === "--event") event = argv[++i];
-        else if (a === "--image") image = argv[++i];
-        else changed.push(...a.split("\n").filter((l) => l.trim()));
+/**
+ * The event, from what GitLab itself says about the pipeline: only a push to the default branch deploys.
+ * A variable such as EVENT could be set by whoever starts a pipeline (pipeline variables outrank the
+ * file's), so the generator takes none.
+ */
+export function eventOf(env: NodeJS.ProcessEnv): PipelineEvent {
+    const source = env["CI_PIPELINE_SOURCE"];
+    const onDefault = !!env["CI_COMMIT_BRANCH"] && env["CI_COMMIT_BRANCH"] === env["CI_DEFAULT_BRANCH"];
+    if (source === "merge_request_event") return "merge_request";
+    if (source === "push" && onDefault) return "main";
+    if (onDefault) return "schedule";
+    throw new Error(
+        `This pipeline (source ${source ?? "unknown"}, branch ${env["CI_COMMIT_BRANCH"] ?? "none"}) has no stack jobs: ` +
+            "they run for merge requests, pushes to the default branch, and schedules or runs on it",
+    );
+}
+
+/** The tools image must be the one this project's own pipeline built, by digest. */
+export function toolsImageProblem(image: string | undefined, registryImage: string | undefined): string | undefined {
+    const expected = `${registryImage ?? "<CI_REGISTRY_IMAGE>"}/ci-tools@sha256:`;
+    if (!image) return "TOOLS_IMAGE is not set: the tools-image job hands it on";
+    if (!registryImage || !image.startsWith(expected) || !/@sha256:[0-9a-f]{64}$/.test(image)) {
+        return `TOOLS_IMAGE ${image} is not this project's tools image (${expected}<digest>): the stack jobs hold the deploy role, so they run only in the image this pipeline built`;
     }
-    if (!event || !EVENTS.includes(event as PipelineEvent)) throw new Error(`--event must be one of ${EVENTS.join(", ")}`);
-    if (!image) throw new Error("--image <ref@sha256:…> is required: the tools image every job runs in");
-    return { event: event as PipelineEvent, image, changed, all, pulumiCloudOrg: env["PULUMI_CLOUD_ORG"] || undefined };
+    return undefined;
+}
+
+/** The backend from the project's CI/CD variables. */
+export function backendOf(env: NodeJS.ProcessEnv): Backend {
+    const org = env["PULUMI_CLOUD_ORG"];
+    if (org) return { cloudOrg: org };
+    const url = env["PULUMI_BACKEND_URL"];
+    if (!url) throw new Error("Set PULUMI_CLOUD_ORG (Pulumi Cloud) or PULUMI_BACKEND_URL (e.g. s3://<bucket>) as a CI/CD variable");
+    if (/^file:/.test(url)) throw new Error(`PULUMI_BACKEND_URL ${url} is a folder of the job's own machine: its state would vanish with the job`);
+    const secretsProvider = env["PULUMI_SECRETS_PROVIDER"];
+    if (!secretsProvider || /^(default|passphrase)$/.test(secretsProvider)) {
+        throw new Error(
+            `PULUMI_BACKEND_URL ${url} keeps secrets with the stack's own secrets provider, and none is set: set PULUMI_SECRETS_PROVIDER ` +
+                "to a KMS key the deploy role may use (e.g. awskms://alias/gitops-platform-state?region=eu-west-1)",
+        );
+    }
+    return { url, secretsProvider };
+}
+
+/** Everything the child pipeline depends on, from the plan job's environment and the changed paths. */
+export function inputFromEnvironment(env: NodeJS.ProcessEnv, changed: string[], root?: string): PipelineInput {
+    const problems: string[] = [];
+    const attempt = <T>(f: () => T): T | undefined => {
+        try {
+            return f();
+        } catch (e) {
+            problems.push((e as Error).message);
+            return undefined;
+        }
+    };
+    const event = attempt(() => eventOf(env));
+    const imageProblem = toolsImageProblem(env["TOOLS_IMAGE"], env["CI_REGISTRY_IMAGE"]);
+    if (imageProblem) problems.push(imageProblem);
+    const backend = attempt(() => backendOf(env));
+    if (problems.length > 0 || !event || !backend) throw new Error(problems.join("\n"));
+    return { event, changed, image: env["TOOLS_IMAGE"] ?? "", backend, runnerTag: env["STACK_RUNNER_TAG"] || undefined, root };
+}
+
+/** The changed paths, one per argument or one per line in one argument. */
+export function changedPaths(argv: string[]): string[] {
+    return argv.flatMap((a) => a.split("\n")).map((l) => l.trim()).filter(Boolean);
 }
 
 if (require.main === module) {
     try {
-        process.stdout.write(stringify(childPipeline(parseArgs(process.argv.slice(2), process.env)), { lineWidth: 0 }));
+        process.stdout.write(stringify(childPipeline(inputFromEnvironment(process.env, changedPaths(process.argv.slice(2)))), { lineWidth: 0 }));
     } catch (e) {
         console.error((e as Error).message);
         process.exit(2);
