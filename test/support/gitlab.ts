@@ -225,10 +225,10 @@ export function createPipeline(config: Record<string, unknown>, run: PipelineRun
         for (const [k, v] of Object.entries({ ...globals, ...workflowVars, ...jobVars, ...ruleVars })) {
             yamlLevel[k] = expand(String(v), { ...predefined, ...yamlLevel });
         }
-        const variables = { ...predefined, ...yamlLevel, ...(run.dotenv ?? {}), ...pipelineVars };
+        const variables = { ...predefined, ...yamlLevel, ...run.dotenv, ...pipelineVars };
         jobs.push({
             name,
-            stage: String(job["stage"] ?? "test"),
+            stage: typeof job["stage"] === "string" ? job["stage"] : "test",
             when,
             allowFailure,
             needs: job["needs"] as string[] | undefined,

@@ -50,7 +50,7 @@ function runEvent(run: PipelineRun, changed: string[] = []) {
     const plan = top.jobs.find((j) => j.name === "plan");
     if (!plan) return { parent: top, child: undefined };
     // The dotenv report of tools-image ranks below pipeline variables (docs: CI/CD variable precedence).
-    const env = { ...plan.variables, ...{ TOOLS_IMAGE }, ...run.pipelineVariables, ...PROJECT_VARIABLES };
+    const env = { ...plan.variables, TOOLS_IMAGE, ...run.pipelineVariables, ...PROJECT_VARIABLES };
     const yaml = stringify(childPipeline(inputFromEnvironment(env, changed, REPO_ROOT)));
     const stacks = job(top, "stacks");
     return { parent: top, child: createPipeline(parse(yaml) as Record<string, unknown>, childRun(run, stacks)), yaml };
@@ -113,7 +113,11 @@ describe("the jobs GitLab creates for each event", () => {
             "reconcile aws-production",
             "reconcile aws-staging",
         ]);
-        expect(created(child!).jobs.filter((j) => j.name.startsWith("reconcile")).map((j) => j.when)).toEqual(["manual", "manual", "manual"]);
+        expect(
+            created(child!)
+                .jobs.filter((j) => j.name.startsWith("reconcile"))
+                .map((j) => j.when),
+        ).toEqual(["manual", "manual", "manual"]);
     });
 
     it('"Run pipeline" on main with EVENT=main checks drift: the event comes from GitLab, not from a variable', () => {

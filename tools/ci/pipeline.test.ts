@@ -116,7 +116,12 @@ describe("which jobs each event gets", () => {
                 source.replace("gitops-platform:environment: development", "gitops-platform:environment: sb-1"),
             );
             const jobs = (event: PipelineEvent) =>
-                jobsOf(parse(stringify(childPipeline({ event, changed: ["stacks/Pulumi.aws-sb-1.yaml"], image: IMAGE, backend: BUCKET, root }))) as Record<string, Job>);
+                jobsOf(
+                    parse(stringify(childPipeline({ event, changed: ["stacks/Pulumi.aws-sb-1.yaml"], image: IMAGE, backend: BUCKET, root }))) as Record<
+                        string,
+                        Job
+                    >,
+                );
             expect(jobs("merge_request")).toEqual(["preview aws-sb-1"]);
             expect(jobs("main")).not.toContain("deploy aws-sb-1");
             expect(jobs("schedule")).not.toContain("drift aws-sb-1");
@@ -181,9 +186,7 @@ describe("main: every environment deployed, production behind a gate", () => {
     });
 
     it("creates a stack on its first deploy with the bucket's KMS secrets provider, and deploys with the deploy role", () => {
-        expect(deploy("aws-staging").script).toContain(
-            'pulumi stack select --create "$STACK" --secrets-provider "$PULUMI_SECRETS_PROVIDER" --non-interactive',
-        );
+        expect(deploy("aws-staging").script).toContain('pulumi stack select --create "$STACK" --secrets-provider "$PULUMI_SECRETS_PROVIDER" --non-interactive');
         expect(deploy("aws-staging").variables?.AWS_ROLE_ARN).toBe("$AWS_DEPLOY_ROLE_ARN");
         // The stack files in Git carry no encryptedkey: the CLI takes the secrets provider from the state.
         expect((pipeline.variables as Record<string, string>).PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER).toBe("true");
@@ -384,7 +387,12 @@ describe("releasing the platform", () => {
             `#!/bin/sh\necho "flux $1 $2" >> "${dir}/flux-calls"\n[ "$1 $2" = "pull artifact" ] && { [ -f "${dir}/published" ] && exit 0 || exit 1; }\necho '{"digest":"sha256:${"a".repeat(64)}"}'\n`,
             { mode: 0o755 },
         );
-        const env = { PATH: `${bin}:${process.env["PATH"] ?? ""}`, CI_REGISTRY_IMAGE: "registry.gitlab.com/acme/p", CI_COMMIT_TAG: "1.2.3", CI_COMMIT_SHA: sha("main") };
+        const env = {
+            PATH: `${bin}:${process.env["PATH"] ?? ""}`,
+            CI_REGISTRY_IMAGE: "registry.gitlab.com/acme/p",
+            CI_COMMIT_TAG: "1.2.3",
+            CI_COMMIT_SHA: sha("main"),
+        };
         fs.writeFileSync(path.join(dir, "published"), "");
         const refused = runScript("publish-platform", work(), env);
         expect(refused.code).toBe(1);
@@ -423,7 +431,7 @@ describe("the end-to-end job", () => {
     });
 
     it("gives the Docker-in-Docker service the hosted runners' MTU, which kind's network inherits, and pulls through a mirror", () => {
-        const service = (e2e?.services as { name: string; command?: string[] }[]).find((s) => s.name.endsWith("-dind"));
+        const service = ((e2e?.services ?? []) as { name: string; command?: string[] }[]).find((s) => s.name.endsWith("-dind"));
         expect(service?.command).toEqual(["--mtu=1360", "--registry-mirror=https://mirror.gcr.io"]);
     });
 

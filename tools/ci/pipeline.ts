@@ -121,7 +121,12 @@ export function childPipeline(input: PipelineInput): Record<string, unknown> {
  * Short-lived credentials only: the job's OIDC tokens, exchanged by the AWS SDKs (a web-identity token
  * file and a role) and, for Pulumi Cloud, by `npm run -s ci -- pulumi-token`.
  */
-function withCredentials(role: "AWS_PREVIEW_ROLE_ARN" | "AWS_DEPLOY_ROLE_ARN", input: PipelineInput, s: CloudStack | undefined, job: Job & { script: string[] }): Job {
+function withCredentials(
+    role: "AWS_PREVIEW_ROLE_ARN" | "AWS_DEPLOY_ROLE_ARN",
+    input: PipelineInput,
+    s: CloudStack | undefined,
+    job: Job & { script: string[] },
+): Job {
     const org = "cloudOrg" in input.backend ? input.backend.cloudOrg : undefined;
     const idTokens: Record<string, { aud: string }> = { AWS_ID_TOKEN: { aud: "sts.amazonaws.com" } };
     if (org) idTokens["PULUMI_ID_TOKEN"] = { aud: `urn:pulumi:org:${org}` };
@@ -257,7 +262,7 @@ export function backendOf(env: NodeJS.ProcessEnv): Backend {
     if (org) return { cloudOrg: org };
     const url = env["PULUMI_BACKEND_URL"];
     if (!url) throw new Error("Set PULUMI_CLOUD_ORG (Pulumi Cloud) or PULUMI_BACKEND_URL (e.g. s3://<bucket>) as a CI/CD variable");
-    if (/^file:/.test(url)) throw new Error(`PULUMI_BACKEND_URL ${url} is a folder of the job's own machine: its state would vanish with the job`);
+    if (url.startsWith("file:")) throw new Error(`PULUMI_BACKEND_URL ${url} is a folder of the job's own machine: its state would vanish with the job`);
     const secretsProvider = env["PULUMI_SECRETS_PROVIDER"];
     if (!secretsProvider || /^(default|passphrase)$/.test(secretsProvider)) {
         throw new Error(
@@ -289,7 +294,10 @@ export function inputFromEnvironment(env: NodeJS.ProcessEnv, changed: string[], 
 
 /** The changed paths, one per argument or one per line in one argument. */
 export function changedPaths(argv: string[]): string[] {
-    return argv.flatMap((a) => a.split("\n")).map((l) => l.trim()).filter(Boolean);
+    return argv
+        .flatMap((a) => a.split("\n"))
+        .map((l) => l.trim())
+        .filter(Boolean);
 }
 
 if (require.main === module) {

@@ -105,16 +105,33 @@ describe("the preview of one stack in a merge request", () => {
         expect(printed.join("\n")).not.toContain("stand-in-token-value");
     });
 
-    it("previews a stack new in the merge request against an empty state, in a stack it removes afterwards", async () => {
+    it("previews a stack new in the merge request against an empty state, in a local backend of its own: the real one is never written", async () => {
         planned("aws-staging", [{ op: "create", type: "eks:index:Cluster", name: "staging-cluster" }]);
-        expect(await preview("aws-staging")).toBe(0);
-        expect(calls()).toEqual([
-            "pulumi stack select aws-staging --non-interactive",
-            "pulumi stack init aws-staging --non-interactive",
-            "pulumi preview --json --stack aws-staging --policy-pack policy --non-interactive",
-            "pulumi stack rm aws-staging --yes --non-interactive",
+        expect(await preview("aws-staging", { PULUMI_BACKEND_URL: "s3://acme-state" })).toBe(0);
+        const log = fs.readFileSync(path.join(state, "calls"), "utf8").trim().split("\n");
+        expect(log[0]).toBe("pulumi stack select aws-staging --non-interactive | backend=s3://acme-state passphrase=");
+        expect(log.slice(1).map((l) => l.replace(/file:\/\/\S+/, "file://<scratch>"))).toEqual([
+            "pulumi stack init aws-staging --non-interactive | backend=file://<scratch> passphrase=set",
+            "pulumi preview --json --stack aws-staging --policy-pack policy --non-interactive | backend=file://<scratch> passphrase=set",
         ]);
-        expect(fs.existsSync(path.join(state, "stack-aws-staging"))).toBe(false);
+        const scratch = /file:\/\/(\S+)/.exec(log[1] ?? "")?.[1] ?? "";
+        expect(scratch).toContain("preview-state-");
+        expect(fs.existsSync(scratch)).toBe(false);
+    });
+
+    it("recognises production's stack file however its environment line is written", async () => {
+        const file = path.join(root, "stacks", "Pulumi.aws-production.yaml");
+        for (const spelling of ["  gitops-platform:environment: production # the real one", '  "gitops-platform:environment": "production"']) {
+            fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/^ {2}\S*environment\S*: .*$/m, spelling));
+            fs.writeFileSync(path.join(state, "stack-aws-production"), "");
+            planned("aws-production", [replacedCluster]);
+            printed = [];
+            expect(await preview("aws-production")).toBe(1);
+            expect(printed.at(-1)).toMatch(/^This change would replace eks:index:Cluster production-cluster in production\./);
+        }
+        fs.writeFileSync(file, `config: {"gitops-platform:environment": production}\n`);
+        printed = [];
+        expect(await preview("aws-production")).toBe(1);
     });
 
     it("fails, previewing nothing, when the backend cannot be reached or refuses the credentials", async () => {

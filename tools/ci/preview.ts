@@ -1,5 +1,8 @@
+import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+import { configString, readStackDocument } from "../../lib/stack-files";
 import { CommandResult, CommandRunner } from "../../lib/run-command";
 import { PRODUCTION_OVERRIDE_LABEL } from "./pipeline";
 
@@ -71,37 +74,38 @@ export interface PreviewContext {
     print: (line: string) => void;
 }
 
-/** Whether a stack is production's, from the environment its stack file names. */
+/** Whether a stack is production's, from the environment its stack file names, read as the other tools read it. */
 function isProduction(root: string, stack: string): boolean {
-    const text = fs.readFileSync(path.join(root, "stacks", `Pulumi.${stack}.yaml`), "utf8");
-    return /^\s+gitops-platform:environment:\s*["']?production["']?\s*$/m.test(text);
+    return configString(readStackDocument(root, stack), "environment") === "production";
 }
 
 /** Runs the preview; returns the job's exit code. Writes preview-<stack>.json and preview-<stack>.md. */
 export async function previewStack(stack: string, ctx: PreviewContext): Promise<number> {
-    const pulumi = (args: string[]) => ctx.run("pulumi", [...args, "--non-interactive"]);
+    const pulumi = (args: string[], env: Record<string, string> = {}) =>
+        Object.keys(env).length === 0
+            ? ctx.run("pulumi", [...args, "--non-interactive"])
+            : ctx.run("/usr/bin/env", [...Object.entries(env).map(([k, v]) => `${k}=${v}`), "pulumi", ...args, "--non-interactive"]);
     const selected = await pulumi(["stack", "select", stack]);
-    let created = false;
-    if (selected.code !== 0) {
-        if (!/no stack named/.test(selected.stderr + selected.stdout)) {
-            // A missing token, a wrong backend, no network: the preview did not happen, so the job fails.
-            ctx.print(`Could not select stack ${stack}; nothing was previewed:\n${(selected.stderr || selected.stdout).trim()}`);
-            return 1;
-        }
-        // New in this merge request: previewed against an empty state, in a stack made for that and removed after.
-        ctx.print(`${stack} has no state yet: previewing it as a new stack (created for this preview, removed after it).`);
-        const init = await pulumi(["stack", "init", stack]);
+    if (selected.code === 0) return report(stack, await pulumi(["preview", "--json", "--stack", stack, "--policy-pack", "policy"]), ctx);
+    if (!/no stack named/.test(selected.stderr + selected.stdout)) {
+        // A missing token, a wrong backend, no network: the preview did not happen, so the job fails.
+        ctx.print(`Could not select stack ${stack}; nothing was previewed:\n${(selected.stderr || selected.stdout).trim()}`);
+        return 1;
+    }
+    // New in this merge request: there is no state to read, so it is previewed against an empty one in a
+    // backend of this job's own. The real backend is never written (the preview role may only read it).
+    ctx.print(`${stack} has no state yet: previewing it as a new stack, in a throw-away local backend.`);
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "preview-state-"));
+    const local = { PULUMI_BACKEND_URL: `file://${scratch}`, PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex") };
+    try {
+        const init = await pulumi(["stack", "init", stack], local);
         if (init.code !== 0) {
             ctx.print(`Could not create stack ${stack} for its preview:\n${init.stderr.trim()}`);
             return 1;
         }
-        created = true;
-    }
-    try {
-        const preview = await pulumi(["preview", "--json", "--stack", stack, "--policy-pack", "policy"]);
-        return report(stack, preview, ctx);
+        return report(stack, await pulumi(["preview", "--json", "--stack", stack, "--policy-pack", "policy"], local), ctx);
     } finally {
-        if (created) await pulumi(["stack", "rm", stack, "--yes"]);
+        fs.rmSync(scratch, { recursive: true, force: true });
     }
 }
 

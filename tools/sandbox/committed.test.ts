@@ -85,12 +85,11 @@ describe("a committed sandbox of every stack, kind and EKS", () => {
             "deploy aws-production",
             "deploy aws-staging",
         ]);
-        expect(jobs("schedule", []).filter((j) => !j.startsWith("reconcile ")).sort()).toEqual([
-            "drift aws-development",
-            "drift aws-production",
-            "drift aws-staging",
-            "expire sandboxes",
-        ]);
+        expect(
+            jobs("schedule", [])
+                .filter((j) => !j.startsWith("reconcile "))
+                .sort(),
+        ).toEqual(["drift aws-development", "drift aws-production", "drift aws-staging", "expire sandboxes"]);
     });
 
     it("is listed with its source and lifetime, and publishes no host port another stack uses", () => {
