@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
-import { adminAccessEntries, callerVerdict, deployerProblem } from "./eks-access";
+import { adminAccessEntries, callerVerdict, deployerProblem, viewerAccessEntries } from "./eks-access";
 
 const DEPLOYER = "arn:aws:iam::123456789012:role/ci/platform-deployer";
 const ADMIN = "arn:aws:iam::123456789012:role/platform-admin";
@@ -23,6 +23,18 @@ describe("who may administer an EKS cluster", () => {
 
     it("keeps each entry's key when another role is removed from the list", () => {
         expect(Object.keys(adminAccessEntries([DEPLOYER, ADMIN], DEPLOYER, POLICY))).toEqual(["admin-1"]);
+    });
+});
+
+describe("who may read an EKS cluster", () => {
+    it("gives each viewer role a cluster-wide read-only entry that reads Secrets too, as preview and refresh do", () => {
+        const view = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy";
+        expect(viewerAccessEntries(["arn:aws:iam::123456789012:role/platform-previewer"], view)).toEqual({
+            "viewer-0": {
+                principalArn: "arn:aws:iam::123456789012:role/platform-previewer",
+                accessPolicies: { view: { policyArn: view, accessScope: { type: "cluster" } } },
+            },
+        });
     });
 });
 

@@ -22,6 +22,21 @@ export function adminAccessEntries<Arn>(adminRoleArns: string[], deployRoleArn: 
 }
 
 /**
+ * Read-only access entries for the roles that preview and drift-check the stack (the pipeline's merge
+ * request and schedule jobs): AmazonEKSAdminViewPolicy, cluster-wide, which lists and reads every resource
+ * including Secrets (AWS EKS user guide, "Review access policy permissions"), as `pulumi preview` and
+ * `pulumi refresh` read the Secrets, CRDs and Helm release state the program manages. `viewPolicyArn` is
+ * that policy's ARN in the cluster's partition.
+ */
+export function viewerAccessEntries<Arn>(viewerRoleArns: string[], viewPolicyArn: Arn) {
+    const entries: Record<string, { principalArn: string; accessPolicies: Record<string, { policyArn: Arn; accessScope: { type: string } }> }> = {};
+    viewerRoleArns.forEach((principalArn, i) => {
+        entries[`viewer-${i}`] = { principalArn, accessPolicies: { view: { policyArn: viewPolicyArn, accessScope: { type: "cluster" } } } };
+    });
+    return entries;
+}
+
+/**
  * Why `pulumi up` must not run as `callerArn` for this cluster, or undefined when it runs as the deploy
  * role. `callerArn` is what STS says (`arn:aws:sts::<account>:assumed-role/<role>/<session>`); a role is
  * matched by account and name, since STS drops the role's path.

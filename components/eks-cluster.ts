@@ -13,7 +13,7 @@ import { ManagedNodeGroup } from "@pulumi/eks/managedNodeGroup";
 import { AuthenticationMode } from "@pulumi/eks/types/enums";
 import * as pulumi from "@pulumi/pulumi";
 import { EksNetwork } from "./eks-network";
-import { adminAccessEntries, callerVerdict } from "./eks-access";
+import { adminAccessEntries, callerVerdict, viewerAccessEntries } from "./eks-access";
 
 export interface EksNodeGroup {
     /** EC2 instance types, cheapest fit first. */
@@ -51,6 +51,11 @@ export interface EksClusterArgs {
     deployRoleArn: string;
     /** IAM roles granted cluster admin through EKS access entries (the only way in: auth mode is API). */
     adminRoleArns: string[];
+    /**
+     * IAM roles that may read everything in the cluster but change nothing: the pipeline's preview and drift
+     * role, which `pulumi preview` and `pulumi refresh` need to read the Kubernetes resources. @default []
+     */
+    viewerRoleArns?: string[];
     /** Ranges that may reach the public API endpoint; the private endpoint is always on. */
     publicAccessCidrs: string[];
     /** Tags for every AWS resource, applied as the AWS provider's default tags. @default {} */
@@ -123,11 +128,17 @@ export class EksCluster extends pulumi.ComponentResource {
                 endpointPublicAccess: true,
                 publicAccessCidrs: args.publicAccessCidrs,
                 authenticationMode: AuthenticationMode.Api,
-                accessEntries: adminAccessEntries(
-                    args.adminRoleArns,
-                    args.deployRoleArn,
-                    pulumi.interpolate`arn:${partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy`,
-                ),
+                accessEntries: {
+                    ...adminAccessEntries(
+                        args.adminRoleArns,
+                        args.deployRoleArn,
+                        pulumi.interpolate`arn:${partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy`,
+                    ),
+                    ...viewerAccessEntries(
+                        args.viewerRoleArns ?? [],
+                        pulumi.interpolate`arn:${partition}:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy`,
+                    ),
+                },
                 encryptionConfigKeyArn: secretsKey.arn,
                 enabledClusterLogTypes: ["api", "audit", "authenticator"],
                 createOidcProvider: true,

@@ -53,6 +53,7 @@ export function environmentArgs(config: EnvironmentConfig): EnvironmentArgs {
                   nodeGroup: c.nodeGroup,
                   deployRoleArn: c.deployRoleArn,
                   adminRoleArns: c.adminRoleArns,
+                  viewerRoleArns: c.viewerRoleArns,
                   publicAccessCidrs: c.publicAccessCidrs,
                   tags: { ...c.tags, environment: config.environment, "managed-by": "pulumi/gitops-platform" },
                   deletionProtection: production,

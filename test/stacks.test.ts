@@ -268,7 +268,7 @@ describe.each(stacksOn("eks"))("the %s stack on EKS", (stack) => {
         expect(cluster).toMatchObject({ endpointPrivateAccess: true, endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24"] });
     });
 
-    it("authenticates through the EKS API with an admin access entry per configured role", () => {
+    it("authenticates through the EKS API with an admin access entry per configured role, and a read-only one for the pipeline's previewer", () => {
         expect(cluster.authenticationMode).toBe("API");
         expect(cluster.accessEntries).toEqual({
             "admin-0": {
@@ -278,6 +278,13 @@ describe.each(stacksOn("eks"))("the %s stack on EKS", (stack) => {
                         policyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
                         accessScope: { type: "cluster" },
                     },
+                },
+            },
+            // Without it, pulumi preview and the drift check's refresh cannot read one Kubernetes resource.
+            "viewer-0": {
+                principalArn: "arn:aws:iam::123456789012:role/platform-previewer",
+                accessPolicies: {
+                    view: { policyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy", accessScope: { type: "cluster" } },
                 },
             },
         });
@@ -412,8 +419,8 @@ describe("an EKS stack in another AWS partition", () => {
         const arns = [
             ...run.byType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((a) => String(a.inputs.policyArn)),
             ...Object.values(
-                run.one("eks:index:Cluster").inputs.accessEntries as Record<string, { accessPolicies: { clusterAdmin: { policyArn: string } } }>,
-            ).map((e) => e.accessPolicies.clusterAdmin.policyArn),
+                run.one("eks:index:Cluster").inputs.accessEntries as Record<string, { accessPolicies: Record<string, { policyArn: string }> }>,
+            ).flatMap((e) => Object.values(e.accessPolicies).map((p) => p.policyArn)),
         ];
         expect(arns.length).toBeGreaterThan(3);
         expect(arns.filter((arn) => !arn.startsWith("arn:aws-iso-b:"))).toEqual([]);

@@ -376,6 +376,7 @@ describe("EKS stack config", () => {
             nodeGroup: { instanceTypes: ["t3.medium"], minSize: 1, desiredSize: 2, maxSize: 3, diskSize: 50 },
             deployRoleArn: "arn:aws:iam::123456789012:role/platform-deployer",
             adminRoleArns: ["arn:aws:iam::123456789012:role/platform-admin"],
+            viewerRoleArns: [],
             publicAccessCidrs: ["203.0.113.0/24"],
             tags: {},
         });
@@ -410,6 +411,21 @@ describe("EKS stack config", () => {
             "no admin role",
             withKey(eksDevelopment(), "cluster.adminRoleArns", []),
             "gitops-platform:cluster.adminRoleArns: is empty, so nobody could administer the cluster. Fix: list at least one admin role ARN",
+        ],
+        [
+            "a viewer role that is also an admin (one role, one access entry)",
+            withKey(eksDevelopment(), "cluster.viewerRoleArns", ["arn:aws:iam::123456789012:role/platform-admin"]),
+            "gitops-platform:cluster.viewerRoleArns.0: 'arn:aws:iam::123456789012:role/platform-admin' is also an admin role, and one role gets one access entry. Fix: remove it from viewerRoleArns",
+        ],
+        [
+            "the deploy role listed as a viewer",
+            withKey(eksDevelopment(), "cluster.viewerRoleArns", ["arn:aws:iam::123456789012:role/platform-deployer"]),
+            "gitops-platform:cluster.viewerRoleArns.0: 'arn:aws:iam::123456789012:role/platform-deployer' is also the deploy role, and one role gets one access entry. Fix: remove it from viewerRoleArns",
+        ],
+        [
+            "a viewer role listed twice",
+            withKey(eksDevelopment(), "cluster.viewerRoleArns", ["arn:aws:iam::123456789012:role/v", "arn:aws:iam::123456789012:role/v"]),
+            "gitops-platform:cluster.viewerRoleArns.1: 'arn:aws:iam::123456789012:role/v' is listed already. Fix: remove the duplicate",
         ],
         [
             "an admin that is a user, not a role",

@@ -66,6 +66,18 @@ export function checkEks(config: StackConfig, tier: Tier, report: Report): void 
             report(`cluster.zones.${i}`, `'${zone}' is not an availability zone. Fix: e.g. 'a' or '${cluster.region}a'`);
         }
     });
+    // One principal, one access entry: EKS refuses a second entry for a principal, and the deploy role has
+    // one already (it created the cluster).
+    cluster.viewerRoleArns.forEach((arn, i) => {
+        if (arn === cluster.deployRoleArn || cluster.adminRoleArns.includes(arn)) {
+            report(
+                `cluster.viewerRoleArns.${i}`,
+                `'${arn}' is also ${arn === cluster.deployRoleArn ? "the deploy role" : "an admin role"}, and one role gets one access entry. Fix: remove it from viewerRoleArns`,
+            );
+        } else if (cluster.viewerRoleArns.indexOf(arn) !== i) {
+            report(`cluster.viewerRoleArns.${i}`, `'${arn}' is listed already. Fix: remove the duplicate`);
+        }
+    });
     const vpcProblem = privateCidrProblem(cluster.vpcCidr);
     if (vpcProblem) report("cluster.vpcCidr", vpcProblem);
     if (tier !== "production") return;

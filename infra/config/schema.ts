@@ -188,6 +188,9 @@ const eksCluster = z
                 message: "is required: with API authentication only listed roles can reach the cluster. Fix: list your admin role ARNs",
             })
             .min(1, { message: "is empty, so nobody could administer the cluster. Fix: list at least one admin role ARN" }),
+        viewerRoleArns: z
+            .array(z.string().regex(IAM_ROLE_ARN, { message: "is not an IAM role ARN. Fix: e.g. 'arn:aws:iam::123456789012:role/platform-previewer'" }))
+            .default([]),
         publicAccessCidrs: z
             .array(cidr, {
                 message: "is required: the API endpoint is reachable only from these ranges. Fix: list your VPN or CI egress CIDRs",
