@@ -1,9 +1,11 @@
 // `npm run -s ci -- <command>`: what the generated pipeline's jobs run.
 //   preview <stack>      a merge request's preview of one stack, with its reports (tools/ci/preview.ts)
 //   pulumi-token <org>   a Pulumi Cloud token for this job, from its PULUMI_ID_TOKEN (tools/ci/pulumi-token.ts)
+//   report-drift <stack> opens or updates the stack's drift issue (tools/ci/drift-issue.ts)
 import { REPO_ROOT } from "../../lib/project";
 import { spawnCommand } from "../../lib/run-command";
 import { isStackName } from "../../lib/validators";
+import { reportDrift } from "./drift-issue";
 import { previewStack } from "./preview";
 import { pulumiAccessToken } from "./pulumi-token";
 
@@ -18,7 +20,21 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(await pulumiAccessToken({ org: arg, idToken, apiUrl: process.env["PULUMI_API"] }));
         return 0;
     }
-    console.error("usage: npm run -s ci -- preview <stack> | pulumi-token <org>");
+    if (command === "report-drift" && arg && isStackName(arg)) {
+        const env = process.env;
+        const missing = ["DRIFT_ISSUE_TOKEN", "CI_API_V4_URL", "CI_PROJECT_ID", "CI_JOB_URL"].filter((k) => !env[k]);
+        if (missing.length > 0) throw new Error(`report-drift needs ${missing.join(", ")}`);
+        const url = await reportDrift({
+            apiUrl: env["CI_API_V4_URL"] ?? "",
+            projectId: env["CI_PROJECT_ID"] ?? "",
+            token: env["DRIFT_ISSUE_TOKEN"] ?? "",
+            stack: arg,
+            jobUrl: env["CI_JOB_URL"] ?? "",
+        });
+        console.log(`Drift reported: ${url}`);
+        return 0;
+    }
+    console.error("usage: npm run -s ci -- preview <stack> | pulumi-token <org> | report-drift <stack>");
     return 2;
 }
 

@@ -227,6 +227,37 @@ describe("schedule: drift", () => {
         }
     });
 
+    it("opens or updates the stack's drift issue when the check fails and the project gave a token, and only then", () => {
+        const after = (pipeline["drift aws-staging"] as { after_script?: string[] }).after_script ?? [];
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-drift-"));
+        try {
+            fs.writeFileSync(path.join(dir, "npm"), `#!/bin/sh\necho "npm $*" >> "${dir}/calls"\n`, { mode: 0o755 });
+            const run = (env: Record<string, string>) => {
+                fs.rmSync(path.join(dir, "calls"), { force: true });
+                const r = spawnSync("bash", ["-eo", "pipefail", "-c", after.join("\n")], {
+                    env: { PATH: `${dir}:/usr/bin:/bin`, STACK: "aws-staging", ...env },
+                    encoding: "utf8",
+                });
+                expect(r.status).toBe(0);
+                return fs.existsSync(path.join(dir, "calls")) ? fs.readFileSync(path.join(dir, "calls"), "utf8").trim() : "";
+            };
+            expect(run({ CI_JOB_STATUS: "failed", DRIFT_ISSUE_TOKEN: "t" })).toBe("npm run -s ci -- report-drift aws-staging");
+            expect(run({ CI_JOB_STATUS: "success", DRIFT_ISSUE_TOKEN: "t" })).toBe("");
+            expect(run({ CI_JOB_STATUS: "failed" })).toBe("");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("offers the remedy: a manual reconcile per stack, with the deploy role, in the stack's environment, that never fails the pipeline", () => {
+        const job = pipeline["reconcile aws-production"] as Job & { allow_failure?: boolean };
+        expect(job.when).toBe("manual");
+        expect(job.allow_failure).toBe(true);
+        expect(job.variables?.AWS_ROLE_ARN).toBe("$AWS_DEPLOY_ROLE_ARN");
+        expect(job.resource_group).toBe("aws-production");
+        expect(job.script?.at(-1)).toBe('pulumi up --yes --refresh --diff --non-interactive --stack "$STACK" --policy-pack policy');
+    });
+
     it("logs in to Pulumi Cloud with the job's own OIDC token when the stacks live there", () => {
         const job = child("schedule", [], { backend: { cloudOrg: "acme" } })["drift aws-staging"]!;
         expect(job.id_tokens?.PULUMI_ID_TOKEN).toEqual({ aud: "urn:pulumi:org:acme" });
