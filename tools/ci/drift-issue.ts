@@ -38,7 +38,7 @@ export async function reportDrift(r: DriftReport, request: typeof fetch = fetch)
     const title = driftTitle(r.stack);
     // `search` matches words of the title and description, so the exact title is checked here.
     const query = new URLSearchParams({ state: "opened", labels: DRIFT_LABEL, search: title, in: "title", per_page: "100" });
-    const open = (await call<{ iid: number; title: string; web_url: string }[]>("GET", `/issues?${query}`)).find((i) => i.title === title);
+    const open = (await call<{ iid: number; title: string; web_url: string }[]>("GET", `/issues?${query.toString()}`)).find((i) => i.title === title);
     const what = `The nightly drift check found that stack \`${r.stack}\` no longer matches its state: ${r.jobUrl}. Run its \`reconcile ${r.stack}\` job in that pipeline to put it back, or change the code to what the cloud holds.`;
     if (open) {
         await call("POST", `/issues/${open.iid}/notes`, { body: `Still drifting: ${r.jobUrl}` });

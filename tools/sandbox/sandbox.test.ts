@@ -193,6 +193,12 @@ describe("fork", () => {
         expect(calls.filter((c) => c.command === "pulumi").map((c) => c.args.join(" "))).toEqual([
             "version",
             "stack init sandbox-c --copy-config-from development",
+            // In the backend too, so expire finds it from a checkout of another branch.
+            "stack tag set gitops-platform:sandbox-source development --stack sandbox-c",
+            "stack tag set gitops-platform:sandbox-owner alice@example.com --stack sandbox-c",
+            "stack tag set gitops-platform:sandbox-created-at 2026-11-24T18:00:00.000Z --stack sandbox-c",
+            "stack tag set gitops-platform:sandbox-ttl 7d --stack sandbox-c",
+            "stack tag set gitops-platform:sandbox-backend kind --stack sandbox-c",
         ]);
         expect(stackConfig(root, "sandbox-c")).toMatchObject({
             "gitops-platform:environment": "sandbox-c",
@@ -620,6 +626,37 @@ describe("list and delete", () => {
             expect(await expire(ctx, { yes: true, backend: "eks" })).toEqual([]);
             expect(printed).toEqual(["No sandbox is past its TTL."]);
             expect(calls.filter((c) => c.args[0] === "destroy")).toEqual([]);
+        });
+
+        it("finds an EKS sandbox whose stack file lives on another branch by its stack tags, and destroys it from its state", async () => {
+            const tags: Record<string, Record<string, string>> = {
+                "sb-elsewhere": {
+                    "gitops-platform:sandbox-source": "aws-development",
+                    "gitops-platform:sandbox-owner": "bob@example.com",
+                    "gitops-platform:sandbox-created-at": "2026-11-20T09:00:00.000Z",
+                    "gitops-platform:sandbox-ttl": "3d",
+                    "gitops-platform:sandbox-backend": "eks",
+                },
+                "sb-young": {
+                    "gitops-platform:sandbox-source": "aws-development",
+                    "gitops-platform:sandbox-created-at": "2026-11-25T01:00:00.000Z",
+                    "gitops-platform:sandbox-ttl": "3d",
+                    "gitops-platform:sandbox-backend": "eks",
+                },
+                "aws-production": { "pulumi:project": "gitops-platform" },
+            };
+            const { ctx, calls, printed } = context(root, (c) =>
+                c.args.slice(0, 3).join(" ") === "stack tag ls"
+                    ? { code: 0, stdout: JSON.stringify(tags[c.args.at(-1) ?? ""] ?? {}) }
+                    : backendWith("aws-production", "sb-elsewhere", "sb-young")(c),
+            );
+            ctx.now = later;
+            expect(await expire(ctx, { yes: true, backend: "eks" })).toEqual(["sb-elsewhere"]);
+            expect(printed[0]).toBe("sb-elsewhere (owner bob@example.com, forked from aws-development) is 4d old, past its TTL of 3d.");
+            expect(calls.filter((c) => c.args[0] === "destroy" || c.args[1] === "rm").map((c) => c.args.join(" "))).toEqual([
+                "destroy --yes --skip-preview --stack sb-elsewhere",
+                "stack rm --yes --preserve-config --stack sb-elsewhere",
+            ]);
         });
 
         it("goes on with the others when one cannot be destroyed, then fails naming it", async () => {

@@ -182,6 +182,30 @@ export function pulumiForkCommand(o: ForkOptions): string[] {
     return ["stack", "init", o.sandbox, "--copy-config-from", o.from];
 }
 
+/**
+ * Stack tags a fork writes into the backend, so `expire` finds a sandbox whose stack file lives on
+ * another branch (the pipeline's checkout of main has none). Every backend keeps stack tags: Pulumi Cloud,
+ * and self-managed ones since Pulumi 3.18x (pkg/backend/diy/stack_tags.go, a `.pulumi-tags` file per stack).
+ */
+export const SANDBOX_TAGS = {
+    source: "gitops-platform:sandbox-source",
+    owner: "gitops-platform:sandbox-owner",
+    createdAt: "gitops-platform:sandbox-created-at",
+    ttl: "gitops-platform:sandbox-ttl",
+    backend: "gitops-platform:sandbox-backend",
+} as const;
+
+/** The tags for a sandbox forked from `source` by `owner` at `createdAt`. */
+export function sandboxTags(o: ForkOptions, owner: string | undefined, createdAt: string, backend: string): [string, string][] {
+    return [
+        [SANDBOX_TAGS.source, o.from],
+        [SANDBOX_TAGS.owner, owner ?? "-"],
+        [SANDBOX_TAGS.createdAt, createdAt],
+        [SANDBOX_TAGS.ttl, o.ttl ?? DEFAULT_SANDBOX_TTL],
+        [SANDBOX_TAGS.backend, backend],
+    ];
+}
+
 /** Who runs the fork: git's user.email, else the login name; undefined when neither says. */
 async function ownerOf(ctx: SandboxContext): Promise<string | undefined> {
     const email = await ctx.run("git", ["config", "user.email"]).catch(() => undefined);
@@ -257,6 +281,9 @@ async function forkLocked(ctx: SandboxContext, o: ForkOptions): Promise<void> {
             // From here the stack exists in the backend: remove it too if a later step fails.
             staging.onRollback(() => ctx.run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", o.sandbox]));
             staging.onRollback(() => fs.rmSync(stackFilePath(ctx.root, o.sandbox), { force: true }));
+            for (const [tag, value] of sandboxTags(o, owner, createdAt, configString(source.doc, "cluster.backend") ?? "-")) {
+                await mustSucceed(ctx, "pulumi", ["stack", "tag", "set", tag, value, "--stack", o.sandbox]);
+            }
             const doc = readStackFile(ctx.root, o.sandbox);
             applyOverrides(doc, overrides, header);
             // Replaces the file the CLI just wrote (rolled back above), in one rename.
@@ -495,9 +522,37 @@ async function backendStacks(ctx: SandboxContext): Promise<string[] | undefined>
     }
 }
 
+/** A sandbox as its stack tags in the backend describe it, or undefined for a stack without them. */
+async function sandboxFromTags(ctx: SandboxContext, stack: string): Promise<SandboxListing | undefined> {
+    const result = await ctx.run("pulumi", ["stack", "tag", "ls", "--json", "--stack", stack]).catch(() => undefined);
+    if (!result || result.code !== 0) return undefined;
+    let tags: Record<string, string>;
+    try {
+        tags = JSON.parse(result.stdout) as Record<string, string>;
+    } catch {
+        return undefined;
+    }
+    const createdAt = tags[SANDBOX_TAGS.createdAt];
+    const ttl = tags[SANDBOX_TAGS.ttl] ?? DEFAULT_SANDBOX_TTL;
+    if (!createdAt || Number.isNaN(Date.parse(createdAt)) || !TTL.test(ttl)) return undefined;
+    const age = ctx.now.getTime() - Date.parse(createdAt);
+    return {
+        name: stack,
+        source: tags[SANDBOX_TAGS.source] ?? "?",
+        owner: tags[SANDBOX_TAGS.owner] ?? "?",
+        branch: "?",
+        age: humanAge(Math.max(0, age)),
+        ttl,
+        expired: age > parseTtl(ttl),
+        inBackend: true,
+        hasFile: false,
+        backend: tags[SANDBOX_TAGS.backend] ?? "?",
+    };
+}
+
 /**
  * Every sandbox the repository knows: from this branch's stack files and, when the CLI can ask, the
- * backend, which also holds sandboxes whose files live on other branches.
+ * backend, which also holds sandboxes whose files live on other branches (described by their stack tags).
  */
 export async function listWithBackend(ctx: SandboxContext): Promise<{ rows: SandboxListing[]; backendAsked: boolean }> {
     const rows = listSandboxes(ctx);
@@ -506,7 +561,20 @@ export async function listWithBackend(ctx: SandboxContext): Promise<{ rows: Sand
     const known = new Set(listStacks(ctx.root));
     for (const r of rows) r.inBackend = inBackend.includes(r.name);
     for (const name of inBackend.filter((n) => !known.has(n)).sort()) {
-        rows.push({ name, source: "?", owner: "?", branch: "?", age: "?", ttl: "?", expired: false, inBackend: true, hasFile: false, backend: "?" });
+        rows.push(
+            (await sandboxFromTags(ctx, name)) ?? {
+                name,
+                source: "?",
+                owner: "?",
+                branch: "?",
+                age: "?",
+                ttl: "?",
+                expired: false,
+                inBackend: true,
+                hasFile: false,
+                backend: "?",
+            },
+        );
     }
     return { rows, backendAsked: true };
 }
@@ -544,7 +612,8 @@ export async function list(ctx: SandboxContext): Promise<void> {
  * laptops). In the pipeline the files stay (`keepFiles`): removing them is a commit for their owner.
  */
 export async function expire(ctx: SandboxContext, options: { yes?: boolean; backend?: "kind" | "eks"; keepFiles?: boolean } = {}): Promise<string[]> {
-    const expired = listSandboxes(ctx).filter((r) => r.expired && (!options.backend || r.backend === options.backend));
+    const { rows } = await listWithBackend(ctx);
+    const expired = rows.filter((r) => r.expired && (!options.backend || r.backend === options.backend));
     if (expired.length === 0) {
         ctx.print("No sandbox is past its TTL.");
         return [];
@@ -557,7 +626,8 @@ export async function expire(ctx: SandboxContext, options: { yes?: boolean; back
     const failed: string[] = [];
     for (const r of expired) {
         try {
-            await remove(ctx, r.name, { keepFiles: options.keepFiles });
+            if (r.hasFile) await remove(ctx, r.name, { keepFiles: options.keepFiles });
+            else await destroyStack(ctx, r.name);
         } catch (e) {
             // One sandbox that cannot go must not keep the others alive.
             ctx.print(`Could not expire ${r.name}: ${(e as Error).message}`);
@@ -588,10 +658,7 @@ async function removeLocked(ctx: SandboxContext, name: string, options: { keepFi
     if (!hasStack) {
         ctx.print(`The stack ${name} does not exist in the Pulumi backend (pulumi stack ls): there is no cluster to destroy.`);
     } else {
-        ctx.print(`Destroying ${name}: Flux's objects first, then Flux, then the cluster. This takes a few minutes...`);
-        await mustSucceed(ctx, "pulumi", ["destroy", "--yes", "--skip-preview", "--stack", name], true);
-        ctx.print(`Removing the stack ${name} from the Pulumi backend...`);
-        await mustSucceed(ctx, "pulumi", ["stack", "rm", "--yes", "--preserve-config", "--stack", name]);
+        await destroyStack(ctx, name);
     }
     if (options.keepFiles) {
         ctx.print(`Kept clusters/${name} and stacks/Pulumi.${name}.yaml: promote them with npm run sandbox -- promote ${name}`);
@@ -604,4 +671,15 @@ async function removeLocked(ctx: SandboxContext, name: string, options: { keepFi
         }
     });
     ctx.print(`Deleted ${name}: ${hasStack ? "its cluster, its stack, " : ""}clusters/${name} and stacks/Pulumi.${name}.yaml.`);
+}
+
+/**
+ * Destroys a sandbox's stack (Flux's objects, then Flux, then the cluster: the teardown in its state does
+ * that in order) and removes it from the backend. Needs no stack file: destroy works from the state.
+ */
+async function destroyStack(ctx: SandboxContext, name: string): Promise<void> {
+    ctx.print(`Destroying ${name}: Flux's objects first, then Flux, then the cluster. This takes a few minutes...`);
+    await mustSucceed(ctx, "pulumi", ["destroy", "--yes", "--skip-preview", "--stack", name], true);
+    ctx.print(`Removing the stack ${name} from the Pulumi backend...`);
+    await mustSucceed(ctx, "pulumi", ["stack", "rm", "--yes", "--preserve-config", "--stack", name]);
 }
