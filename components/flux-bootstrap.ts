@@ -1,7 +1,7 @@
 import { createHash } from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { FluxObjectRef } from "../lib/gitops-tree";
+import { type FluxObjectRef, followBranch, PLATFORM_SOURCE_NAME } from "../lib/gitops-tree";
 import { durationSeconds } from "../lib/validators";
 import { PlatformRepository, PlatformRepositorySecret } from "./platform-repository-secret";
 
@@ -38,6 +38,12 @@ export interface RootSync {
     url: string;
     /** Branch to follow; the FluxInstance gets `refs/heads/<branch>`. */
     branch: string;
+    /**
+     * One commit of that branch to stay on instead of following its head: the root sync and, when the
+     * platform repository is Git, the cluster folder's `platform` source (retargeted at its URL) are pinned
+     * to it, so what runs is exactly that commit's tree. @default none: the branch head
+     */
+    commit?: string;
     /** Folder in the repository, e.g. `clusters/development`. */
     path: string;
     /** User name sent with the token. @default "git" */
@@ -72,6 +78,35 @@ export interface FluxBootstrapArgs {
 /** The root Kustomization the operator generates for `sync` (flux-operator internal/builder/templates.go). */
 const ROOT_SYNC_NAME = "flux-system";
 
+/**
+ * What pins a stack to one commit: a JSON patch of the operator's root GitRepository (the operator renders
+ * `ref.name: refs/heads/<branch>` from `sync.ref`, internal/builder/templates.go; a ref of branch and commit
+ * checks that commit out of that branch, source-controller api/v1 GitRepositoryRef), and, for a Git
+ * platform repository, `spec.patches` for the root Kustomization that retarget the folder's `platform`
+ * GitRepository at the same URL and commit: the same retarget a sandbox fork writes into its folder
+ * (lib/gitops-tree.ts `followBranch`), applied by Flux because the commit under test cannot carry it.
+ */
+function pinnedToCommit(args: FluxBootstrapArgs, commit: string) {
+    const ref = { branch: args.sync.branch, commit };
+    const json = (ops: { op: string; path: string; value: unknown }[]) => ops.map((o) => `- ${JSON.stringify(o)}`).join("\n") + "\n";
+    const rootSource = { target: { kind: "GitRepository", name: ROOT_SYNC_NAME }, patch: json([{ op: "replace", path: "/spec/ref", value: ref }]) };
+    if (args.platformRepository.type !== "git") return { rootSource, rootKustomization: [] };
+    const platform = json([
+        { op: "replace", path: "/spec/url", value: args.platformRepository.url },
+        { op: "replace", path: "/spec/ref", value: followBranch("GitRepository", {}, ref) },
+    ]);
+    const rootKustomization = [
+        "  patches:",
+        `    - target: { kind: GitRepository, name: ${PLATFORM_SOURCE_NAME}, namespace: ${FLUX_NAMESPACE} }`,
+        "      patch: |",
+        ...platform
+            .trimEnd()
+            .split("\n")
+            .map((l) => `        ${l}`),
+    ];
+    return { rootSource, rootKustomization };
+}
+
 /** The FluxInstance spec for the args: pure, so tests and the CRD schema check can read it directly. */
 export function fluxInstanceSpec(args: FluxBootstrapArgs, pullSecret: string) {
     const readyTimeout = args.readyTimeout ?? FLUX_DEFAULTS.readyTimeout;
@@ -80,30 +115,31 @@ export function fluxInstanceSpec(args: FluxBootstrapArgs, pullSecret: string) {
     // would be Ready before the platform layers it applies: with this patch, its Ready (and so the
     // FluxInstance's) means every layer is Ready.
     const rootWaits = durationSeconds(readyTimeout) > 0;
+    const pinned = args.sync.commit ? pinnedToCommit(args, args.sync.commit) : undefined;
+    const rootSpec = [...(rootWaits ? ["  wait: true", `  timeout: ${readyTimeout}`] : []), ...(pinned?.rootKustomization ?? [])];
+    const patches = [
+        ...(rootSpec.length > 0
+            ? [
+                  {
+                      target: { kind: "Kustomization", name: ROOT_SYNC_NAME },
+                      patch: [
+                          "apiVersion: kustomize.toolkit.fluxcd.io/v1",
+                          "kind: Kustomization",
+                          "metadata:",
+                          `  name: ${ROOT_SYNC_NAME}`,
+                          "spec:",
+                          ...rootSpec,
+                          "",
+                      ].join("\n"),
+                  },
+              ]
+            : []),
+        ...(pinned ? [pinned.rootSource] : []),
+    ];
     return {
         distribution: { version: args.version, registry: args.registry ?? FLUX_DEFAULTS.registry },
         wait: true,
-        ...(rootWaits
-            ? {
-                  kustomize: {
-                      patches: [
-                          {
-                              target: { kind: "Kustomization", name: ROOT_SYNC_NAME },
-                              patch: [
-                                  "apiVersion: kustomize.toolkit.fluxcd.io/v1",
-                                  "kind: Kustomization",
-                                  "metadata:",
-                                  `  name: ${ROOT_SYNC_NAME}`,
-                                  "spec:",
-                                  "  wait: true",
-                                  `  timeout: ${readyTimeout}`,
-                                  "",
-                              ].join("\n"),
-                          },
-                      ],
-                  },
-              }
-            : {}),
+        ...(patches.length > 0 ? { kustomize: { patches } } : {}),
         ...(args.components ? { components: args.components } : {}),
         cluster: { type: args.clusterType ?? "kubernetes", networkPolicy: true, domain: "cluster.local" },
         sync: {

@@ -5,7 +5,7 @@ import { PLATFORM_SECRET_NAME } from "../lib/gitops-tree";
 /** Where Flux pulls the platform from, and as whom. The token is passed separately, as a secret. */
 export type PlatformRepository =
     /** A Git repository over HTTPS (development, sandboxes): basic auth. */
-    | { type: "git"; username: string }
+    | { type: "git"; /** HTTPS URL of the repository (a stack pinned to a commit retargets the source at it). */ url: string; username: string }
     /** An OCI registry (staging, production): a docker config for `server`. */
     | { type: "oci"; server: string; username: string };
 

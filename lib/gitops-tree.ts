@@ -23,6 +23,15 @@ export interface PlatformSource {
     file: string;
 }
 
+/**
+ * The ref a copy of a platform source gets when its stack follows another branch (a sandbox fork) or one
+ * commit of it (the end-to-end test): a Git source follows that branch, at that commit when one is given;
+ * an OCI source keeps its semver range or tag, which no branch moves.
+ */
+export function followBranch(kind: PlatformSourceKind, ref: Record<string, string>, to: { branch: string; commit?: string }): Record<string, string> {
+    return kind === "GitRepository" ? { branch: to.branch, ...(to.commit ? { commit: to.commit } : {}) } : ref;
+}
+
 /** A Kubernetes object as it appears in a manifest file, with just the fields we read. */
 export interface Manifest {
     apiVersion?: string;

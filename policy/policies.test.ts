@@ -22,7 +22,7 @@ it("the pack holds the three mandatory rules", () => {
 });
 
 describe("production is pinned and protected", () => {
-    it("passes the shipped production: Flux 2.8.8, the platform on tag 0.0.6, everything protected", async () => {
+    it("passes the shipped production: Flux 2.8.8, the platform on tag 0.0.6 by its digest, everything protected", async () => {
         expect(await violationsOfStack(productionIsPinnedAndProtected, productionStack())).toEqual([]);
     });
 
@@ -34,7 +34,13 @@ describe("production is pinned and protected", () => {
 
     it("refuses a platform that follows a semver range", async () => {
         expect(await violationsOfStack(productionIsPinnedAndProtected, productionStack({ syncPath: "clusters/staging" }))).toEqual([
-            'clusters/staging must pin the platform to one OCI tag or digest, not {"semver":"0.0.x"}.',
+            'clusters/staging must pin the platform to one OCI artifact by digest (tag and digest), not {"semver":"0.0.x"}.',
+        ]);
+    });
+
+    it("refuses a platform pinned by a tag alone, which the registry lets anyone with push rights move", async () => {
+        expect(await violationsOfStack(productionIsPinnedAndProtected, productionStack({ syncPath: "test/fixtures/platform-pins/tag-only" }))).toEqual([
+            'test/fixtures/platform-pins/tag-only must pin the platform to one OCI artifact by digest (tag and digest), not {"tag":"0.0.6"}.',
         ]);
     });
 

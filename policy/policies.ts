@@ -18,7 +18,7 @@ function environmentOf(resources: PolicyResource[]): string | undefined {
 
 export const productionIsPinnedAndProtected: StackValidationPolicy = {
     name: "production-is-pinned-and-protected",
-    description: "Production runs one exact Flux version and one exact platform artifact tag, and its cluster and Flux are protected.",
+    description: "Production runs one exact Flux version and one platform artifact pinned by digest, and its cluster and Flux are protected.",
     validateStack: (args, reportViolation) => {
         if (environmentOf(args.resources) !== "production") return;
         for (const instance of args.resources.filter((r) => r.type === FLUX_INSTANCE)) {
@@ -30,8 +30,12 @@ export const productionIsPinnedAndProtected: StackValidationPolicy = {
             const syncPath = at(instance.props, "spec", "sync", "path");
             if (typeof syncPath === "string") {
                 const platform = findPlatformSource(REPO_ROOT, syncPath);
-                if (platform?.kind !== "OCIRepository" || !(platform.ref.tag || platform.ref.digest)) {
-                    reportViolation(`${syncPath} must pin the platform to one OCI tag or digest, not ${JSON.stringify(platform?.ref ?? {})}.`, instance.urn);
+                // A tag alone can be moved in the registry; only a digest keeps production's content reviewed.
+                if (platform?.kind !== "OCIRepository" || !/^sha256:[0-9a-f]{64}$/.test(platform.ref.digest ?? "")) {
+                    reportViolation(
+                        `${syncPath} must pin the platform to one OCI artifact by digest (tag and digest), not ${JSON.stringify(platform?.ref ?? {})}.`,
+                        instance.urn,
+                    );
                 }
             }
         }

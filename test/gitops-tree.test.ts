@@ -54,11 +54,12 @@ describe("each environment has its own cadence", () => {
         expect(semver.valid(source!.ref.semver)).toBeNull();
     });
 
-    it("production pins the platform to a tag", () => {
+    it("production pins the platform to a tag and the digest it was published with", () => {
         const source = findPlatformSource(REPO_ROOT, "clusters/production");
         expect(source).toMatchObject({ kind: "OCIRepository", secretName: "platform-repository" });
-        expect(Object.keys(source!.ref)).toEqual(["tag"]);
+        expect(Object.keys(source!.ref)).toEqual(["tag", "digest"]);
         expect(semver.valid(source!.ref.tag)).toBe(source!.ref.tag);
+        expect(source!.ref.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     });
 
     it("staging and production pull the same artifact repository", () => {

@@ -3,6 +3,7 @@
 // and their security defaults, and last the resource options (dependsOn, protect) the mocks never see.
 // One run per stack serves every test of this file.
 import { beforeAll, describe, expect, it } from "@jest/globals";
+import { parse } from "yaml";
 import type * as pulumiType from "@pulumi/pulumi";
 import type { Environment as EnvironmentType } from "../components/environment";
 import type { parseConfig as parseConfigType } from "../infra/config";
@@ -238,6 +239,55 @@ describe("waiting for Flux", () => {
             allowError: true,
         });
         expect(String(run.error)).toContain("gitops-platform:flux.readyTimeout: is not a duration. Fix: e.g. '10m', or '0s' not to wait for Flux");
+    });
+});
+
+describe("a stack pinned to one commit (the end-to-end test of a merge request)", () => {
+    const COMMIT = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+    const FORK = "https://gitlab.com/someone-else/gitops-platform.git";
+    const pinned = (sync: Record<string, string>, platformRepository: Record<string, string>) =>
+        runProgram("development", {
+            config: { "gitops-platform:sync": JSON.stringify(sync), "gitops-platform:platformRepository": JSON.stringify(platformRepository) },
+        });
+
+    it("syncs that commit and has Flux pull the platform from it too, from the fork that runs it", async () => {
+        const run = await pinned({ url: FORK, branch: "feature/x", commit: COMMIT }, { type: "git", url: FORK });
+        const patches = field(run.one(FLUX_INSTANCE).inputs, "spec.kustomize.patches") as { target: { kind: string; name: string }; patch: string }[];
+        expect(patches.map((p) => p.target)).toEqual([
+            { kind: "Kustomization", name: "flux-system" },
+            { kind: "GitRepository", name: "flux-system" },
+        ]);
+        // The root GitRepository the operator renders, checked out at the commit of its branch.
+        expect(parse(patches[1]!.patch)).toEqual([{ op: "replace", path: "/spec/ref", value: { branch: "feature/x", commit: COMMIT } }]);
+        // The root Kustomization waits as before, and retargets clusters/development's `platform` source.
+        const root = parse(patches[0]!.patch) as { spec: { wait: boolean; patches: { target: unknown; patch: string }[] } };
+        expect(root.spec.wait).toBe(true);
+        expect(root.spec.patches).toHaveLength(1);
+        expect(root.spec.patches[0]?.target).toEqual({ kind: "GitRepository", name: "platform", namespace: "flux-system" });
+        expect(parse(root.spec.patches[0]!.patch)).toEqual([
+            { op: "replace", path: "/spec/url", value: FORK },
+            { op: "replace", path: "/spec/ref", value: { branch: "feature/x", commit: COMMIT } },
+        ]);
+    });
+
+    it("without a commit, follows its branch and leaves the folder's platform source as the folder says", async () => {
+        const run = await shared("development");
+        const patches = field(run.one(FLUX_INSTANCE).inputs, "spec.kustomize.patches") as { target: { kind: string } }[];
+        expect(patches.map((p) => p.target.kind)).toEqual(["Kustomization"]);
+        expect(field(run.one(FLUX_INSTANCE).inputs, "spec.sync.ref")).toBe("refs/heads/main");
+    });
+
+    it("refuses a commit that is not a full SHA, and a fork's URL when nothing retargets the platform source", async () => {
+        const short = await runProgram("development", {
+            config: { "gitops-platform:sync": JSON.stringify({ url: FORK, branch: "x", commit: "4b825dc" }) },
+            allowError: true,
+        });
+        expect(String(short.error)).toContain("gitops-platform:sync.commit: is not a full commit SHA. Fix: use the 40 hex digits `git rev-parse HEAD` prints");
+        const unpinned = await runProgram("development", {
+            config: { "gitops-platform:platformRepository": JSON.stringify({ type: "git", url: FORK }) },
+            allowError: true,
+        });
+        expect(String(unpinned.error)).toContain(`gitops-platform:platformRepository.url: is ${FORK} but clusters/development/platform.yaml pulls`);
     });
 });
 

@@ -122,7 +122,15 @@ export function checkSync(config: StackConfig, report: Report, repoRoot: string)
         );
         return undefined;
     }
-    return ok ? { url: config.sync.url, branch: config.sync.branch, path: syncPath, username: config.sync.username } : undefined;
+    return ok
+        ? {
+              url: config.sync.url,
+              branch: config.sync.branch,
+              ...(config.sync.commit ? { commit: config.sync.commit } : {}),
+              path: syncPath,
+              username: config.sync.username,
+          }
+        : undefined;
 }
 
 /** What `pulumi up` waits for in the cluster folder; a file that does not parse is reported on sync.path. */
@@ -162,7 +170,9 @@ export function checkPlatformSource(config: StackConfig, syncPath: string, repor
         return undefined;
     }
     if (repo.type === "git") {
-        if (stripGitSuffix(repo.url) !== stripGitSuffix(source.url)) {
+        // A stack pinned to a commit retargets the Git platform source at platformRepository.url itself (the
+        // root Kustomization's patches, components/flux-bootstrap.ts), so a fork may test its own copy.
+        if (!config.sync.commit && stripGitSuffix(repo.url) !== stripGitSuffix(source.url)) {
             report("platformRepository.url", `is ${redactUrl(repo.url)} but ${source.file} pulls ${redactUrl(source.url)}. Fix: make them the same`);
         }
     } else {

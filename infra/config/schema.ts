@@ -258,6 +258,10 @@ const syncSchema = z
     .object({
         url: httpsGitUrl("is required. Fix: set the HTTPS URL of this Git repository"),
         branch: z.string().default(DEFAULTS.syncBranch),
+        commit: z
+            .string()
+            .regex(/^[0-9a-f]{40}$/, { message: "is not a full commit SHA. Fix: use the 40 hex digits `git rev-parse HEAD` prints" })
+            .optional(),
         path: z.string().optional(),
         username: z.string().min(1).default(DEFAULTS.gitUsername),
     })
@@ -347,6 +351,8 @@ export type PlatformRepositoryConfig = z.infer<typeof platformRepositorySchema>;
 export interface SyncConfig {
     url: string;
     branch: string;
+    /** One commit of the branch to pin the root sync and the Git platform source to (the end-to-end test's). */
+    commit?: string;
     /** Relative to the repository root, without a leading `./`. */
     path: string;
     username: string;

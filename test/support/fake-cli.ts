@@ -10,7 +10,9 @@ import { copyOfRepo } from "./temp-repo";
 // stack-<name> (a stack exists), up-<name> (it is deployed), cluster-<name> (kind runs it). A file
 // fail-<name> holds what `pulumi up` of that stack prints before failing; with slow-up, each `pulumi up`
 // takes 0.3 s, long enough to see whether updates overlap; `pulumi preview --json` prints
-// preview-<name>.json and exits with preview-exit-<name>; backend-down makes every stack selection fail.
+// preview-<name>.json and exits with preview-exit-<name>; backend-down makes every stack selection fail;
+// docker-gone makes kind unable to list clusters; terminating-looks counts the looks that still find a
+// namespace Terminating.
 
 const PULUMI = `#!/bin/sh
 PATH=/usr/bin:/bin
@@ -51,7 +53,10 @@ PATH=/usr/bin:/bin
 S="$FAKE_STATE"
 echo "kind $*" >> "$S/calls"
 case "$1 $2" in
-  "get clusters") for f in "$S"/cluster-*; do [ -e "$f" ] && basename "$f" | sed 's/^cluster-//'; done; true ;;
+  "get clusters")
+    # kind lists clusters through docker; with the daemon gone it fails (kind pkg/cmd/kind/get/clusters).
+    if [ -f "$S/docker-gone" ]; then echo 'ERROR: failed to list clusters: command "docker ps -a --filter label=io.x-k8s.kind.cluster --format {{.Label "io.x-k8s.kind.cluster"}}" failed with error: exit status 1' >&2; exit 1; fi
+    for f in "$S"/cluster-*; do [ -e "$f" ] && basename "$f" | sed 's/^cluster-//'; done; true ;;
   "delete cluster") rm -f "$S/cluster-$4" ;;
   *) if [ -f "$S/kind-version" ]; then cat "$S/kind-version"; else echo "kind v0.31.0 go1.24.6 linux/amd64"; fi ;;
 esac
@@ -89,7 +94,11 @@ case "$*" in
     echo '{"metadata":{"name":"platform-configs"},"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-30T10:00:40Z"}]}}'
     echo ']}'; fi ;;
   "-n podinfo wait"*) echo "deployment.apps/podinfo condition met" ;;
-  "get namespaces -o json") echo '{"items":[{"metadata":{"name":"default"},"status":{"phase":"Active"}}]}' ;;
+  "get namespaces -o json")
+    # terminating-looks: how many more looks still find podinfo Terminating (prune does not wait for it).
+    n=$(cat "$S/terminating-looks" 2>/dev/null || echo 0)
+    if [ "$n" -gt 0 ]; then echo $((n - 1)) > "$S/terminating-looks"; echo '{"items":[{"metadata":{"name":"podinfo"},"status":{"phase":"Terminating"}}]}'
+    else echo '{"items":[{"metadata":{"name":"default"},"status":{"phase":"Active"}}]}'; fi ;;
   "get crds -o name") echo "customresourcedefinition.apiextensions.k8s.io/fluxinstances.fluxcd.controlplane.io" ;;
   "get fluxinstances"*) echo "NAMESPACE     NAME   AGE   READY   STATUS"; echo "flux-system   flux   5m    False   health check failed" ;;
   "-n flux-system logs"*) echo '{"level":"error","msg":"Reconciler error","error":"timeout waiting for: [Kustomization/flux-system/flux-system status: InProgress]"}' ;;

@@ -16,7 +16,13 @@ let bin: string;
 let state: string;
 let printed: string[];
 const roots: string[] = [];
-const SOURCE = { E2E_REPOSITORY_URL: "https://gitlab.example/platform/gitops-platform.git", E2E_BRANCH: "feature/x", CI_JOB_TOKEN: "not-a-real-job-token" };
+const COMMIT = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+const SOURCE = {
+    E2E_REPOSITORY_URL: "https://gitlab.example/platform/gitops-platform.git",
+    E2E_BRANCH: "feature/x",
+    E2E_COMMIT: COMMIT,
+    CI_JOB_TOKEN: "not-a-real-job-token",
+};
 
 beforeEach(() => {
     ({ root, bin, state } = fakeCheckout("e2e"));
@@ -27,10 +33,20 @@ afterAll(() => roots.forEach((r) => fs.rmSync(r, { recursive: true, force: true 
 
 const calls = () => recordedCalls(state);
 
+/** The test's clock: it moves only when the run sleeps, so waiting is judged without waiting. */
+let clock = 0;
+let slept: number[] = [];
+
 async function run(fakes: FakeCli[], extra: NodeJS.ProcessEnv = SOURCE): Promise<number> {
     installFakes(bin, fakes);
     const env = { PATH: bin, FAKE_STATE: state, ...extra };
-    return e2e({ root, env, run: runnerWith(env), print: (l) => printed.push(l), now: () => 0, name: NAME });
+    clock = 0;
+    slept = [];
+    const sleep = async (ms: number) => {
+        slept.push(ms);
+        clock += ms;
+    };
+    return e2e({ root, env, run: runnerWith(env), print: (l) => printed.push(l), now: () => clock, sleep, name: NAME });
 }
 
 describe("npm run e2e", () => {
@@ -63,7 +79,7 @@ describe("npm run e2e", () => {
             config: {
                 "gitops-platform:environment": "development",
                 "gitops-platform:cluster": { backend: "kind", name: NAME },
-                "gitops-platform:sync": { url: SOURCE.E2E_REPOSITORY_URL, branch: "feature/x", username: "gitlab-ci-token" },
+                "gitops-platform:sync": { url: SOURCE.E2E_REPOSITORY_URL, branch: "feature/x", commit: COMMIT, username: "gitlab-ci-token" },
                 "gitops-platform:platformRepository": { url: SOURCE.E2E_REPOSITORY_URL, username: "gitlab-ci-token" },
             },
         });
@@ -122,6 +138,27 @@ describe("npm run e2e", () => {
         expect(fs.existsSync(path.join(root, "stacks", `Pulumi.${NAME}.yaml`))).toBe(false);
     });
 
+    it("waits, within a bound, for what Flux prunes in the background to finish terminating", async () => {
+        fs.writeFileSync(path.join(state, "terminating-looks"), "3");
+        expect(await run(["pulumi", "kind", "docker", "kubectl"])).toBe(0);
+        expect(slept).toEqual([5000, 5000, 5000]);
+        expect(printed).toContain("✓ nothing is left Terminating, and Flux is uninstalled (15s)");
+    });
+
+    it("fails naming the namespace when it is still Terminating after five minutes", async () => {
+        fs.writeFileSync(path.join(state, "terminating-looks"), "1000");
+        expect(await run(["pulumi", "kind", "docker", "kubectl"])).toBe(1);
+        expect(printed).toContain("✗ namespaces left Terminating: podinfo");
+        expect(slept.reduce((a, b) => a + b, 0)).toBe(300_000);
+    });
+
+    it("does not take a kind that cannot reach Docker for a cluster that is gone", async () => {
+        // Docker unreachable by the end: kind can list nothing, which must not read as "no cluster left".
+        fs.writeFileSync(path.join(state, "docker-gone"), "");
+        expect(await run(["pulumi", "kind", "docker", "kubectl"])).toBe(1);
+        expect(printed).toContainEqual(expect.stringMatching(/^✗ kind could not list its clusters: ERROR: failed to list clusters/));
+    });
+
     it("deletes the kind cluster itself when pulumi destroy left it behind", async () => {
         fs.writeFileSync(path.join(state, "cluster-survives"), "");
         expect(await run(["pulumi", "kind", "docker", "kubectl"])).toBe(1);
@@ -131,6 +168,14 @@ describe("npm run e2e", () => {
 });
 
 describe("the throw-away stack", () => {
+    it("pins the root sync and the platform source to the commit under test, from a fork's own URL", () => {
+        const fork = "https://gitlab.com/someone-else/gitops-platform.git";
+        writeStackFile(root, NAME, { url: fork, branch: "feature/x", token: "unused", username: "gitlab-ci-token", commit: COMMIT }, undefined);
+        const config = parseConfig(cliConfig(root, NAME), { stack: NAME, repoRoot: root, env: { GITLAB_TOKEN: "not-a-real-token" } });
+        expect(config.sync).toMatchObject({ url: fork, branch: "feature/x", commit: COMMIT });
+        expect(config.platformRepository).toMatchObject({ type: "git", url: fork });
+    });
+
     it("is one the program accepts: development's config on its own cluster, syncing the branch under test with a job token", () => {
         const url = "https://gitlab.com/gitops-platform/gitops-platform.git";
         writeStackFile(root, NAME, { url, branch: "feature/x", token: "unused", username: "gitlab-ci-token" }, "docker");

@@ -19,6 +19,8 @@ export interface E2eContext {
     run: CommandRunner;
     print: (line: string) => void;
     now?: () => number;
+    /** Waits between two looks at the cluster. @default a timer */
+    sleep?: (ms: number) => Promise<void>;
     /** The throw-away stack's name. @default e2e-<6 random hex digits> */
     name?: string;
 }
@@ -30,6 +32,8 @@ export interface E2eSource {
     token: string;
     /** The user the token goes with: gitlab-ci-token for a CI job token. */
     username: string;
+    /** The commit under test: the root sync and the platform source are pinned to it. */
+    commit?: string;
 }
 
 /** The platform layers of clusters/development, in the order Flux must make them Ready. */
@@ -47,7 +51,8 @@ export function sourceFrom(env: NodeJS.ProcessEnv): E2eSource | string {
         token ? "" : `${TOKEN_ENV_VAR} (or CI_JOB_TOKEN)`,
     ].filter(Boolean);
     if (!url || !branch || !token) return missing.join(", ");
-    return { url, branch, token, username: env[TOKEN_ENV_VAR] ? "git" : "gitlab-ci-token" };
+    const commit = env["E2E_COMMIT"] ?? env["CI_COMMIT_SHA"];
+    return { url, branch, token, username: env[TOKEN_ENV_VAR] ? "git" : "gitlab-ci-token", ...(commit ? { commit } : {}) };
 }
 
 /** The tools the run needs, and the source: one line naming whatever is missing, or undefined. */
@@ -73,7 +78,13 @@ export async function e2e(ctx: E2eContext): Promise<number> {
         return 2;
     }
     const source = sourceFrom(ctx.env) as E2eSource;
+    if (!source.commit) {
+        // Run locally without E2E_COMMIT: the checkout's HEAD, which must be pushed to the branch.
+        const head = await ctx.run("git", ["-C", ctx.root, "rev-parse", "HEAD"]).catch(() => undefined);
+        if (head?.code === 0 && /^[0-9a-f]{40}$/.test(head.stdout.trim())) source.commit = head.stdout.trim();
+    }
     const now = ctx.now ?? Date.now;
+    const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
     const name = ctx.name ?? `e2e-${crypto.randomBytes(3).toString("hex")}`;
     const backend = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-e2e-state-"));
     const stackFile = stackFilePath(ctx.root, name);
@@ -92,7 +103,7 @@ export async function e2e(ctx: E2eContext): Promise<number> {
         return result;
     };
 
-    ctx.print(`e2e: stack ${name}, syncing ${source.url} at ${source.branch}`);
+    ctx.print(`e2e: stack ${name}, syncing ${source.url} at ${source.branch}${source.commit ? ` (commit ${source.commit})` : " (its head)"}`);
     writeStackFile(ctx.root, name, source, ctx.env["E2E_KIND_API_SERVER_HOST"]);
     let stack: Stack | undefined;
     let failed = false;
@@ -137,13 +148,25 @@ export async function e2e(ctx: E2eContext): Promise<number> {
                 target.destroy({ target: [teardown], onOutput: prefixed(name, ctx.print), color: "never" }),
             );
             if (!failed)
-                await step("nothing is left Terminating, and Flux is uninstalled", async () =>
-                    nothingLeft(await kubectl(["get", "namespaces", "-o", "json"]), await kubectl(["get", "crds", "-o", "name"])),
-                );
+                await step("nothing is left Terminating, and Flux is uninstalled", async () => {
+                    // Flux deletes what the layers applied in the background (kustomize-controller prunes with
+                    // Background propagation), so a namespace may still be going: look again, for a while.
+                    const deadline = now() + LEFTOVERS_TIMEOUT_MS;
+                    for (;;) {
+                        try {
+                            return nothingLeft(await kubectl(["get", "namespaces", "-o", "json"]), await kubectl(["get", "crds", "-o", "name"]));
+                        } catch (e) {
+                            if (now() >= deadline) throw e;
+                            await sleep(LEFTOVERS_POLL_MS);
+                        }
+                    }
+                });
             await step("pulumi destroy", () => target.destroy({ onOutput: prefixed(name, ctx.print), color: "never" }));
         }
         await step("the kind cluster is gone", async () => {
             const clusters = await ctx.run("kind", ["get", "clusters"]);
+            // An unreachable Docker makes kind list nothing: that is no proof the cluster went.
+            if (clusters.code !== 0) throw new Error(`kind could not list its clusters: ${clusters.stderr.trim() || clusters.stdout.trim()}`);
             if (
                 clusters.stdout
                     .split("\n")
@@ -165,6 +188,10 @@ export async function e2e(ctx: E2eContext): Promise<number> {
     return failed ? 1 : 0;
 }
 
+/** How long the teardown's leftovers may take to go, and how often to look. */
+const LEFTOVERS_TIMEOUT_MS = 300_000;
+const LEFTOVERS_POLL_MS = 5_000;
+
 /** Where kubectl finds the cluster: the stack's kubeconfig output, readable by this user only. */
 async function saveKubeconfig(stack: Stack, file: string): Promise<void> {
     const value = ((await stack.outputs().catch(() => ({}))) as Record<string, { value?: unknown }>)["kubeconfig"]?.value;
@@ -181,6 +208,8 @@ export function writeStackFile(root: string, name: string, source: E2eSource, ap
     if (apiServerHost) doc.setIn(["config", `${PROJECT}:cluster`, "apiServer"], { listenAddress: "0.0.0.0", host: apiServerHost });
     doc.setIn(["config", `${PROJECT}:sync`, "url"], source.url);
     doc.setIn(["config", `${PROJECT}:sync`, "branch"], source.branch);
+    // Pins the root sync and the platform source to the commit under test (components/flux-bootstrap.ts).
+    if (source.commit) doc.setIn(["config", `${PROJECT}:sync`, "commit"], source.commit);
     doc.setIn(["config", `${PROJECT}:sync`, "username"], source.username);
     doc.setIn(["config", `${PROJECT}:platformRepository`, "url"], source.url);
     doc.setIn(["config", `${PROJECT}:platformRepository`, "username"], source.username);

@@ -121,11 +121,13 @@ describe("fork", () => {
         expect(platformRef(root, "clusters/perf-1")).toEqual({ semver: "0.0.x" });
     });
 
-    it("a clone of production is unprotected and keeps the pinned tag", async () => {
+    it("a clone of production is unprotected and keeps the pinned artifact", async () => {
         const { ctx } = context(root);
+        const pinned = platformRef(root, "clusters/production");
         await fork(ctx, { sandbox: "prod-copy", from: "production" });
         expect(stackConfig(root, "prod-copy")["gitops-platform:protect"]).toBe(false);
-        expect(platformRef(root, "clusters/prod-copy")).toEqual({ tag: "0.0.6" });
+        expect(platformRef(root, "clusters/prod-copy")).toEqual(pinned);
+        expect(pinned).not.toHaveProperty("branch");
     });
 
     it("a clone of EKS production drops the production-only NAT layout", async () => {

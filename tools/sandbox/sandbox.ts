@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Document } from "yaml";
-import { findPlatformSource } from "../../lib/gitops-tree";
+import { findPlatformSource, followBranch } from "../../lib/gitops-tree";
 import { DEFAULT_BRANCH, DEFAULT_SANDBOX_TTL, defaultSyncPath, ENVIRONMENTS } from "../../lib/project";
 import { CommandResult } from "../../lib/run-command";
 import { publishedPorts } from "../../lib/host-ports";
@@ -257,7 +257,7 @@ async function forkLocked(ctx: SandboxContext, o: ForkOptions): Promise<void> {
         retargetTree(tree, {
             clusterEnv: o.sandbox,
             // A Git platform source follows the sandbox's branch; an OCI one keeps its semver or tag.
-            platformRef: (kind, ref) => (kind === "GitRepository" ? { branch } : ref),
+            platformRef: (kind, ref) => followBranch(kind, ref, { branch }),
         });
         // What the source was at the fork: promote merges the sandbox's changes since then with the source's.
         const forkPoint = forkPointOf(o.from, sourceTree, source.doc, platform?.kind === "OCIRepository" ? platform.ref : undefined);

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Document, isMap, parseAllDocuments } from "yaml";
-import { PLATFORM_SOURCE_NAME, yamlFilesUnder } from "../../lib/gitops-tree";
+import { PLATFORM_SOURCE_NAME, type PlatformSourceKind, yamlFilesUnder } from "../../lib/gitops-tree";
 import { listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
 import { isStackName } from "../../lib/validators";
 
@@ -88,7 +88,7 @@ export function dropSecureValues(doc: Document): string[] {
 
 export interface Retarget {
     /** Replaces `spec.ref` of the `platform` GitRepository / OCIRepository, when given. */
-    platformRef?: (kind: string, ref: Record<string, string>) => Record<string, string>;
+    platformRef?: (kind: PlatformSourceKind, ref: Record<string, string>) => Record<string, string>;
     /** Replaces `postBuild.substitute.cluster_env` in Kustomizations. */
     clusterEnv: string;
 }
@@ -111,7 +111,7 @@ export function retargetTree(dir: string, change: Retarget): string[] {
             const name = doc.getIn(["metadata", "name"]);
             if ((kind === "GitRepository" || kind === "OCIRepository") && name === PLATFORM_SOURCE_NAME && change.platformRef) {
                 const ref = (doc.getIn(["spec", "ref"]) as { toJSON(): Record<string, string> } | undefined)?.toJSON() ?? {};
-                const next = change.platformRef(String(kind), ref);
+                const next = change.platformRef(kind, ref);
                 if (JSON.stringify(next) !== JSON.stringify(ref)) {
                     doc.setIn(["spec", "ref"], doc.createNode(next));
                     touched = true;
