@@ -70,6 +70,27 @@ describe("GitLab's rules, as the model reads them", () => {
     });
 });
 
+describe("the jobs GitLab creates for each event, at a glance", () => {
+    const RUN_PIPELINE: PipelineRun = { source: "web", ref: { kind: "branch", name: "main" }, pipelineVariables: { EVENT: "main" } };
+    const kinds = (jobs: string[]) => [...new Set(jobs.map((j) => j.split(" ")[0]))].sort();
+    it.each<[string, PipelineRun, string[], string[]]>([
+        ["merge request", MERGE_REQUEST, ["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"], ["preview"]],
+        ["push to main", PUSH_TO_MAIN, ["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"], ["deploy"]],
+        ["schedule", SCHEDULE, ["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"], ["drift", "expire", "reconcile"]],
+        [
+            '"Run pipeline" on main with EVENT=main',
+            RUN_PIPELINE,
+            ["plan", "stacks", "test", "test-with-sandboxes", "tools-image"],
+            ["drift", "expire", "reconcile"],
+        ],
+        ["tag 1.2.3", TAG, ["publish-platform", "release-guard", "test", "test-with-sandboxes"], []],
+    ])("%s", (_event, run, parentJobs, childJobKinds) => {
+        const { parent: top, child } = runEvent(run, ["components/eks-cluster.ts"]);
+        expect(names(top)).toEqual(parentJobs);
+        expect(child ? kinds(names(child)) : []).toEqual(childJobKinds);
+    });
+});
+
 describe("the jobs GitLab creates for each event", () => {
     it("a merge request: the tests, the plan, and a preview of each affected stack in the child pipeline", () => {
         const { parent: top, child } = runEvent(MERGE_REQUEST, ["components/eks-cluster.ts"]);
