@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { CommandRunner, spawnCommand } from "../lib/run-command";
-import { importClientNode, isUnreachable, statusOf, withRetries } from "./kube-api";
+import { type Clock, importClientNode, isUnreachable, realClock, statusOf, withRetries } from "./kube-api";
 
 // The finaliser-safe teardown that runs inside `pulumi destroy`, before Flux and the cluster go.
 // Flux objects with finalisers (HelmReleases, pruning Kustomizations) must be deleted while their
@@ -24,8 +24,10 @@ export interface FluxRef {
 /** The fields of a listed Kustomization or HelmRelease the plan needs. */
 export interface FluxObject {
     kind: "Kustomization" | "HelmRelease";
-    metadata: { name: string; namespace: string; labels?: Record<string, string> };
+    metadata: { name: string; namespace: string; labels?: Record<string, string>; deletionTimestamp?: string };
     spec?: { dependsOn?: { name: string; namespace?: string }[]; suspend?: boolean };
+    /** What a Kustomization applied: cli-utils object ids `<namespace>_<name>_<group>_<kind>` and their versions. */
+    status?: { inventory?: { entries?: { id: string; v: string }[] } };
 }
 
 export const FLUX_API: Record<FluxKind, { group: string; version: string; plural: string }> = {
@@ -38,21 +40,39 @@ export const FLUX_API: Record<FluxKind, { group: string; version: string; plural
 export const ROOT_SYNC: FluxRef = { kind: "Kustomization", namespace: "flux-system", name: "flux-system" };
 export const FLUX_INSTANCE: FluxRef = { kind: "FluxInstance", namespace: "flux-system", name: "flux" };
 
-export function describeRef(r: FluxRef): string {
-    return `${r.kind} ${r.namespace}/${r.name}`;
+/**
+ * The labels kustomize-controller puts on everything a Kustomization applies, naming it (fluxcd/pkg ssa
+ * `SetOwnerLabels`, called from kustomize-controller internal/controller/kustomization_controller.go).
+ */
+const OWNER_NAME = "kustomize.toolkit.fluxcd.io/name";
+const OWNER_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace";
+
+export function describeRef(r: { kind: string; namespace: string; name: string }): string {
+    return r.namespace ? `${r.kind} ${r.namespace}/${r.name}` : `${r.kind} ${r.name}`;
 }
+
+const isRoot = (o: { kind: string; namespace: string; name: string }) =>
+    o.kind === ROOT_SYNC.kind && o.namespace === ROOT_SYNC.namespace && o.name === ROOT_SYNC.name;
 
 /**
  * The order to delete Flux objects in: phases that run one after the other, each deleted together and
  * waited for. Consumers go before providers; within each, an object goes before anything it
- * `dependsOn`. The root sync is left alone: it is suspended, and Flux goes with the FluxInstance.
+ * `dependsOn`. The root sync is left alone: it is suspended, and Flux goes with the FluxInstance. An
+ * object that a Kustomization of the plan applied is not deleted here: that Kustomization's prune deletes
+ * it, and deleting it directly would race the owner re-applying it.
  */
 export function planTeardown(objects: FluxObject[]): FluxRef[][] {
     const key = (kind: string, namespace: string, name: string) => `${kind}/${namespace}/${name}`;
-    const byKey = new Map<string, FluxObject>();
+    const planned = new Map<string, FluxObject>();
     for (const o of objects) {
-        if (o.kind === ROOT_SYNC.kind && o.metadata.namespace === ROOT_SYNC.namespace && o.metadata.name === ROOT_SYNC.name) continue;
-        byKey.set(key(o.kind, o.metadata.namespace, o.metadata.name), o);
+        if (!isRoot({ kind: o.kind, ...o.metadata })) planned.set(key(o.kind, o.metadata.namespace, o.metadata.name), o);
+    }
+    const byKey = new Map<string, FluxObject>();
+    for (const [k, o] of planned) {
+        const owner = o.metadata.labels?.[OWNER_NAME];
+        const ownerNamespace = o.metadata.labels?.[OWNER_NAMESPACE];
+        if (owner && ownerNamespace && planned.has(key("Kustomization", ownerNamespace, owner))) continue;
+        byKey.set(k, o);
     }
     // An object's level is the length of the longest dependsOn chain below it: deleting from the
     // highest level down removes dependents before what they depend on.
@@ -85,6 +105,22 @@ export function planTeardown(objects: FluxObject[]): FluxRef[][] {
     return [...phases.keys()].sort().map((p) => phases.get(p)!.sort((a, b) => describeRef(a).localeCompare(describeRef(b))));
 }
 
+/** An object a Kustomization applied, from its inventory entry. */
+export interface AppliedObject {
+    apiVersion: string;
+    kind: string;
+    namespace: string;
+    name: string;
+}
+
+/** The objects of a Kustomization's inventory (cli-utils ObjMetadata ids: `<namespace>_<name>_<group>_<kind>`). */
+export function inventoryOf(o: FluxObject): AppliedObject[] {
+    return (o.status?.inventory?.entries ?? []).flatMap((e) => {
+        const [namespace = "", name = "", group = "", kind = ""] = e.id.split("_");
+        return name && kind ? [{ apiVersion: group ? `${group}/${e.v}` : e.v, kind, namespace, name }] : [];
+    });
+}
+
 /** The few Kubernetes API calls the teardown makes. */
 export interface TeardownApi {
     /** Every object of a kind in all namespaces; none when its CRD is not installed. */
@@ -94,6 +130,8 @@ export interface TeardownApi {
     /** Deletes with foreground propagation; already gone counts as done. */
     remove(ref: FluxRef): Promise<void>;
     exists(ref: FluxRef): Promise<boolean>;
+    /** Whether an object a Kustomization applied (any kind) still exists. */
+    applied(object: AppliedObject): Promise<boolean>;
 }
 
 export interface TeardownOptions {
@@ -104,6 +142,8 @@ export interface TeardownOptions {
     /** How long one API request may take before it counts as failed (and is retried). @default 30000 */
     requestTimeoutMs?: number;
     log?: (line: string) => void;
+    /** @default realClock */
+    clock?: Clock;
 }
 
 /**
@@ -111,89 +151,160 @@ export interface TeardownOptions {
  * Pulumi's closure serialiser turns `super(message)` in an Error subclass into `Error.call(this, message)`,
  * which sets no message (pulumi/pulumi#10974), and `pulumi destroy` would print "Unknown Error".
  */
-export function teardownStuck(stuck: FluxRef[], timeoutMs: number): Error & { stuck: FluxRef[] } {
-    const [first = { kind: "Kustomization", namespace: "flux-system", name: "flux-system" }] = stuck;
+export function teardownStuck(
+    stuck: { kind: string; namespace: string; name: string }[],
+    timeoutMs: number,
+    after: { notStarted: FluxRef[]; thawed: string[]; waitingOn?: { kind: string; namespace: string; name: string }[] } = { notStarted: [], thawed: [] },
+): Error & { stuck: { kind: string; namespace: string; name: string }[] } {
+    const waitingOn = after.waitingOn ?? [];
+    const [first = ROOT_SYNC] = waitingOn.length > 0 ? waitingOn : stuck;
+    const look = first.namespace
+        ? `kubectl -n ${first.namespace} describe ${first.kind.toLowerCase()} ${first.name}`
+        : `kubectl describe ${first.kind.toLowerCase()} ${first.name}`;
     const message =
-        `Flux teardown gave up after ${Math.round(timeoutMs / 1000)}s; still deleting: ${stuck.map(describeRef).join(", ")}. ` +
-        `Their finalisers are waiting on something: look with \`kubectl -n ${first.namespace} describe ${first.kind.toLowerCase()} ${first.name}\`, ` +
-        "fix it, and run `pulumi destroy` again. The cluster is left as it was, so nothing leaks.";
+        `Flux teardown gave up after ${Math.round(timeoutMs / 1000)}s; still deleting: ${stuck.map(describeRef).join(", ")}` +
+        (waitingOn.length > 0 ? `, waiting for ${waitingOn.map(describeRef).join(", ")} to go. ` : ". ") +
+        (after.notStarted.length > 0 ? `Not deleted yet: ${after.notStarted.map(describeRef).join(", ")}. ` : "") +
+        (after.thawed.length > 0 ? `Flux is reconciling again (${after.thawed.join("; ")}), so what is left keeps working. ` : "") +
+        `Their finalisers are waiting on something: look with \`${look}\`, ` +
+        "fix it, and run `pulumi destroy` again: it carries on from here.";
     return Object.assign(new Error(message), { stuck });
 }
 
 /** The Flux Operator skips a FluxInstance with this annotation set to "disabled". */
 const RECONCILE_ANNOTATION = "fluxcd.controlplane.io/reconcile";
 
+/** The merge patches that stop and restart the operator's reconciliation of the FluxInstance. */
+export const DISABLE_OPERATOR = { metadata: { annotations: { [RECONCILE_ANNOTATION]: "disabled" } } };
+export const ENABLE_OPERATOR = { metadata: { annotations: { [RECONCILE_ANNOTATION]: null } } };
+
 /**
- * Runs the story's teardown: stop everything re-applying, delete consumers, then providers, waiting for
- * each phase, and finally uninstall Flux through its operator, so nothing is left with a finaliser that
- * no controller would remove.
+ * The one patch a layer gets before it is deleted. The patch bumps its generation, and kustomize-controller
+ * runs that whole reconcile before it handles the deletion (GenerationChangedPredicate; finalize runs at
+ * the top of the next reconcile, kustomization_controller.go): so it must not wait or health-check
+ * (a Terminating object is never Current nor Failed to kstatus, and the layer would sit out its timeout).
+ * Resumed, because a suspended Kustomization is finalised without pruning (`finalizerShouldDeleteResources`);
+ * and WaitForTermination, because otherwise its prune deletes with Background propagation and does not
+ * wait (`finalize`: `WaitForSetTermination` only for that policy, bounded by `spec.timeout`).
+ */
+export function beforeDelete(timeoutSeconds: number): object {
+    return { spec: { suspend: false, wait: false, healthChecks: null, deletionPolicy: "WaitForTermination", timeout: `${Math.max(1, timeoutSeconds)}s` } };
+}
+
+/**
+ * Runs the story's teardown: stop the operator and the root sync re-applying, delete consumers, then
+ * providers, each phase waited for together with everything its layers prune, and finally uninstall Flux
+ * through its operator, so nothing is left with a finaliser that no controller would remove. If it runs
+ * out of time, it undoes the freeze for what is left and says exactly what that is.
+ *
+ * Why each step (comments live here, not in the body: Pulumi stores the body's text in the state):
+ * - Only the operator and the root sync (which applied the layers) are frozen: nothing a layer applied is
+ *   deleted under it, so the layers need no freeze. What is being deleted is never suspended: finalised
+ *   while suspended, a Kustomization orphans what it applied.
+ * - A layer's patch gets four fifths of the remaining budget as its timeout: if its own wait runs out,
+ *   there is time left to say what it left. Its finaliser stops waiting at that timeout, so what it
+ *   pruned is waited for here too; a layer still there is named with what it waits on.
+ * - Out of time, the freeze is undone (the next `pulumi up` must find a Flux that reconciles), and what is
+ *   still deleting, what was not deleted yet and what was thawed are all said.
+ * - Flux itself goes last: the operator uninstalls it (controllers, CRDs, the root sync's finalisers) when
+ *   its FluxInstance is deleted, but not while reconciliation is disabled: its uninstaller returns early
+ *   for a disabled instance (flux-operator internal/controller/fluxinstance_uninstaller.go).
  */
 export async function runTeardown(cluster: TeardownApi, options: TeardownOptions): Promise<FluxRef[][]> {
     const log = options.log ?? (() => undefined);
-    const deadline = Date.now() + options.timeoutMs;
-    const api = retrying(cluster, deadline, options);
-    const waitUntilGone = async (refs: FluxRef[]) => {
-        let remaining = refs;
+    const clock = options.clock ?? realClock;
+    const deadline = clock.now() + options.timeoutMs;
+    const api = retrying(cluster, deadline, options, clock);
+    type Thing = { kind: string; namespace: string; name: string };
+    const waitUntilGone = async (things: Thing[], present: (t: Thing) => Promise<boolean>) => {
+        let remaining = things;
         for (;;) {
-            let present: boolean[];
+            let still: boolean[];
             try {
-                present = await Promise.all(remaining.map((r) => api.exists(r)));
+                still = await Promise.all(remaining.map(present));
             } catch (e) {
-                // Out of budget while looking: what is still there is the news, not the last request.
-                if (Date.now() + options.pollMs > deadline) throw teardownStuck(remaining, options.timeoutMs);
+                if (clock.now() + options.pollMs > deadline) throw Object.assign(new Error("out of time"), { stuck: remaining });
                 throw e;
             }
-            remaining = remaining.filter((_, i) => present[i]);
+            remaining = remaining.filter((_, i) => still[i]);
             if (remaining.length === 0) return;
-            if (Date.now() + options.pollMs > deadline) throw teardownStuck(remaining, options.timeoutMs);
-            await new Promise((resolve) => setTimeout(resolve, options.pollMs));
+            if (clock.now() + options.pollMs > deadline) throw Object.assign(new Error("out of time"), { stuck: remaining });
+            await clock.sleep(options.pollMs);
         }
     };
 
-    // Nothing may re-create what is about to be deleted: not the operator, and no Kustomization (a live
-    // parent would re-apply a consumer deleted under it within its interval).
-    await api.patch(FLUX_INSTANCE, { metadata: { annotations: { [RECONCILE_ANNOTATION]: "disabled" } } });
+    const thaw: { ref: FluxRef; patch: object; what: string }[] = [];
+    if (await api.patch(FLUX_INSTANCE, DISABLE_OPERATOR))
+        thaw.push({ ref: FLUX_INSTANCE, patch: ENABLE_OPERATOR, what: "the operator reconciles the FluxInstance" });
     const objects = [...(await api.list("HelmRelease")), ...(await api.list("Kustomization"))];
-    const kustomizations = objects.filter((o) => o.kind === "Kustomization").map(refOf);
-    for (const k of kustomizations) await api.patch(k, { spec: { suspend: true } });
-    if (kustomizations.length > 0) log(`suspended ${kustomizations.map(describeRef).join(", ")}`);
-
-    const phases = planTeardown(objects);
-    for (const phase of phases) {
-        log(`deleting ${phase.map(describeRef).join(", ")}`);
-        for (const r of phase) {
-            // kustomize-controller prunes what a Kustomization applied only if it is not suspended when
-            // deleted (`finalize` skips garbage collection otherwise): resume it as it is deleted.
-            if (r.kind === "Kustomization") await api.patch(r, { spec: { suspend: false } });
-            await api.remove(r);
-        }
-        await waitUntilGone(phase);
+    const root = objects.find((o) => o.kind === "Kustomization" && isRoot({ kind: o.kind, ...o.metadata }));
+    if (root && !root.metadata.deletionTimestamp && !root.spec?.suspend && (await api.patch(ROOT_SYNC, { spec: { suspend: true } }))) {
+        thaw.push({ ref: ROOT_SYNC, patch: { spec: { suspend: false } }, what: "the root sync is resumed" });
+        log(`suspended ${describeRef(ROOT_SYNC)}`);
     }
 
-    // Flux itself: the operator uninstalls it (controllers, CRDs, the finalisers on the root sync) when
-    // its FluxInstance is deleted, but not while reconciliation is disabled: its uninstaller returns
-    // early for a disabled instance (flux-operator internal/controller/fluxinstance_uninstaller.go).
-    if (await api.patch(FLUX_INSTANCE, { metadata: { annotations: { [RECONCILE_ANNOTATION]: null } } })) {
+    const phases = planTeardown(objects);
+    const byRef = new Map(objects.map((o) => [describeRef({ kind: o.kind, ...o.metadata }), o]));
+    try {
+        for (const [n, phase] of phases.entries()) {
+            log(`deleting ${phase.map(describeRef).join(", ")}`);
+            const pruned: AppliedObject[] = [];
+            for (const r of phase) {
+                const object = byRef.get(describeRef(r));
+                if (r.kind === "Kustomization") {
+                    pruned.push(...inventoryOf(object!));
+                    await api.patch(r, beforeDelete(Math.floor(((deadline - clock.now()) * 0.8) / 1000)));
+                }
+                if (!object?.metadata.deletionTimestamp) await api.remove(r);
+            }
+            try {
+                await waitUntilGone(phase, (t) => api.exists(t as FluxRef));
+                await waitUntilGone(pruned, (t) => api.applied(t as AppliedObject));
+            } catch (e) {
+                const stuck = (e as { stuck?: Thing[] }).stuck;
+                if (!stuck) throw e;
+                const waitingOn: Thing[] = [];
+                if (stuck.some((t) => t.kind === "Kustomization")) {
+                    for (const p of pruned) if (await cluster.applied(p).catch(() => false)) waitingOn.push(p);
+                }
+                throw Object.assign(e as Error, { notStarted: phases.slice(n + 1).flat(), waitingOn });
+            }
+        }
+    } catch (e) {
+        const stuck = (e as { stuck?: Thing[] }).stuck;
+        if (!stuck) throw e;
+        const thawed: string[] = [];
+        for (const t of thaw) {
+            if (await cluster.patch(t.ref, t.patch).catch(() => false)) thawed.push(t.what);
+        }
+        const { notStarted = [], waitingOn = [] } = e as { notStarted?: FluxRef[]; waitingOn?: Thing[] };
+        throw teardownStuck(stuck, options.timeoutMs, { notStarted, thawed, waitingOn });
+    }
+
+    if (await api.patch(FLUX_INSTANCE, ENABLE_OPERATOR)) {
         log(`uninstalling Flux: deleting ${describeRef(FLUX_INSTANCE)}`);
         await api.remove(FLUX_INSTANCE);
-        await waitUntilGone([FLUX_INSTANCE]);
+        try {
+            await waitUntilGone([FLUX_INSTANCE], (t) => api.exists(t as FluxRef));
+        } catch (e) {
+            const stuck = (e as { stuck?: Thing[] }).stuck;
+            if (!stuck) throw e;
+            throw teardownStuck(stuck, options.timeoutMs);
+        }
     }
     return phases;
 }
 
-function refOf(o: FluxObject): FluxRef {
-    return { kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name };
-}
-
 /** The same API calls, each retried while the fault is transient and the teardown's budget lasts. */
-function retrying(api: TeardownApi, deadline: number, options: TeardownOptions): TeardownApi {
-    const retry = { deadline, pollMs: options.pollMs, requestTimeoutMs: options.requestTimeoutMs, log: options.log };
+function retrying(api: TeardownApi, deadline: number, options: TeardownOptions, clock: Clock): TeardownApi {
+    const retry = { deadline, pollMs: options.pollMs, requestTimeoutMs: options.requestTimeoutMs, log: options.log, clock };
     const attempt = <T>(what: string, call: () => Promise<T>) => withRetries("Flux teardown could not", what, call, retry);
     return {
         list: (kind) => attempt(`list ${kind}s`, () => api.list(kind)),
         patch: (ref, body) => attempt(`patch ${describeRef(ref)}`, () => api.patch(ref, body)),
         remove: (ref) => attempt(`delete ${describeRef(ref)}`, () => api.remove(ref)),
         exists: (ref) => attempt(`read ${describeRef(ref)}`, () => api.exists(ref)),
+        applied: (o) => attempt(`read ${describeRef(o)}`, () => api.applied(o)),
     };
 }
 
@@ -203,6 +314,7 @@ export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
     const config = new k8s.KubeConfig();
     config.loadFromString(kubeconfig);
     const api = config.makeApiClient(k8s.CustomObjectsApi);
+    const objects = k8s.KubernetesObjectApi.makeApiClient(config);
     const at = (r: FluxRef) => ({ ...FLUX_API[r.kind], namespace: r.namespace, name: r.name });
     return {
         async list(kind) {
@@ -233,6 +345,16 @@ export async function clientNodeApi(kubeconfig: string): Promise<TeardownApi> {
         async exists(ref) {
             try {
                 await api.getNamespacedCustomObject(at(ref));
+                return true;
+            } catch (e) {
+                if (statusOf(e) === 404) return false;
+                throw e;
+            }
+        },
+        async applied(o) {
+            // Any kind: the generic client finds the resource's path by discovery.
+            try {
+                await objects.read({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name, ...(o.namespace ? { namespace: o.namespace } : {}) } });
                 return true;
             } catch (e) {
                 if (statusOf(e) === 404) return false;
@@ -326,11 +448,11 @@ export class FluxTeardownProvider implements pulumi.dynamic.ResourceProvider<Flu
 
     async delete(_id: string, props: FluxTeardownInputs): Promise<void> {
         const log = (line: string) => console.log(`flux teardown: ${line}`);
+        const api = await clientNodeApi(props.kubeconfig);
         if (process.env[SKIP_TEARDOWN_ENV] === "1") {
-            log(`skipped (${SKIP_TEARDOWN_ENV}=1): whatever Flux synced is left as it is`);
+            await skipTeardown(api, log);
             return;
         }
-        const api = await clientNodeApi(props.kubeconfig);
         // A cluster deleted by hand (`kind delete cluster`) answers nothing: ask its owner at once rather
         // than retrying for the whole budget.
         const probe = await api.list("HelmRelease").then(
@@ -358,6 +480,27 @@ export class FluxTeardownProvider implements pulumi.dynamic.ResourceProvider<Flu
             );
         }
     }
+}
+
+/**
+ * The teardown skipped on request. If the cluster still answers, an earlier teardown that gave up may
+ * have left the FluxInstance disabled, and the operator lets a disabled instance go without uninstalling
+ * Flux (fluxinstance_uninstaller.go), leaving flux-system stuck Terminating when Pulumi deletes it: so
+ * the instance is re-enabled first. Unreachable is the expected case here (a cluster deleted by hand).
+ */
+export async function skipTeardown(api: Pick<TeardownApi, "patch">, log: (line: string) => void): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const enabled = await Promise.race([
+        api.patch(FLUX_INSTANCE, ENABLE_OPERATOR).catch(() => false),
+        new Promise<false>((resolve) => {
+            timer = setTimeout(() => resolve(false), 10_000);
+        }),
+    ]);
+    clearTimeout(timer);
+    log(
+        `skipped (${SKIP_TEARDOWN_ENV}=1): whatever Flux synced is left as it is` +
+            (enabled ? "; the FluxInstance's reconciliation was re-enabled, so deleting it uninstalls Flux" : ""),
+    );
 }
 
 /**

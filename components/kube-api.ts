@@ -49,6 +49,20 @@ export function isUnreachable(error: unknown): boolean {
     return /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|getaddrinfo|socket hang up|fetch failed/.test(text);
 }
 
+/**
+ * Time as the providers see it: real in `pulumi up` and `pulumi destroy`, a virtual one in the tests, which
+ * drive simulated controllers with it instead of waiting (and so never assert wall-clock time).
+ */
+export interface Clock {
+    now(): number;
+    sleep(ms: number): Promise<void>;
+}
+
+export const realClock: Clock = {
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
 export interface RetryOptions {
     /** Nothing is retried past this instant (ms since the epoch). */
     deadline: number;
@@ -57,6 +71,8 @@ export interface RetryOptions {
     /** How long one request may take before it counts as failed (and is retried). @default 30000 */
     requestTimeoutMs?: number;
     log?: (line: string) => void;
+    /** @default realClock */
+    clock?: Clock;
 }
 
 /**
@@ -66,8 +82,10 @@ export interface RetryOptions {
  */
 export async function withRetries<T>(prefix: string, what: string, call: () => Promise<T>, options: RetryOptions): Promise<T> {
     const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    const clock = options.clock ?? realClock;
     for (let tries = 1; ; tries++) {
-        const limit = Math.max(1, Math.min(requestTimeoutMs, options.deadline - Date.now()));
+        // The request's own limit is real time: it bounds a connection that never answers.
+        const limit = Math.max(1, Math.min(requestTimeoutMs, options.deadline - clock.now()));
         let timer: ReturnType<typeof setTimeout> | undefined;
         try {
             return await Promise.race([
@@ -78,14 +96,14 @@ export async function withRetries<T>(prefix: string, what: string, call: () => P
             ]);
         } catch (e) {
             const backoff = Math.min(5_000, options.pollMs * 2 ** (tries - 1));
-            if (!isTransient(e) || Date.now() + backoff >= options.deadline) {
+            if (!isTransient(e) || clock.now() + backoff >= options.deadline) {
                 throw Object.assign(new Error(`${prefix} ${what}: ${apiMessage(e)} (${tries} attempt${tries === 1 ? "" : "s"})`), {
                     cause: e,
                     code: (e as { code?: unknown }).code,
                 });
             }
             options.log?.(`retrying ${what}: ${apiMessage(e)}`);
-            await new Promise((resolve) => setTimeout(resolve, backoff));
+            await clock.sleep(backoff);
         } finally {
             clearTimeout(timer);
         }

@@ -45,9 +45,31 @@ export function fakeKubeApi(objects: FluxObject[], options: FakeClusterOptions =
     const live = new Map<ObjectKey, Entry>();
     const keyOf = (o: FluxObject) => `${plural[o.kind]}/${o.metadata.namespace}/${o.metadata.name}`;
     const original = new Map<ObjectKey, FluxObject>();
+    const kindOf = {
+        kustomizations: ["kustomize.toolkit.fluxcd.io", "v1", "Kustomization"],
+        helmreleases: ["helm.toolkit.fluxcd.io", "v2", "HelmRelease"],
+    } as const;
     for (const o of objects) {
-        live.set(keyOf(o), { object: structuredClone(o), reads: 0, deleting: false });
-        original.set(keyOf(o), o);
+        // What kustomize-controller writes: owner labels on what a Kustomization applied, its inventory in its status.
+        const object = structuredClone(o);
+        for (const [parent, children] of Object.entries(applied)) {
+            const [, ns = "", name = ""] = parent.split("/");
+            if (children.includes(keyOf(o)))
+                object.metadata.labels = { ...object.metadata.labels, "kustomize.toolkit.fluxcd.io/name": name, "kustomize.toolkit.fluxcd.io/namespace": ns };
+            if (parent === keyOf(o)) {
+                object.status = {
+                    inventory: {
+                        entries: children.map((c) => {
+                            const [plural = "", cns = "", cn = ""] = c.split("/");
+                            const [group, version, kind] = kindOf[plural as keyof typeof kindOf];
+                            return { id: `${cns}_${cn}_${group}_${kind}`, v: version };
+                        }),
+                    },
+                };
+            }
+        }
+        live.set(keyOf(o), { object, reads: 0, deleting: false });
+        original.set(keyOf(o), object);
     }
     const flux = { installed: true, instance: true, reconcile: "enabled" as "enabled" | "disabled", orphaned: [] as ObjectKey[], reapplied: [] as ObjectKey[] };
     const suspended = (k: ObjectKey) => (live.get(k)?.object.spec as { suspend?: boolean } | undefined)?.suspend === true;
@@ -94,6 +116,14 @@ export function fakeKubeApi(objects: FluxObject[], options: FakeClusterOptions =
             };
             const notFound = () => send(404, { kind: "Status", code: 404, reason: "NotFound" });
             if (req.method === "GET") reconcile();
+            // Discovery, which the generic client asks before it reads an object of any kind.
+            const group = /^\/apis\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+            if (group && req.method === "GET") {
+                const resources = Object.entries(kindOf)
+                    .filter(([, [g, v]]) => g === group[1] && v === group[2])
+                    .map(([name, [, , kind]]) => ({ name, kind, namespaced: true, verbs: ["get", "list", "delete", "patch"] }));
+                return send(200, { kind: "APIResourceList", groupVersion: `${group[1]}/${group[2]}`, resources });
+            }
             const list = /^\/apis\/[^/]+\/[^/]+\/(kustomizations|helmreleases)$/.exec(url.pathname);
             if (list && req.method === "GET") {
                 if (!flux.installed) return notFound();

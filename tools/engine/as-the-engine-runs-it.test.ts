@@ -84,8 +84,9 @@ describe("the serialised providers", () => {
     it("stay small and capture no SDK by value", () => {
         expect(Object.keys(serialised).sort()).toEqual([READY, TEARDOWN, KIND]);
         for (const text of Object.values(serialised)) {
-            // The teardown is the largest (phases, retries with deadlines, asking the cluster's owner): 24.7 KB.
-            expect(text.length).toBeLessThan(26_000);
+            // The teardown is the largest (phases, retries with deadlines, asking the cluster's owner, undoing
+            // its freeze on a give-up, waiting for what the layers prune): 31.2 KB.
+            expect(text.length).toBeLessThan(33_000);
             // A by-value copy of the SDK would bring its classes along; a require of a package is fine.
             expect(text).not.toMatch(/class Output\b|function serializeFunction|class ComponentResource\b/);
         }
@@ -261,8 +262,9 @@ describe("the Flux teardown in Pulumi's dynamic-provider host", () => {
             const answer = await host.delete("flux-teardown", props(port, 1));
             expect("failed" in answer && answer.failed).toEqual({
                 message:
-                    "Flux teardown gave up after 1s; still deleting: HelmRelease podinfo/podinfo. Their finalisers are waiting on something: " +
-                    "look with `kubectl -n podinfo describe helmrelease podinfo`, fix it, and run `pulumi destroy` again. The cluster is left as it was, so nothing leaks.",
+                    "Flux teardown gave up after 1s; still deleting: HelmRelease podinfo/podinfo. " +
+                    "Flux is reconciling again (the operator reconciles the FluxInstance), so what is left keeps working. Their finalisers are waiting on something: " +
+                    "look with `kubectl -n podinfo describe helmrelease podinfo`, fix it, and run `pulumi destroy` again: it carries on from here.",
             });
         } finally {
             api.server.close();
