@@ -188,8 +188,12 @@ export class FluxBootstrap extends pulumi.ComponentResource {
     readonly syncRef: string;
     readonly syncPath: string;
     readonly platformSecretName: pulumi.Output<string>;
-    /** A digest of what the operator is asked to install and sync: changes when Flux must settle again. */
-    readonly revision: string;
+    /**
+     * A digest of what the operator is asked to install and sync, and of what Flux pulls with (the
+     * platform repository and the token): changes when Flux must settle again. Secret, as it derives from
+     * the token.
+     */
+    readonly revision: pulumi.Output<string>;
 
     constructor(name: string, args: FluxBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gitops-platform:index:FluxBootstrap", name, {}, opts);
@@ -242,10 +246,19 @@ export class FluxBootstrap extends pulumi.ComponentResource {
         this.syncRef = `refs/heads/${args.sync.branch}`;
         this.syncPath = args.sync.path;
         this.platformSecretName = platformSecret.secretName;
-        this.revision = createHash("sha256")
-            .update(JSON.stringify({ operator: args.operatorVersion, spec }))
-            .digest("hex")
-            .slice(0, 16);
+        this.revision = pulumi.secret(args.token).apply((token) =>
+            createHash("sha256")
+                .update(
+                    JSON.stringify({
+                        operator: args.operatorVersion,
+                        spec,
+                        platform: args.platformRepository,
+                        token: createHash("sha256").update(token).digest("hex"),
+                    }),
+                )
+                .digest("hex")
+                .slice(0, 16),
+        );
         this.registerOutputs({
             namespace: this.namespace,
             instanceName: this.instanceName,

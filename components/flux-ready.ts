@@ -9,8 +9,8 @@ export interface FluxReadyArgs {
     timeoutSeconds: number;
     /** The objects that must be Ready, causes first (see `waitForFlux`). */
     objects: FluxObjectRef[];
-    /** A digest of what Flux was asked to be: when it changes, `pulumi up` waits again. */
-    revision: string;
+    /** A digest of what Flux was asked to be and pulls with: when it changes, `pulumi up` waits again. */
+    revision: pulumi.Input<string>;
 }
 
 /**

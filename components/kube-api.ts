@@ -83,6 +83,7 @@ export interface RetryOptions {
 export async function withRetries<T>(prefix: string, what: string, call: () => Promise<T>, options: RetryOptions): Promise<T> {
     const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     const clock = options.clock ?? realClock;
+    let lastAnswer: unknown;
     for (let tries = 1; ; tries++) {
         // The request's own limit is real time: it bounds a connection that never answers.
         const limit = Math.max(1, Math.min(requestTimeoutMs, options.deadline - clock.now()));
@@ -94,7 +95,10 @@ export async function withRetries<T>(prefix: string, what: string, call: () => P
                     timer = setTimeout(() => reject(new Error(`request timed out after ${Math.round(limit / 1000)}s`)), limit);
                 }),
             ]);
-        } catch (e) {
+        } catch (caught) {
+            // A last try cut short by the deadline says less than the API's own answer before it.
+            const e = (caught as Error)?.message?.startsWith("request timed out") && lastAnswer !== undefined ? lastAnswer : caught;
+            if (!(caught as Error)?.message?.startsWith("request timed out")) lastAnswer = caught;
             const backoff = Math.min(5_000, options.pollMs * 2 ** (tries - 1));
             if (!isTransient(e) || clock.now() + backoff >= options.deadline) {
                 throw Object.assign(new Error(`${prefix} ${what}: ${apiMessage(e)} (${tries} attempt${tries === 1 ? "" : "s"})`), {

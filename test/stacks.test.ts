@@ -18,6 +18,7 @@ import {
     FAKE_EKS_KUBECONFIG,
     FAKE_KUBECONFIG,
     field,
+    isSecretInput,
     MockedRun,
     runMocked,
     runProgram,
@@ -80,7 +81,7 @@ describe("a kind cluster in Docker-in-Docker", () => {
         expect(dind.one("pulumi-nodejs:dynamic/kind:Cluster").inputs.apiServer).toEqual({ listenAddress: "0.0.0.0", host: "docker" });
         expect("apiServer" in (await shared("development")).one("pulumi-nodejs:dynamic/kind:Cluster").inputs).toBe(false);
         // Nothing about Flux changed, so the next `pulumi up` does not wait for Flux again.
-        expect(dind.one(FLUX_READY).inputs.revision).toBe((await shared("development")).one(FLUX_READY).inputs.revision);
+        expect(secretValue(dind.one(FLUX_READY).inputs.revision)).toBe(secretValue((await shared("development")).one(FLUX_READY).inputs.revision));
     });
 });
 
@@ -222,11 +223,34 @@ describe("waiting for Flux", () => {
         expect(field(instance, "spec.kustomize")).toBeUndefined();
     });
 
-    it("waits again when Flux is asked to be something else (a new Flux version)", async () => {
-        const again = await runProgram("development", { config: { "gitops-platform:flux": JSON.stringify({ version: "2.7.x" }) } });
-        const revision = (run: MockedRun<unknown>) => run.one(FLUX_READY).inputs.revision;
-        expect(revision(await shared("development"))).toMatch(/^[0-9a-f]{16}$/);
-        expect(revision(again)).not.toBe(revision(await shared("development")));
+    it("waits again when Flux is asked to be something else, or to pull with something else", async () => {
+        const revision = (run: MockedRun<unknown>) => secretValue(run.one(FLUX_READY).inputs.revision);
+        const before = revision(await shared("development"));
+        expect(before).toMatch(/^[0-9a-f]{16}$/);
+        // Derived from the token, so kept secret.
+        expect(isSecretInput((await shared("development")).one(FLUX_READY).inputs.revision)).toBe(true);
+        // One after the other: the mocks are global to the process.
+        const changed: MockedRun<unknown>[] = [];
+        const variants: { config?: Record<string, string>; token?: string }[] = [
+            { config: { "gitops-platform:flux": JSON.stringify({ version: "2.7.x" }) } },
+            { config: { "gitops-platform:flux": JSON.stringify({ version: "2.x", operatorVersion: "0.57.0" }) } },
+            { token: "another-test-token-0a1b2c3d" },
+            {
+                config: {
+                    "gitops-platform:platformRepository": JSON.stringify({
+                        type: "git",
+                        url: "https://gitlab.com/gitops-platform/gitops-platform.git",
+                        username: "reader",
+                    }),
+                },
+            },
+        ];
+        for (const options of variants) {
+            changed.push(await runProgram("development", { ...options, allowError: true }));
+        }
+        expect(changed.map((r) => r.error)).toEqual([undefined, undefined, undefined, undefined]);
+        expect(changed.map(revision).filter((r) => r === before)).toEqual([]);
+        expect(new Set(changed.map(revision)).size).toBe(changed.length);
     });
 
     it("starts waiting only once the whole Flux install is applied", async () => {

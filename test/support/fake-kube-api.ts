@@ -182,30 +182,45 @@ export function kubeconfigFor(port: number): string {
 export type Answer = object | "absent" | { status: number; message: string };
 
 /**
- * A fake API server for the readiness wait: each object, by `<plural>/<namespace>/<name>`, answers
- * according to how often it has been read, the way a cluster's Flux objects change as Flux installs
- * itself and syncs. Objects not in the script do not exist.
+ * A fake API server for the readiness wait's wiring: each object, by `<plural>/<namespace>/<name>`,
+ * answers according to how often it has been asked for (read or patched). A reconcile request (a merge patch of
+ * `reconcile.fluxcd.io/requestedAt`) is handled at once: the object's next answers carry it as
+ * `status.lastHandledReconcileAt`. Objects not in the script do not exist. (The controllers' behaviour
+ * over time is simulated in test/support/flux-sim.ts.)
  */
 export function fakeStatusApi(script: Record<ObjectKey, (n: number) => Answer>) {
     const reads = new Map<ObjectKey, number>();
+    const handled = new Map<ObjectKey, string>();
     const requests: Request[] = [];
     const server = http.createServer((req, res) => {
-        const url = new URL(req.url ?? "/", "http://localhost");
-        requests.push({ method: req.method ?? "", path: url.pathname });
-        const one = /^\/apis\/[^/]+\/[^/]+\/namespaces\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-        const key = one ? `${one[2]}/${one[1]}/${one[3]}` : "";
-        const n = (reads.get(key) ?? 0) + 1;
-        reads.set(key, n);
-        const answer = script[key]?.(n) ?? "absent";
-        const send = (code: number, payload: object) => {
-            res.writeHead(code, { "content-type": "application/json" });
-            res.end(JSON.stringify(payload));
-        };
-        if (answer === "absent") return send(404, { kind: "Status", code: 404, reason: "NotFound" });
-        if ("status" in answer && typeof answer.status === "number" && "message" in answer) {
-            return send(answer.status, { kind: "Status", code: answer.status, message: answer.message });
-        }
-        return send(200, answer);
+        let raw = "";
+        req.on("data", (c) => (raw += c));
+        req.on("end", () => {
+            const url = new URL(req.url ?? "/", "http://localhost");
+            const body = raw ? (JSON.parse(raw) as { metadata?: { annotations?: Record<string, string> } }) : undefined;
+            requests.push({ method: req.method ?? "", path: url.pathname, contentType: req.headers["content-type"], body });
+            const one = /^\/apis\/[^/]+\/[^/]+\/namespaces\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+            const key = one ? `${one[2]}/${one[1]}/${one[3]}` : "";
+            const send = (code: number, payload: object) => {
+                res.writeHead(code, { "content-type": "application/json" });
+                res.end(JSON.stringify(payload));
+            };
+            const n = (reads.get(key) ?? 0) + 1;
+            reads.set(key, n);
+            const answer = script[key]?.(n) ?? "absent";
+            if (answer === "absent") return send(404, { kind: "Status", code: 404, reason: "NotFound" });
+            if ("status" in answer && typeof answer.status === "number" && "message" in answer) {
+                return send(answer.status, { kind: "Status", code: answer.status, message: answer.message });
+            }
+            if (req.method === "PATCH") {
+                const token = body?.metadata?.annotations?.["reconcile.fluxcd.io/requestedAt"];
+                if (token) handled.set(key, token);
+                return send(200, answer);
+            }
+            const object = structuredClone(answer) as { status?: Record<string, unknown> };
+            if (handled.has(key) && object.status) object.status["lastHandledReconcileAt"] = handled.get(key);
+            return send(200, object);
+        });
     });
     return { server, requests, reads };
 }

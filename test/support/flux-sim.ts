@@ -362,3 +362,162 @@ export function developmentSim(): FluxSim {
     });
     return sim;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// A cluster syncing a Git branch, for `pulumi up`'s readiness gate, in virtual time. What the gate relies on:
+// - A source fetches on its interval, or at once when `reconcile.fluxcd.io/requestedAt` differs from its
+//   `status.lastHandledReconcileAt`, which each reconcile then sets (fluxcd/pkg runtime `ReconcileRequested`
+//   predicate; source-controller, kustomize-controller and flux-operator all record it the same way).
+// - The root sync applies the revision its source fetched, creating the objects of the cluster folder at
+//   that revision, and records it as `status.lastAppliedRevision` (kustomization_controller.go).
+// - A layer's attempts are scripted; each attempt sets its Ready condition and, after a failure, the next
+//   attempt comes on `retryInterval` or at once on a request.
+// - A FluxInstance keeps a Stalled condition from an old failed build (flux-operator never removes it).
+
+import type { FluxObjectRef } from "../../lib/gitops-tree";
+import type { ObservedObject, ReadinessApi } from "../../components/flux-ready-provider";
+
+type Ready = { status: "True" | "False" | "Unknown"; reason: string; message: string };
+
+interface SyncObject {
+    ref: FluxObjectRef;
+    role: "source" | "root" | "layer" | "static" | "instance";
+    generation: number;
+    observedGeneration: number;
+    requestedAt?: string;
+    lastHandledReconcileAt?: string;
+    ready?: Ready;
+    extraConditions: { type: string; status: string; reason: string; message: string }[];
+    artifact?: string;
+    lastAppliedRevision?: string;
+    /** For a source: the result of the nth fetch. For a layer: of its nth attempt. */
+    attempt?: (n: number) => Ready;
+    attempts: number;
+    nextAt: number;
+    intervalMs: number;
+    inventory: FluxObjectRef[];
+    spec: { type?: string };
+}
+
+export const READY: Ready = { status: "True", reason: "ReconciliationSucceeded", message: "Applied revision" };
+
+export class SyncSim {
+    now = 0;
+    /** What the branch holds now: its revision and the objects its cluster folder declares. */
+    remote = { revision: "main@sha1:aaaaaaa", folder: [] as string[] };
+    readonly objects = new Map<string, SyncObject>();
+    /** Objects the root sync creates when a revision declares them: key → how to create. */
+    readonly templates = new Map<string, () => SyncObject>();
+    readonly requests: string[] = [];
+
+    static key(r: FluxObjectRef): string {
+        return `${r.kind} ${r.namespace}/${r.name}`;
+    }
+
+    private make(ref: FluxObjectRef, role: SyncObject["role"], extra: Partial<SyncObject> = {}): SyncObject {
+        return {
+            ref,
+            role,
+            generation: 1,
+            observedGeneration: 0,
+            extraConditions: [],
+            attempts: 0,
+            nextAt: 0,
+            intervalMs: 60_000,
+            inventory: [],
+            spec: {},
+            ...extra,
+        };
+    }
+
+    /** An object that exists now. */
+    put(ref: FluxObjectRef, role: SyncObject["role"], extra: Partial<SyncObject> = {}): this {
+        this.objects.set(SyncSim.key(ref), this.make(ref, role, extra));
+        return this;
+    }
+
+    /** An object the root sync creates once a revision it applies declares it. */
+    template(ref: FluxObjectRef, role: SyncObject["role"], extra: Partial<SyncObject> = {}): this {
+        this.templates.set(SyncSim.key(ref), () => this.make(ref, role, extra));
+        return this;
+    }
+
+    object(ref: FluxObjectRef): SyncObject | undefined {
+        return this.objects.get(SyncSim.key(ref));
+    }
+
+    readonly clock: Clock = { now: () => this.now, sleep: async (ms: number) => this.advance(ms) };
+
+    advance(ms: number): void {
+        const end = this.now + ms;
+        while (this.now < end) {
+            this.now = Math.min(end, this.now + 1000);
+            for (const o of this.objects.values()) this.reconcile(o);
+        }
+    }
+
+    private due(o: SyncObject): boolean {
+        return o.requestedAt !== o.lastHandledReconcileAt || o.observedGeneration < o.generation || this.now >= o.nextAt;
+    }
+
+    private reconcile(o: SyncObject): void {
+        if (o.role === "static" || !this.due(o)) return;
+        const handled = o.requestedAt;
+        o.attempts++;
+        if (o.role === "source") {
+            o.ready = o.attempt ? o.attempt(o.attempts) : READY;
+            if (o.ready.status === "True") o.artifact = this.remote.revision;
+        } else if (o.role === "root") {
+            const source = [...this.objects.values()].find((s) => s.role === "source" && s.ref.name === "flux-system");
+            const revision = source?.artifact;
+            if (revision) {
+                for (const key of this.remote.folder) {
+                    const create = this.templates.get(key);
+                    if (create && !this.objects.has(key)) this.objects.set(key, create());
+                }
+                o.lastAppliedRevision = revision;
+                o.ready = { ...READY, message: `Applied revision: ${revision}` };
+            }
+        } else if (o.role === "layer") {
+            o.ready = o.attempt ? o.attempt(o.attempts) : READY;
+        } else {
+            const root = [...this.objects.values()].find((r) => r.role === "root");
+            o.ready = root?.ready?.status === "True" ? READY : { status: "Unknown", reason: "Progressing", message: "Reconciliation in progress" };
+        }
+        o.observedGeneration = o.generation;
+        o.lastHandledReconcileAt = handled;
+        o.nextAt = this.now + (o.ready?.status === "False" ? 30_000 : o.intervalMs);
+    }
+
+    readonly api: ReadinessApi = {
+        get: async (r) => {
+            const o = this.object(r);
+            if (!o) return undefined;
+            const observed: ObservedObject = {
+                metadata: { generation: o.generation },
+                spec: o.spec,
+                status: {
+                    observedGeneration: o.observedGeneration,
+                    ...(o.lastHandledReconcileAt !== undefined ? { lastHandledReconcileAt: o.lastHandledReconcileAt } : {}),
+                    conditions: [...(o.ready ? [{ type: "Ready", ...o.ready }] : []), ...o.extraConditions],
+                    ...(o.artifact ? { artifact: { revision: o.artifact } } : {}),
+                    ...(o.lastAppliedRevision ? { lastAppliedRevision: o.lastAppliedRevision } : {}),
+                    inventory: {
+                        entries: o.inventory.map((c) => {
+                            const [group = "", version = ""] = c.apiVersion.split("/");
+                            return { id: `${c.namespace}_${c.name}_${group}_${c.kind}`, v: version };
+                        }),
+                    },
+                },
+            };
+            return o.role === "static" && o.spec.type === "oci" ? { metadata: observed.metadata, spec: o.spec } : observed;
+        },
+        requestReconcile: async (r, token) => {
+            const o = this.object(r);
+            this.requests.push(`${SyncSim.key(r)} ${token}`);
+            if (!o) return false;
+            o.requestedAt = token;
+            return true;
+        },
+    };
+}

@@ -66,6 +66,8 @@ export interface RunOptions {
     config?: Record<string, string>;
     /** Set the token as a secret config value. @default true */
     withToken?: boolean;
+    /** The token's value. @default TEST_TOKEN */
+    token?: string;
     preview?: boolean;
     /**
      * Nothing exists yet, as in the first preview of a new stack: resources get no id (the engine
@@ -132,7 +134,7 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
     const config = { ...stackConfig(stack, options.root), ...options.config };
     const secretKeys: string[] = [];
     if (options.withToken !== false) {
-        config[`${PROJECT}:token`] = TEST_TOKEN;
+        config[`${PROJECT}:token`] = options.token ?? TEST_TOKEN;
         secretKeys.push(`${PROJECT}:token`);
     }
     await pulumi.runtime.setMocks(

@@ -355,9 +355,12 @@ describe("the Flux readiness gate in Pulumi's dynamic-provider host", () => {
         const port = await listen(api.server);
         try {
             expect(ok(await host.create(props(port))).id).toBe("flux-ready");
-            expect(api.requests.map((r) => r.path)).toEqual([
-                "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/flux-system",
-                "/apis/fluxcd.controlplane.io/v1/namespaces/flux-system/fluxinstances/flux",
+            // Asked to reconcile now, then read once each: Ready, and the request handled.
+            expect(api.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+                "PATCH /apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/flux-system",
+                "PATCH /apis/fluxcd.controlplane.io/v1/namespaces/flux-system/fluxinstances/flux",
+                "GET /apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/flux-system",
+                "GET /apis/fluxcd.controlplane.io/v1/namespaces/flux-system/fluxinstances/flux",
             ]);
         } finally {
             api.server.close();
