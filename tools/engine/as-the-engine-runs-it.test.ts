@@ -298,9 +298,8 @@ describe("the Flux teardown in Pulumi's dynamic-provider host", () => {
     const onKind = (port: number, timeoutSeconds: number) => ({ ...props(port, timeoutSeconds), cluster: { backend: "kind", name: "gone-or-not" } });
 
     it("succeeds at once when the API is unreachable because kind no longer has the cluster", async () => {
-        const started = Date.now();
-        expect(await host.delete("flux-teardown", onKind(await unreachablePort(), 30))).toEqual({ ok: null });
-        expect(Date.now() - started).toBeLessThan(10_000);
+        // An hour's budget: retrying the dead API for it would outlast this test, so passing means it asked kind at once.
+        expect(await host.delete("flux-teardown", onKind(await unreachablePort(), 3600))).toEqual({ ok: null });
         expect(kind.calls()).toContain("get clusters");
     });
 
