@@ -12,9 +12,10 @@ export interface FluxTeardownArgs {
 
 /**
  * Does nothing on `pulumi up`. On `pulumi destroy` it runs first, because it depends on the Flux install:
- * it stops the operator and the root sync from re-applying, then deletes the synced HelmReleases and
- * Kustomizations — consumers before the providers labelled `gitops-platform.io/teardown: provider` —
- * and waits for their finalisers, so load balancers and volumes are released before the cluster goes.
+ * it stops the operator and the root sync from re-applying, then deletes the synced Kustomizations (and
+ * any HelmRelease no layer applied) — consumers before the providers labelled
+ * `gitops-platform.io/teardown: provider` — each layer pruning what it applied and waiting for it, so load
+ * balancers and volumes are released before the cluster goes. A give-up leaves Flux reconciling.
  */
 export class FluxTeardown extends pulumi.ComponentResource {
     readonly timeoutSeconds: number;
