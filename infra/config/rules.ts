@@ -1,7 +1,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { findPlatformSource, FluxObjectRef, normaliseRepoPath, PlatformSourceKind, readyOrder, syncedManifests } from "../../lib/gitops-tree";
+import { buildEnvironment, readyOrderOf, sharedKustomize } from "../../lib/flux-build";
+import { findPlatformSource, FluxObjectRef, normaliseRepoPath, PlatformSourceKind } from "../../lib/gitops-tree";
 import { defaultSyncPath, type Tier } from "../../lib/project";
 import { gitBranchProblem, redactUrl } from "../../lib/validators";
 import type { AlertsConfig, ClusterConfig, StackConfig, SyncConfig } from "./schema";
@@ -24,7 +25,10 @@ export function checkAlerts(config: StackConfig, syncPath: string, report: Repor
         report("alertWebhookUrl", "is not an https:// URL. Fix: paste the webhook URL your Slack, Teams or receiver gave you");
         return undefined;
     }
-    const synced = syncedManifests(repoRoot, syncPath).map((l) => l.manifest);
+    // What Flux applies in this environment, every layer built as Flux builds it (lib/flux-build.ts).
+    const build = buildEnvironment(repoRoot, syncPath, { kustomize: sharedKustomize() });
+    reportBuildProblems(build.findings, report);
+    const synced = build.objects.map((b) => b.manifest);
     const namespacesOf = (kinds: string[]) =>
         [...new Set(synced.filter((m) => kinds.includes(m.kind ?? "") && m.metadata?.namespace).map((m) => m.metadata?.namespace ?? ""))].sort();
     return {
@@ -133,14 +137,20 @@ export function checkSync(config: StackConfig, report: Report, repoRoot: string)
         : undefined;
 }
 
-/** What `pulumi up` waits for in the cluster folder; a file that does not parse is reported on sync.path. */
+/**
+ * What `pulumi up` waits for: the Flux objects the cluster folder yields as Flux builds it (its
+ * kustomization.yaml, the namespaces it sets), causes first. A folder that does not build is reported on
+ * sync.path, with kustomize's own words.
+ */
 export function fluxObjectsOf(syncPath: string, report: Report, repoRoot: string): FluxObjectRef[] {
-    try {
-        return readyOrder(repoRoot, syncPath);
-    } catch (e) {
-        report("sync.path", `${(e as Error).message}. Fix: repair the YAML`);
-        return [];
-    }
+    const build = buildEnvironment(repoRoot, syncPath, { kustomize: sharedKustomize(), rootOnly: true });
+    reportBuildProblems(build.findings, report);
+    return readyOrderOf(build.root.map((b) => b.manifest));
+}
+
+/** The builder's errors, as config problems of sync.path (its warnings are `npm run check`'s). */
+function reportBuildProblems(findings: { severity: string; file: string; message: string }[], report: Report): void {
+    for (const f of findings.filter((x) => x.severity === "error")) report("sync.path", `${f.file}: ${f.message}. Fix: repair it, and run npm run check`);
 }
 
 export function checkPlatformSource(config: StackConfig, syncPath: string, report: Report, repoRoot: string): PlatformSourceKind | undefined {
