@@ -27,10 +27,13 @@ describe("semver ranges in Flux's Masterminds syntax", () => {
         "=> 1.2",
         "=< 2.0",
         "=>1.2, =<2.0",
+        // Masterminds reads a prerelease on an x-range (Flux's own docs show `>=1.0.0-0`).
+        "1.x-rc",
+        ">= 1.2.0-rc.1",
     ])("accepts %s", (r) => {
         expect(rangeProblem(r)).toBeUndefined();
     });
-    it.each(["banana", "1.2.3.4", ">=> 1", "", "1.x; rm -rf", "!= banana", "=> banana", "=< x.y.z", "!=", "=>"])("refuses '%s'", (r) => {
+    it.each(["banana", "1.2.3.4", ">=> 1", "", "1.x; rm -rf", "!= banana", "=> banana", "=< x.y.z", "!=", "=>", "1.x ||", "|| 1.x", "1.x,"])("refuses '%s'", (r) => {
         expect(rangeProblem(r)).toBeDefined();
     });
 });

@@ -94,28 +94,21 @@ export function fieldPath(pointer: string): string {
         .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), "");
 }
 
-/**
- * Whether a version constraint is valid in the Masterminds syntax Flux uses for OCIRepository and
- * HelmRelease ranges: comparisons, `~`, `^`, x-ranges, hyphen ranges, `,` for and, `||` for or.
- */
+// Masterminds/semver v3 (constraints.go), which Flux uses for OCIRepository and HelmRelease ranges, as it
+// is written: `NewConstraint` rewrites hyphen ranges to `>= a, <= b`, splits on `||`, and refuses any part
+// `validConstraintRegex` does not match whole. The character class `[0-9|x|X|\*]` is Masterminds' own.
+const CV = String.raw`v?([0-9|x|X|\*]+)(\.[0-9|x|X|\*]+)?(\.[0-9|x|X|\*]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?`;
+const OPS = String.raw`=||!=|>|<|>=|=>|<=|=<|~|~>|\^`;
+const VALID_CONSTRAINT = new RegExp(String.raw`^(\s*(${OPS})\s*(${CV})\s*)((?:\s+|,\s*)(${OPS})\s*(${CV})\s*)*$`);
+const HYPHEN_RANGE = new RegExp(String.raw`\s*(${CV})\s+-\s+(${CV})\s*`, "g");
+
+/** Why Masterminds would refuse a version constraint, or undefined when it parses it. */
 export function rangeProblem(range: string): string | undefined {
-    const trimmed = range.trim();
-    if (trimmed === "") return "is empty";
-    if (trimmed === "*") return undefined;
-    // node-semver reads the same grammar once Masterminds' spellings become its own: the comma "and"
-    // a space, `=>` and `=<` the usual `>=` and `<=`; `!= V` (which node-semver lacks) is checked for a
-    // valid version and then read as any version.
-    const notEqual = [...trimmed.matchAll(/!=\s*([^\s,|]+)/g)].map((m) => m[1] ?? "");
-    const readable = trimmed
-        .replace(/!=\s*[^\s,|]+/g, "*")
-        .replace(/=>/g, ">=")
-        .replace(/=</g, "<=")
-        .replace(/\s*,\s*/g, " ");
-    const badNotEqual = notEqual.some((v) => semver.coerce(v) === null || !/^v?\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?$/.test(v));
-    if (badNotEqual || semver.validRange(readable) === null || /[^\sv0-9xX*.^~<>=!|,\-+a-zA-Z]/.test(trimmed) || />=>|<=<|=>=/.test(trimmed)) {
-        return `'${range}' is not a valid semver range (Masterminds syntax). Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'`;
-    }
-    return undefined;
+    const rewritten = range.replace(HYPHEN_RANGE, (_m, from: string, ...rest: string[]) => `>= ${from}, <= ${rest[9] ?? ""}`);
+    const bad = rewritten.split("||").find((part) => !VALID_CONSTRAINT.test(part));
+    if (bad === undefined) return undefined;
+    const why = bad.trim() === "" ? (range.trim() === "" ? "is empty" : "has an empty alternative around '||'") : `has the improper constraint '${bad.trim()}'`;
+    return `'${range}' is not a valid semver range (Masterminds syntax): it ${why}. Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'`;
 }
 
 /** What one `kubectl kustomize` run gave: a reason it failed ("missing" without kubectl), or its output. */
