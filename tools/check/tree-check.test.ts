@@ -174,13 +174,13 @@ const fixtures: Fixture[] = [
         what: "an invalid semver range on an OCIRepository",
         change: (r) => edit(r, "clusters/staging/platform.yaml", 'semver: "0.0.x"', 'semver: "0.0.x.y"'),
         expected:
-            "error   clusters/staging/platform.yaml: OCIRepository flux-system/platform: spec.ref.semver: '0.0.x.y' is not a valid semver range (Masterminds syntax). Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'",
+            "error   clusters/staging/platform.yaml: OCIRepository flux-system/platform: spec.ref.semver: '0.0.x.y' is not a valid semver range (Masterminds syntax): it has the improper constraint '0.0.x.y'. Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'",
     },
     {
         what: "an invalid chart version range on a HelmRelease",
         change: (r) => edit(r, "platform/services/podinfo.yaml", 'version: "6.x"', 'version: ">=> 6"'),
         expected:
-            "error   platform/services/podinfo.yaml: HelmRelease podinfo/podinfo: spec.chart.spec.version: '>=> 6' is not a valid semver range (Masterminds syntax). Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'",
+            "error   platform/services/podinfo.yaml: HelmRelease podinfo/podinfo: spec.chart.spec.version: '>=> 6' is not a valid semver range (Masterminds syntax): it has the improper constraint '>=> 6'. Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'",
     },
     {
         what: "a field of the wrong type in a HelmRelease",
