@@ -2,6 +2,7 @@ import { createHash } from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { type FluxObjectRef, followBranch, PLATFORM_SOURCE_NAME } from "../lib/gitops-tree";
+import { FLUX_DEFAULT_COMPONENTS } from "../lib/project";
 import { durationSeconds } from "../lib/validators";
 import { PlatformRepository, PlatformRepositorySecret } from "./platform-repository-secret";
 
@@ -29,7 +30,7 @@ export const FLUX_DEFAULTS = {
     readyTimeout: "10m",
     username: "git",
     /** The operator's own default set, stated so the stack config can show and validate it. */
-    components: ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"] satisfies FluxComponent[],
+    components: [...FLUX_DEFAULT_COMPONENTS] satisfies FluxComponent[],
 } as const;
 
 /** The root sync: the Git repository, branch and folder the whole cluster is reconciled from. */

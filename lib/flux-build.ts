@@ -3,7 +3,7 @@ import * as os from "os";
 import * as path from "path";
 import { parse, stringify } from "yaml";
 import { FluxObjectRef, Manifest, normaliseRepoPath, parseManifests, PLATFORM_SOURCE_NAME, readManifests, yamlFilesUnder } from "./gitops-tree";
-import { Kustomize, kubectlKustomize, wrapperDir } from "./kustomize";
+import { isRemote, Kustomize, kubectlKustomize, wrapperDir } from "./kustomize";
 
 // What Flux applies in one environment, built the way Flux builds it: the root sync's folder, then every
 // Flux Kustomization that yields, each from the source it names, with kustomize, then what
@@ -58,6 +58,8 @@ export interface EnvironmentBuild {
     root: BuiltObject[];
     layers: LayerBuild[];
     findings: Finding[];
+    /** Folders that did not build: what is under them was not judged. */
+    unbuilt: string[];
 }
 
 export interface BuildOptions {
@@ -144,9 +146,27 @@ function generatedResources(root: string, rel: string): string[] {
     });
 }
 
-/** Builds one folder as Flux would for a Kustomization with these fields. */
+/** The network entries of a kustomization and of what it reads: building it would fetch them. */
+function remoteEntries(absDir: string): string[] {
+    return [absDir, ...foldersRead(absDir)].flatMap((dir) => {
+        const file = kustomizationFile(dir);
+        if (!file) return [];
+        try {
+            const k = (readManifests(file)[0] ?? {}) as Record<string, unknown>;
+            return ["resources", "components", "bases"]
+                .flatMap((f) => (Array.isArray(k[f]) ? (k[f] as unknown[]) : []))
+                .filter((e): e is string => typeof e === "string" && isRemote(e));
+        } catch {
+            return [];
+        }
+    });
+}
+
+/** Builds one folder as Flux would for a Kustomization with these fields. Never fetches from the network. */
 function buildFolder(root: string, rel: string, fields: FluxFields, kustomize: Kustomize): { manifests: Manifest[] } | { problem: string } {
     const abs = path.join(root, rel);
+    const remote = remoteEntries(abs);
+    if (remote.length > 0) return { problem: `remote: it fetches ${remote.join(", ")} from the network, which this offline build does not` };
     const own = kustomizationFile(abs);
     const extends_ = Object.keys(fields).length > 0;
     if (own && !extends_) return kustomize(abs);
@@ -330,6 +350,7 @@ export function readyOrderOf(objects: Manifest[]): FluxObjectRef[] {
  */
 export function buildEnvironment(root: string, syncPath: string, options: BuildOptions): EnvironmentBuild {
     const findings: Finding[] = [];
+    const unbuilt: string[] = [];
     const rootPath = normaliseRepoPath(syncPath);
     const layers: LayerBuild[] = [];
     const objects: BuiltObject[] = [];
@@ -337,6 +358,7 @@ export function buildEnvironment(root: string, syncPath: string, options: BuildO
         if (!fs.existsSync(path.join(root, rel))) return [];
         const result = buildFolder(root, rel, fields, options.kustomize);
         if ("problem" in result) {
+            unbuilt.push(rel);
             if (result.problem === "missing") {
                 findings.push({
                     severity: "error",
@@ -366,7 +388,7 @@ export function buildEnvironment(root: string, syncPath: string, options: BuildO
     const rootObjects = built(rootPath, {}, rootPath, rootPath);
     objects.push(...rootObjects);
 
-    if (options.rootOnly) return { syncPath: rootPath, objects, root: rootObjects, layers, findings };
+    if (options.rootOnly) return { syncPath: rootPath, objects, root: rootObjects, layers, findings, unbuilt };
 
     const platform = rootObjects.find(
         (b) => (b.manifest.kind === "GitRepository" || b.manifest.kind === "OCIRepository") && b.manifest.metadata?.name === PLATFORM_SOURCE_NAME,
@@ -461,7 +483,8 @@ export function buildEnvironment(root: string, syncPath: string, options: BuildO
                 const metadata = { ...o.manifest.metadata, name: bare, ...(fields.targetNamespace ? { namespace: undefined } : {}) };
                 return { ...o.manifest, metadata };
             };
-            (fields.patches ?? []).forEach((p, i) => {
+            // A layer that did not build says nothing about its patches.
+            (unbuilt.includes(rel) ? [] : (fields.patches ?? [])).forEach((p, i) => {
                 const target = fields.targetNamespace && p.target ? { ...p.target, namespace: "" } : p.target;
                 const hits = out.filter((o) => targets(target, asWritten(o)));
                 for (const o of hits) o.patchedBy.push(`${b.file}: spec.patches[${i}]`);
@@ -510,7 +533,7 @@ export function buildEnvironment(root: string, syncPath: string, options: BuildO
         }
     }
     // Kustomizations whose source never appeared: the reference check names them.
-    return { syncPath: rootPath, objects, root: rootObjects, layers, findings };
+    return { syncPath: rootPath, objects, root: rootObjects, layers, findings, unbuilt };
 }
 
 let shared: Kustomize | undefined;

@@ -115,42 +115,6 @@ export interface LocatedManifest {
     manifest: Manifest;
 }
 
-const isFluxKustomization = (m: Manifest) => m.kind === "Kustomization" && (m.apiVersion ?? "").startsWith("kustomize.toolkit.fluxcd.io/");
-
-/**
- * Everything a root sync path makes Flux apply: the manifests in that folder and, following each Flux
- * Kustomization's `spec.path`, those under the folders it points at. kustomize's own kustomization.yaml
- * files are left out.
- */
-export function syncedManifests(
-    root: string,
-    syncPath: string,
-    read: (file: string) => Manifest[] = (file) => readManifests(path.join(root, file)),
-    /** What kustomize built from a folder, where known: used instead of the folder's files. */
-    built?: (dir: string) => LocatedManifest[] | undefined,
-): LocatedManifest[] {
-    const seen = new Set<string>();
-    const out: LocatedManifest[] = [];
-    const filesOf = (dir: string) =>
-        yamlFilesUnder(root, dir).flatMap((file) =>
-            read(file)
-                .filter((manifest) => !(manifest.apiVersion ?? "").startsWith("kustomize.config.k8s.io/"))
-                .map((manifest) => ({ file, manifest })),
-        );
-    const visit = (dir: string) => {
-        const normal = normaliseRepoPath(dir);
-        if (seen.has(normal)) return;
-        seen.add(normal);
-        for (const located of built?.(normal) ?? filesOf(normal)) {
-            out.push(located);
-            const { manifest } = located;
-            if (isFluxKustomization(manifest) && typeof manifest.spec?.path === "string") visit(manifest.spec.path);
-        }
-    };
-    visit(syncPath);
-    return out;
-}
-
 /** A path inside the repository as Flux reads it: POSIX, no leading `./`, no trailing `/`. */
 export function normaliseRepoPath(p: string): string {
     return path.posix.normalize(p.replace(/\\/g, "/")).replace(/^\.\//, "").replace(/\/$/, "");
@@ -162,41 +126,4 @@ export interface FluxObjectRef {
     kind: string;
     namespace: string;
     name: string;
-}
-
-/** Flux kinds whose controllers report a Ready condition (notification Providers and Alerts do not). */
-const REPORTS_READY = /^(source|kustomize|helm)\.toolkit\.fluxcd\.io\//;
-
-/**
- * The Flux objects a cluster folder declares that report Ready, causes first: sources, then
- * Kustomizations and HelmReleases with each after everything it `dependsOn` in the folder.
- */
-export function readyOrder(root: string, syncPath: string): FluxObjectRef[] {
-    const declared = yamlFilesUnder(root, syncPath)
-        .flatMap((file) => readManifests(path.join(root, file)))
-        .filter((m) => REPORTS_READY.test(m.apiVersion ?? "") && m.kind && m.metadata?.name);
-    const ref = (m: Manifest): FluxObjectRef => ({
-        apiVersion: m.apiVersion ?? "",
-        kind: m.kind ?? "",
-        namespace: m.metadata?.namespace ?? "default",
-        name: m.metadata?.name ?? "",
-    });
-    const key = (kind: string, namespace: string, name: string) => `${kind}/${namespace}/${name}`;
-    const byKey = new Map(declared.map((m) => [key(m.kind ?? "", ref(m).namespace, ref(m).name), m]));
-    const out: FluxObjectRef[] = [];
-    const placed = new Set<string>();
-    const place = (k: string, path: Set<string>) => {
-        const m = byKey.get(k);
-        if (!m || placed.has(k) || path.has(k)) return; // unknown, done, or a dependsOn cycle Flux would refuse too
-        path.add(k);
-        const own = ref(m);
-        const dependsOn = (m.spec?.["dependsOn"] as { name?: string; namespace?: string }[] | undefined) ?? [];
-        for (const d of dependsOn) if (d.name) place(key(own.kind, d.namespace ?? own.namespace, d.name), path);
-        placed.add(k);
-        out.push(own);
-    };
-    const isSource = (m: Manifest) => (m.apiVersion ?? "").startsWith("source.toolkit.fluxcd.io/");
-    for (const [k, m] of byKey) if (isSource(m)) place(k, new Set());
-    for (const k of byKey.keys()) place(k, new Set());
-    return out;
 }

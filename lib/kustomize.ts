@@ -8,6 +8,16 @@ import { Manifest, parseManifests } from "./gitops-tree";
 // `kubectl kustomize`, run the way the checks and the program need it: offline, bounded, and once per
 // content of what it reads. kubectl bundles kustomize v5, the same kustomize API Flux builds with.
 
+/** A kustomization entry kustomize would fetch: a URL, a git remote, or a `host/org/repo` path with a ref. */
+export function isRemote(entry: string): boolean {
+    return (
+        /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ||
+        /^git(@|::)/.test(entry) ||
+        /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(entry) ||
+        /[?&]ref=/.test(entry)
+    );
+}
+
 /** What one build gave: the objects, or why it failed ("missing": no kubectl on PATH). */
 export type KustomizeResult = { manifests: Manifest[] } | { problem: string };
 

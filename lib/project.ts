@@ -46,3 +46,6 @@ export const KIND_RELEASE = "v0.31";
 
 /** How long a sandbox is meant to live when its stack file says nothing; `expire` destroys it after. */
 export const DEFAULT_SANDBOX_TTL = "7d";
+
+/** The controllers flux-operator installs when a FluxInstance names none (its own default set). */
+export const FLUX_DEFAULT_COMPONENTS = ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"] as const;

@@ -67,6 +67,27 @@ describe("what Flux applies in an environment of an overlay tree", () => {
     });
 });
 
+describe("what pulumi up waits for in a cluster folder", () => {
+    it("is what the folder's kustomization.yaml yields: a file it does not list is not waited for, the namespace it sets is honoured", () => {
+        const root = variant((r) => {
+            write(
+                r,
+                "clusters/staging/forgotten.yaml",
+                "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: forgotten\n  namespace: flux-system\nspec:\n  interval: 1m\n  url: https://gitlab.example/x.git\n",
+            );
+            const k = fs.readFileSync(path.join(r, "clusters/staging/kustomization.yaml"), "utf8");
+            write(r, "clusters/staging/kustomization.yaml", k.replace("kind: Kustomization\n", "kind: Kustomization\nnamespace: fleet\n"));
+        });
+        const order = readyOrderOf(buildEnvironment(root, "clusters/staging", { kustomize: sharedKustomize(), rootOnly: true }).root.map((o) => o.manifest));
+        expect(order.map((r) => `${r.kind} ${r.namespace}/${r.name}`)).toEqual([
+            "GitRepository fleet/platform",
+            "Kustomization fleet/infra-controllers",
+            "Kustomization fleet/infra-configs",
+            "Kustomization fleet/apps",
+        ]);
+    });
+});
+
 describe("what kustomize-controller adds on top of the build", () => {
     it("applies a Kustomization's own patches, target namespace, name prefix and common labels, and names the patch", () => {
         const root = variant((r) => {

@@ -3,7 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as semver from "semver";
-import { findPlatformSource, Manifest, readManifests, readyOrder, yamlFilesUnder } from "../lib/gitops-tree";
+import { buildEnvironment, readyOrderOf, sharedKustomize } from "../lib/flux-build";
+import { findPlatformSource, Manifest, readManifests, yamlFilesUnder } from "../lib/gitops-tree";
 import { REPO_ROOT } from "../lib/project";
 
 // Policies of the tree Flux syncs: cadence per environment and the order of the platform layers.
@@ -128,7 +129,8 @@ describe("what pulumi up waits for in a cluster folder", () => {
                     "---\napiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Alert\nmetadata: {name: no-ready-condition, namespace: flux-system}\nspec: {}\n" +
                     "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a-layers.yaml]\n",
             );
-            expect(readyOrder(root, "clusters/sandbox-x").map((r) => `${r.kind} ${r.namespace}/${r.name}`)).toEqual([
+            const built = buildEnvironment(root, "clusters/sandbox-x", { kustomize: sharedKustomize(), rootOnly: true });
+            expect(readyOrderOf(built.root.map((o) => o.manifest)).map((r) => `${r.kind} ${r.namespace}/${r.name}`)).toEqual([
                 "GitRepository flux-system/platform",
                 "Kustomization flux-system/services",
                 "Kustomization flux-system/configs",

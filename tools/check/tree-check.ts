@@ -1,14 +1,15 @@
-import { spawnSync } from "child_process";
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as semver from "semver";
 import { parseAllDocuments } from "yaml";
-import { LocatedManifest, Manifest, normaliseRepoPath, parseManifests, syncedManifests, yamlFilesUnder } from "../../lib/gitops-tree";
-import { DEFAULT_FLUX_VERSION, defaultSyncPath, KIND_CLUSTER_DEFAULTS, PROJECT } from "../../lib/project";
+import { buildEnvironment, EnvironmentBuild, sharedKustomize } from "../../lib/flux-build";
+import { LocatedManifest, Manifest, normaliseRepoPath, readManifests, yamlFilesUnder } from "../../lib/gitops-tree";
+import { isRemote, Kustomize } from "../../lib/kustomize";
+import { DEFAULT_FLUX_VERSION, defaultSyncPath, FLUX_DEFAULT_COMPONENTS, KIND_CLUSTER_DEFAULTS, PROJECT } from "../../lib/project";
 import { type FluxServedApis } from "../../lib/flux-apis";
 import { configString, configValue, listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
 import { apiVerdict } from "./deprecated-apis";
+import { knownFields, unknownFields } from "./known-fields";
 import { readFluxServedApis } from "../schemas/vendored";
 import { REPO_ROOT } from "../../lib/project";
 
@@ -71,16 +72,6 @@ export function fluxApiProblem(apiVersion: string, kind: string, release: string
     return `Flux ${release} no longer serves ${apiVersion} ${kind} (it serves ${served.join(", ")}). Fix: use ${group}/${preferred}`;
 }
 
-/** A kustomization entry kustomize would fetch: a URL, a git remote, or a `host/org/repo` path with a ref. */
-function isRemote(entry: string): boolean {
-    return (
-        /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ||
-        /^git(@|::)/.test(entry) ||
-        /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(entry) ||
-        /[?&]ref=/.test(entry)
-    );
-}
-
 function describe(m: Manifest): string {
     const ns = m.metadata?.namespace;
     return `${m.kind} ${ns ? `${ns}/` : ""}${m.metadata?.name ?? "(no name)"}`;
@@ -111,86 +102,21 @@ export function rangeProblem(range: string): string | undefined {
     return `'${range}' is not a valid semver range (Masterminds syntax): it ${why}. Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0'`;
 }
 
-/** What one `kubectl kustomize` run gave: a reason it failed ("missing" without kubectl), or its output. */
-type KustomizeResult = { problem: string } | { output: string };
-
-/** kubectl's verdict by folder content: checking several copies of a tree builds each distinct folder once. */
-const kustomizeCache = new Map<string, KustomizeResult>();
-
-function folderDigest(full: string): string {
-    const hash = createHash("sha256");
-    const walk = (dir: string) => {
-        for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-            hash.update(e.name);
-            if (e.isDirectory()) walk(path.join(dir, e.name));
-            else hash.update(fs.readFileSync(path.join(dir, e.name)));
-        }
-    };
-    walk(full);
-    return hash.digest("hex");
-}
+export { KUSTOMIZE_LIMITS } from "../../lib/kustomize";
 
 /**
- * Limits of one `kubectl kustomize` run: trees of tens of MB build well within them. Memory is capped as
- * address space (`ulimit -v`, where the shell supports it): Go reserves about 1 GiB of it at start, so
- * the cap must stay well above that.
+ * What the bench times without kubectl: each folder's files as they are (no kustomization applied), the
+ * way Flux's generator reads a folder without a kustomization.yaml.
  */
-export const KUSTOMIZE_LIMITS = { timeoutMs: 60_000, maxOutputBytes: 256 * 1024 * 1024, maxAddressSpaceBytes: 4 * 1024 * 1024 * 1024 };
-
-/** Builds one kustomization. */
-function kustomizeBuild(root: string, dir: string): KustomizeResult {
-    const kib = Math.floor(KUSTOMIZE_LIMITS.maxAddressSpaceBytes / 1024);
-    // sh sets the cap and becomes kubectl; a shell that cannot set it (macOS's for -v) runs kubectl uncapped.
-    const capped = `if (ulimit -v ${kib}) 2>/dev/null; then ulimit -v ${kib}; fi; command -v kubectl >/dev/null || exit 127; exec kubectl "$@"`;
-    const result = spawnSync("sh", ["-c", capped, "sh", "kustomize", path.join(root, dir)], {
-        encoding: "utf8",
-        timeout: KUSTOMIZE_LIMITS.timeoutMs,
-        maxBuffer: KUSTOMIZE_LIMITS.maxOutputBytes,
-        // The check is offline by contract: a fetch kustomize might still try goes to a closed local port.
-        env: {
-            ...process.env,
-            HTTP_PROXY: "http://127.0.0.1:9",
-            HTTPS_PROXY: "http://127.0.0.1:9",
-            NO_PROXY: "",
-            http_proxy: "",
-            https_proxy: "",
-            no_proxy: "",
-        },
-    });
-    const code = (result.error as NodeJS.ErrnoException | undefined)?.code;
-    if (code === "ENOENT" || result.status === 127) return { problem: "missing" };
-    // Go's runtime, short of address space, dies with one of these (at start, or when the heap grows).
-    if (result.status !== 0 && /out of memory|cannot allocate memory|failed to reserve/i.test(result.stderr ?? "")) {
-        return { problem: `it needed more than ${KUSTOMIZE_LIMITS.maxAddressSpaceBytes / 1024 / 1024} MiB of memory` };
-    }
-    if (code === "ENOBUFS") return { problem: `its output is larger than ${KUSTOMIZE_LIMITS.maxOutputBytes / 1024 / 1024} MiB` };
-    if (code === "ETIMEDOUT") return { problem: `it did not finish within ${KUSTOMIZE_LIMITS.timeoutMs / 1000} s` };
-    if (result.status === 0) return { output: result.stdout };
-    // kubectl logs through klog (`E1124 … run.go:72] "command failed" err="…"`): keep the reason only.
-    const line = (result.stderr || String(result.error)).trim().split("\n")[0] ?? "";
-    return { problem: (/err="(.*)"$/.exec(line)?.[1] ?? line).replace(/\\"/g, '"').split(`${root}/`).join("") };
-}
-
-/** Builds a kustomization once per content; its objects go into `built` when it builds. */
-function kubectlKustomize(root: string, dir: string, findings: Finding[], built: Map<string, Manifest[]>): "missing" | void {
-    const key = `${dir}:${folderDigest(path.join(root, dir))}:${JSON.stringify(KUSTOMIZE_LIMITS)}`;
-    const result = kustomizeCache.get(key) ?? kustomizeBuild(root, dir);
-    kustomizeCache.set(key, result);
-    if ("output" in result) {
+const filesOnly: Kustomize = (dir) => ({
+    manifests: yamlFilesUnder(dir, "").flatMap((f) => {
         try {
-            built.set(dir, parseManifests(result.output, `kubectl kustomize ${dir}`));
-        } catch (e) {
-            findings.push({
-                severity: "error",
-                file: `${dir}/kustomization.yaml`,
-                message: `its kubectl kustomize output cannot be read: ${(e as Error).message}`,
-            });
+            return readManifests(path.join(dir, f)).filter((m) => !(m.apiVersion ?? "").startsWith("kustomize.config.k8s.io/"));
+        } catch {
+            return [];
         }
-        return;
-    }
-    if (result.problem === "missing") return "missing";
-    findings.push({ severity: "error", file: `${dir}/kustomization.yaml`, message: `kubectl kustomize fails: ${result.problem}` });
-}
+    }),
+});
 
 interface StackView {
     name: string;
@@ -199,6 +125,8 @@ interface StackView {
     kubernetesVersion: string;
     /** The stack's `flux.version`: an exact version or a range. */
     fluxVersion: string;
+    /** The controllers its FluxInstance installs. */
+    components: string[];
 }
 
 function readStacks(root: string, findings: Finding[]): StackView[] {
@@ -222,39 +150,18 @@ function readStacks(root: string, findings: Finding[]): StackView[] {
             return [];
         }
         const kubernetesVersion = cluster.backend === "eks" ? String(cluster.kubernetesVersion ?? "") : (cluster.nodeImage ?? KIND_CLUSTER_DEFAULTS.nodeImage);
-        const declared = (configValue(doc, "flux") as { version?: unknown } | undefined)?.version;
+        const flux = (configValue(doc, "flux") ?? {}) as { version?: unknown; components?: unknown };
         // The program refuses a non-string version with its own message; here it is simply the default.
-        const fluxVersion = typeof declared === "string" ? declared : DEFAULT_FLUX_VERSION;
-        return [{ name, file, syncPath, kubernetesVersion, fluxVersion }];
+        const fluxVersion = typeof flux.version === "string" ? flux.version : DEFAULT_FLUX_VERSION;
+        const components = Array.isArray(flux.components) ? flux.components.map(String) : [...FLUX_DEFAULT_COMPONENTS];
+        return [{ name, file, syncPath, kubernetesVersion, fluxVersion, components }];
     });
-}
-
-/** What one cluster folder makes Flux apply, from the files already parsed. */
-function clusterSet(root: string, clusterDir: string, byFile: Map<string, Located[]>): Located[] {
-    return syncedManifests(root, clusterDir, parsedFrom(byFile));
-}
-
-/** An object's identity across a file and kustomize's output of it: API version, kind and name. */
-const identity = (m: Manifest) => `${m.apiVersion}/${m.kind}/${m.metadata?.name}`;
-
-const parsedFrom = (byFile: Map<string, Located[]>) => (file: string) => (byFile.get(file) ?? []).map((l) => l.manifest);
-
-/**
- * What Flux applies from `syncPath` and every Flux Kustomization it leads to: a folder's built objects
- * where `built` has it (each traced to the file that declares it, else to the kustomization.yaml), its
- * files otherwise.
- */
-function appliedSet(root: string, syncPath: string, byFile: Map<string, Located[]>, built: Map<string, Manifest[]>): Located[] {
-    const declaredIn = new Map<string, string>();
-    for (const ls of byFile.values()) for (const l of ls) if (!declaredIn.has(identity(l.manifest))) declaredIn.set(identity(l.manifest), l.file);
-    return syncedManifests(root, syncPath, parsedFrom(byFile), (dir) =>
-        built.get(dir)?.map((manifest) => ({ file: declaredIn.get(identity(manifest)) ?? `${dir}/kustomization.yaml`, manifest })),
-    );
 }
 
 type Ref = { kind?: string; name?: string; namespace?: string };
 
 function checkReferences(cluster: string, set: Located[], findings: Finding[]): void {
+    // (set: what the environment applies, each object traced to its file)
     const key = (kind: string, ns: string | undefined, name: string) => `${kind}/${ns ?? ""}/${name}`;
     // The FluxInstance creates the root source and Kustomization; they are in no file.
     const present = new Set([key("GitRepository", "flux-system", "flux-system"), key("Kustomization", "flux-system", "flux-system")]);
@@ -290,6 +197,91 @@ function checkReferences(cluster: string, set: Located[], findings: Finding[]): 
     }
 }
 
+/**
+ * A `dependsOn` cycle among Kustomizations or among HelmReleases: neither controller ever reconciles one
+ * (each waits for the other to be Ready), and `pulumi up` would sit out its whole readiness wait.
+ */
+function checkCycles(set: Located[], findings: Finding[]): void {
+    for (const kind of ["Kustomization", "HelmRelease"]) {
+        const nodes = set.filter((l) => l.manifest.kind === kind && (l.manifest.apiVersion ?? "").includes(".toolkit.fluxcd.io/"));
+        const id = (ns: string | undefined, name: string | undefined) => `${ns ?? "default"}/${name}`;
+        const byId = new Map(nodes.map((l) => [id(l.manifest.metadata?.namespace, l.manifest.metadata?.name), l]));
+        const edges = (l: Located) =>
+            (((l.manifest.spec ?? {}) as { dependsOn?: Ref[] }).dependsOn ?? [])
+                .map((d) => id(d.namespace ?? l.manifest.metadata?.namespace, d.name))
+                .filter((d) => byId.has(d));
+        const state = new Map<string, "open" | "done">();
+        const reported = new Set<string>();
+        const visit = (n: string, trail: string[]) => {
+            if (state.get(n) === "done") return;
+            if (state.get(n) === "open") {
+                const cycle = trail.slice(trail.indexOf(n));
+                const key = [...cycle].sort().join(",");
+                if (reported.has(key)) return;
+                reported.add(key);
+                const first = byId.get(n)!;
+                findings.push({
+                    severity: "error",
+                    file: first.file,
+                    object: describe(first.manifest),
+                    field: "spec.dependsOn",
+                    message: `is part of a dependsOn cycle (${[...cycle, n].join(" -> ")}): Flux never reconciles any of them. Fix: remove one of the dependencies`,
+                });
+                return;
+            }
+            state.set(n, "open");
+            for (const next of edges(byId.get(n)!)) visit(next, [...trail, n]);
+            state.set(n, "done");
+        };
+        for (const n of byId.keys()) visit(n, []);
+    }
+}
+
+/**
+ * What the FluxInstance owns: its root sync's GitRepository and Kustomization, both `flux-system` in
+ * `flux-system` (flux-operator internal/builder/templates.go). An object of the tree named the same is
+ * applied over them, and the root sync is no longer what the stack says.
+ */
+function checkReservedNames(cluster: string, set: Located[], findings: Finding[]): void {
+    for (const l of set) {
+        const m = l.manifest;
+        const owned =
+            ["GitRepository", "OCIRepository", "Bucket", "Kustomization"].includes(m.kind ?? "") && (m.apiVersion ?? "").includes(".toolkit.fluxcd.io/");
+        if (owned && m.metadata?.name === "flux-system" && (m.metadata.namespace ?? "default") === "flux-system") {
+            findings.push({
+                severity: "error",
+                file: l.file,
+                object: describe(m),
+                field: "metadata.name",
+                message: `is the name of the root sync the FluxInstance owns: what ${cluster} syncs would overwrite it. Fix: rename it`,
+            });
+        }
+    }
+}
+
+/** Kinds whose controller is not among Flux's defaults: the FluxInstance must install it. */
+const NEEDS_COMPONENT: Record<string, string> = { ArtifactGenerator: "source-watcher", ExternalArtifact: "source-watcher" };
+
+/** Files kustomizations read as inputs, not objects: patch files and kustomize configurations. */
+function inputFilesOf(root: string, files: string[]): Set<string> {
+    const out = new Set<string>();
+    for (const file of files.filter((f) => path.posix.basename(f) === "kustomization.yaml")) {
+        let k: Record<string, unknown> = {};
+        try {
+            k = (readManifests(path.join(root, file))[0] ?? {}) as Record<string, unknown>;
+        } catch {
+            continue;
+        }
+        const dir = path.posix.dirname(file);
+        const add = (p: unknown) => typeof p === "string" && out.add(path.posix.normalize(path.posix.join(dir, p)));
+        for (const p of (k["patches"] as { path?: string }[] | undefined) ?? []) add(p?.path);
+        for (const p of (k["patchesJson6902"] as { path?: string }[] | undefined) ?? []) add(p?.path);
+        for (const p of (k["patchesStrategicMerge"] as unknown[] | undefined) ?? []) add(p);
+        for (const p of (k["configurations"] as unknown[] | undefined) ?? []) add(p);
+    }
+    return out;
+}
+
 export interface CheckResult {
     findings: Finding[];
     files: number;
@@ -307,7 +299,6 @@ export function checkTree(
     const findings: Finding[] = [];
     const files = [...yamlFilesUnder(root, "clusters"), ...yamlFilesUnder(root, "platform")];
     const byFile = new Map<string, Located[]>();
-    let manifests = 0;
     let unvalidated = 0;
 
     for (const file of files) {
@@ -328,7 +319,6 @@ export function checkTree(
             if (value !== null && typeof value === "object") located.push({ file, manifest: value as Manifest });
         });
         byFile.set(file, located);
-        manifests += located.length;
     }
 
     // A kustomization that pulls from the network cannot be checked offline, nor built by a cluster that
@@ -355,12 +345,15 @@ export function checkTree(
         }
     }
 
-    // What each kustomization folder builds to: what Flux applies from it.
-    const built = new Map<string, Manifest[]>();
+    // Every kustomization builds, whether or not a Flux Kustomization reaches it yet (kustomize's whole reason).
+    const kustomize = options.kustomize === false ? filesOnly : sharedKustomize();
+    const failedBuilds = new Set<string>();
     if (options.kustomize !== false) {
         const dirs = new Set(files.filter((f) => path.posix.basename(f) === "kustomization.yaml").map((f) => path.posix.dirname(f)));
         for (const dir of [...dirs].filter((d) => !remote.has(d))) {
-            if (kubectlKustomize(root, dir, findings, built) === "missing") {
+            const result = kustomize(path.join(root, dir));
+            if ("manifests" in result) continue;
+            if (result.problem === "missing") {
                 findings.push({
                     severity: "error",
                     file: dir,
@@ -369,21 +362,52 @@ export function checkTree(
                 });
                 break;
             }
+            failedBuilds.add(dir);
+            findings.push({
+                severity: "error",
+                file: `${dir}/kustomization.yaml`,
+                message: `kubectl kustomize fails: ${result.problem.split(`${root}/`).join("")}`,
+            });
         }
     }
 
-    for (const l of [...byFile.values()].flat()) {
+    // What Flux applies, per cluster folder (and per root sync path a stack names): lib/flux-build.ts.
+    const clusterDirs = fs.existsSync(path.join(root, "clusters"))
+        ? fs
+              .readdirSync(path.join(root, "clusters"), { withFileTypes: true })
+              .filter((e) => e.isDirectory())
+              .map((e) => `clusters/${e.name}`)
+        : [];
+    const stacks = readStacks(root, findings);
+    const envs = new Map<string, EnvironmentBuild>();
+    for (const dir of [...clusterDirs, ...stacks.map((st) => st.syncPath)]) {
+        if (envs.has(dir) || remote.has(dir)) continue;
+        const env = buildEnvironment(root, dir, { kustomize });
+        envs.set(dir, env);
+        // A folder whose own build fails is reported once, above, with kustomize's words.
+        const reported = [...failedBuilds, ...remote];
+        findings.push(...env.findings.filter((f) => !reported.some((d) => f.message.startsWith(`kustomize build of ${d} fails`))));
+        for (const d of env.unbuilt) failedBuilds.add(d);
+    }
+
+    // Objects are judged as Flux applies them: built, patched and substituted, each traced to its file. A
+    // patch file or a kustomize configuration is an input, judged only through what it produces.
+    const judged = new Set<string>();
+    const appliedFiles = new Set<string>();
+    const judge = (l: Located) => {
+        appliedFiles.add(l.file);
         const m = l.manifest;
-        if (isKustomizeConfig(m)) continue;
+        const key = `${l.file}\u0000${JSON.stringify(m)}`;
+        if (judged.has(key)) return;
+        judged.add(key);
         const object = describe(m);
         if (!m.apiVersion || !m.kind || !m.metadata?.name) {
             findings.push({ severity: "error", file: l.file, object, message: "needs apiVersion, kind and metadata.name" });
-            continue;
+            return;
         }
         const problems = validate(m);
         if (problems === undefined) unvalidated++;
         for (const problem of problems ?? []) findings.push({ severity: "error", file: l.file, object, field: problem.field, message: problem.message });
-
         const spec = (m.spec ?? {}) as Record<string, unknown>;
         if (m.kind === "OCIRepository") {
             const range = (spec.ref as { semver?: unknown } | undefined)?.semver;
@@ -395,34 +419,24 @@ export function checkTree(
             const problem = typeof version === "string" ? rangeProblem(version) : undefined;
             if (problem) findings.push({ severity: "error", file: l.file, object, field: "spec.chart.spec.version", message: problem });
         }
-        if (isFluxKustomization(m) && typeof spec.path === "string" && !fs.existsSync(path.join(root, normaliseRepoPath(spec.path)))) {
-            findings.push({
-                severity: "error",
-                file: l.file,
-                object,
-                field: "spec.path",
-                message: `'${spec.path}' does not exist in this repository. Fix: correct the path`,
-            });
-        }
+    };
+    for (const [dir, env] of envs) {
+        for (const o of env.objects) judge(o);
+        checkReferences(dir, env.objects, findings);
+        checkCycles(env.objects, findings);
+        checkReservedNames(dir, env.objects, findings);
     }
+    // A file no environment applies is still parsed and judged as written (it may be applied one day)...
+    const inputs = inputFilesOf(root, files);
+    const unapplied = [...byFile.entries()].filter(([file]) => !appliedFiles.has(file) && !inputs.has(file));
+    for (const [, located] of unapplied) for (const l of located) if (!isKustomizeConfig(l.manifest)) judge(l);
+    // (Where a folder did not build, its files are judged as written, but not called unused.)
+    const notBuilt = [...failedBuilds, ...remote];
 
-    const clusterDirs = fs.existsSync(path.join(root, "clusters"))
-        ? fs
-              .readdirSync(path.join(root, "clusters"), { withFileTypes: true })
-              .filter((e) => e.isDirectory())
-              .map((e) => `clusters/${e.name}`)
-        : [];
-    const sets = new Map(clusterDirs.map((dir) => [dir, clusterSet(root, dir, byFile)]));
-    for (const [dir, set] of sets) checkReferences(dir, set, findings);
-
-    // The API gate judges what Flux would apply: a folder's kustomize output where it has a
-    // kustomization.yaml (which may pull objects from folders no Flux Kustomization names, and leaves out
-    // files it does not list), its files where it has none.
-    const applied = new Map<string, Located[]>();
+    // The API gate judges what each stack's Flux applies, against that stack's Kubernetes and Flux.
     const fluxApis = options.fluxApis ?? readFluxServedApis();
-    for (const stack of readStacks(root, findings)) {
-        const set = applied.get(stack.syncPath) ?? appliedSet(root, stack.syncPath, byFile, built);
-        applied.set(stack.syncPath, set);
+    for (const stack of stacks) {
+        const set = envs.get(stack.syncPath)?.objects ?? [];
         const release = fluxReleaseFor(stack.fluxVersion, fluxApis);
         if (!release) {
             const shipped = Object.keys(fluxApis.releases).sort(semver.compare);
@@ -434,6 +448,15 @@ export function checkTree(
             });
         }
         for (const { file, manifest } of set) {
+            const needs = NEEDS_COMPONENT[manifest.kind ?? ""];
+            if (needs && (manifest.apiVersion ?? "").includes(".toolkit.fluxcd.io/") && !stack.components.includes(needs)) {
+                findings.push({
+                    severity: "error",
+                    file,
+                    object: describe(manifest),
+                    message: `stack ${stack.name}: ${manifest.kind} needs ${needs}, which this stack's flux.components does not install. Fix: add ${needs} to flux.components in ${stack.file}`,
+                });
+            }
             const fluxProblem = release ? fluxApiProblem(manifest.apiVersion ?? "", manifest.kind ?? "", release, fluxApis) : undefined;
             if (fluxProblem) {
                 findings.push({ severity: "error", file, object: describe(manifest), field: "apiVersion", message: `stack ${stack.name}: ${fluxProblem}` });
@@ -450,13 +473,11 @@ export function checkTree(
         }
     }
 
-    // A file no kustomization lists is never applied, however valid: usually a forgotten entry in
-    // kustomization.yaml. Only judged where the folders were built.
-    if (built.size > 0) {
-        const appliedIds = new Set([...applied.values()].flat().map((l) => identity(l.manifest)));
-        for (const [file, located] of byFile) {
+    // ...and a warning: usually a forgotten entry in a kustomization.yaml. Only judged where folders were built.
+    if (options.kustomize !== false) {
+        for (const [file, located] of unapplied) {
             const objects = located.filter((l) => !isKustomizeConfig(l.manifest));
-            if (objects.length === 0 || objects.some((l) => appliedIds.has(identity(l.manifest)))) continue;
+            if (objects.length === 0 || notBuilt.some((d) => file.startsWith(`${d}/`))) continue;
             findings.push({
                 severity: "warning",
                 file,
@@ -467,7 +488,8 @@ export function checkTree(
 
     // Platform files are synced by several clusters; say each thing once.
     const unique = new Map(findings.map((f) => [formatFinding(f), f]));
-    return { findings: [...unique.values()], files: files.length, manifests, unvalidated };
+    // What was judged: every object Flux applies (wherever in the repository its file is), and the rest as written.
+    return { findings: [...unique.values()], files: new Set([...files, ...appliedFiles]).size, manifests: judged.size, unvalidated };
 }
 
 /**
@@ -486,18 +508,31 @@ export async function loadSchemaValidator(root: string): Promise<SchemaValidator
         if (!group.includes(".") || group.endsWith(".k8s.io")) return `kubernetes-models/${group}/${version}`;
         return undefined;
     };
-    for (const file of [...yamlFilesUnder(root, "clusters"), ...yamlFilesUnder(root, "platform")]) {
-        for (const doc of parseAllDocuments(fs.readFileSync(path.join(root, file), "utf8"))) {
-            let apiVersion: string | undefined;
+    // Every YAML file a Flux Kustomization may reach: a team's layers live anywhere in the repository.
+    const kinds = new Map<string, { specifier: string; kind: string }>();
+    for (const file of yamlFilesUnder(root, "").filter((f) => !/(^|\/)(node_modules|\.[^/]+)\//.test(f) && !f.startsWith("stacks/"))) {
+        let docs;
+        try {
+            docs = parseAllDocuments(fs.readFileSync(path.join(root, file), "utf8"));
+        } catch {
+            continue;
+        }
+        for (const doc of docs) {
+            let m: Manifest | null;
             try {
-                apiVersion = (doc.toJS() as Manifest | null)?.apiVersion;
+                m = doc.toJS() as Manifest | null;
             } catch {
                 continue; // reported by checkTree
             }
+            const apiVersion = m?.apiVersion;
             const specifier = apiVersion ? moduleFor(apiVersion) : undefined;
-            if (apiVersion && specifier && !modules.has(apiVersion)) modules.set(apiVersion, await importEsm(specifier).catch(() => undefined));
+            if (!apiVersion || !specifier) continue;
+            if (!modules.has(apiVersion)) modules.set(apiVersion, await importEsm(specifier).catch(() => undefined));
+            if (m?.kind && /^[A-Z][A-Za-z0-9]*$/.test(m.kind) && modules.get(apiVersion)?.[m.kind])
+                kinds.set(`${specifier}/${m.kind}`, { specifier, kind: m.kind });
         }
     }
+    const fieldTrees = knownFields([...kinds.values()]);
     /** The versions of a known group the installed models serve, newest last; undefined for an unknown group. */
     const servedVersions = (group: string): string[] | undefined => {
         const base = group.endsWith(".toolkit.fluxcd.io")
@@ -532,7 +567,12 @@ export async function loadSchemaValidator(root: string): Promise<SchemaValidator
         }
         try {
             new model(m).validate();
-            return [];
+            // Valid for the schema, which lets unknown fields through as the CRDs do: the API server would drop them.
+            const tree = fieldTrees.get(`${moduleFor(apiVersion)}/${m.kind}`);
+            return (tree ? unknownFields(m, tree) : []).map((field) => ({
+                field,
+                message: `is not a field of ${m.kind} ${apiVersion}: the API server would drop it without a word. Fix: check the spelling`,
+            }));
         } catch (e) {
             const errors = (e as { errors?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] }).errors;
             if (!errors) return [{ field: "", message: (e as Error).message }];

@@ -1,0 +1,105 @@
+import * as path from "path";
+import * as ts from "typescript";
+import { REPO_ROOT } from "../../lib/project";
+
+// The fields each kind has, read from the type declarations of the same models that validate it
+// (@kubernetes-models/flux-cd, generated from Flux's CRDs; kubernetes-models, from the Kubernetes
+// OpenAPI). Their JSON-schema validators accept fields they do not know, as the CRDs do; the API server
+// then drops such a field without a word, so `spec.dependOn` silently loses the ordering. Knowing the
+// fields lets the check call an unknown one an error.
+
+/** A kind's fields: a name to its own fields, or "open" where any key is allowed (maps, free-form values). */
+export type FieldTree = { fields: Map<string, FieldTree> } | "open";
+
+const MAX_DEPTH = 16;
+
+function treeOf(checker: ts.TypeChecker, type: ts.Type, depth: number, seen: Map<ts.Type, FieldTree>): FieldTree {
+    const known = seen.get(type);
+    if (known) return known;
+    if (depth > MAX_DEPTH) return "open";
+    const flags = type.getFlags();
+    if (flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return "open";
+    if (type.isUnion()) {
+        const objects = type.types.filter((t) => t.getFlags() & ts.TypeFlags.Object);
+        if (objects.length === 0) return "open";
+        if (objects.length === 1) return treeOf(checker, objects[0]!, depth, seen);
+        // Several shapes (rare in generated models): any field of any of them.
+        const merged = new Map<string, FieldTree>();
+        for (const t of objects) {
+            const sub = treeOf(checker, t, depth, seen);
+            if (sub === "open") return "open";
+            for (const [k, v] of sub.fields) merged.set(k, v);
+        }
+        return { fields: merged };
+    }
+    if (checker.isArrayType(type)) {
+        const element = checker.getTypeArguments(type as ts.TypeReference)[0];
+        return element ? treeOf(checker, checker.getNonNullableType(element), depth + 1, seen) : "open";
+    }
+    if (!(flags & ts.TypeFlags.Object)) return "open";
+    if (checker.getIndexInfosOfType(type).length > 0) return "open";
+    const properties = type.getProperties();
+    if (properties.length === 0) return "open";
+    const tree: { fields: Map<string, FieldTree> } = { fields: new Map() };
+    seen.set(type, tree);
+    for (const p of properties) {
+        const t = checker.getNonNullableType(checker.getTypeOfSymbol(p));
+        if (t.getCallSignatures().length > 0) continue;
+        tree.fields.set(p.name, treeOf(checker, t, depth + 1, seen));
+    }
+    return tree;
+}
+
+/**
+ * The field trees of the given kinds, each as `module specifier` + kind (the model's interface is
+ * `I<Kind>`), read in one TypeScript program. A kind whose declaration cannot be read is left out.
+ */
+export function knownFields(kinds: { specifier: string; kind: string }[]): Map<string, FieldTree> {
+    const out = new Map<string, FieldTree>();
+    if (kinds.length === 0) return out;
+    const file = path.join(REPO_ROOT, "__known_fields__.ts");
+    const text = kinds.map((k, i) => `import type { I${k.kind} as T${i} } from "${k.specifier}/${k.kind}";\nexport declare const k${i}: T${i};`).join("\n");
+    const host = ts.createCompilerHost({});
+    const read = host.getSourceFile.bind(host);
+    host.getSourceFile = (f, language) => (f === file ? ts.createSourceFile(f, text, language) : read(f, language));
+    const exists = host.fileExists.bind(host);
+    host.fileExists = (f) => f === file || exists(f);
+    const program = ts.createProgram(
+        [file],
+        {
+            noEmit: true,
+            skipLibCheck: true,
+            types: [],
+            module: ts.ModuleKind.Node16,
+            moduleResolution: ts.ModuleResolutionKind.Node16,
+            target: ts.ScriptTarget.ES2022,
+        },
+        host,
+    );
+    const checker = program.getTypeChecker();
+    const source = program.getSourceFile(file);
+    const module = source ? checker.getSymbolAtLocation(source) : undefined;
+    if (!module) return out;
+    const seen = new Map<ts.Type, FieldTree>();
+    for (const symbol of checker.getExportsOfModule(module)) {
+        const i = Number(symbol.name.slice(1));
+        const k = kinds[i];
+        const type = checker.getTypeOfSymbol(symbol);
+        // An unresolved import is an error type with no properties: no tree, so nothing is called unknown.
+        if (!k || type.getProperties().length === 0) continue;
+        out.set(`${k.specifier}/${k.kind}`, treeOf(checker, type, 0, seen));
+    }
+    return out;
+}
+
+/** The fields of `value` its tree does not know, as dotted paths (lists indexed), `status` aside. */
+export function unknownFields(value: unknown, tree: FieldTree, at = ""): string[] {
+    if (tree === "open" || value === null || typeof value !== "object") return [];
+    if (Array.isArray(value)) return value.flatMap((v, i) => unknownFields(v, tree, `${at}[${i}]`));
+    return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => {
+        const here = at ? `${at}.${k}` : k;
+        if (!at && k === "status") return [];
+        const sub = tree.fields.get(k);
+        return sub === undefined ? [here] : unknownFields(v, sub, here);
+    });
+}
