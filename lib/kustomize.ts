@@ -83,7 +83,10 @@ function run(dir: string): KustomizeResult {
     }
 }
 
-/** A digest of everything under the folders a build reads (its own and the ones it names, transitively). */
+/**
+ * A digest of everything under the folders a build reads (its own and the ones it names, transitively),
+ * by their paths relative to the first: two copies of a tree build alike, and are built once.
+ */
 function digestOf(dirs: string[]): string {
     const hash = createHash("sha256");
     const walk = (dir: string): void => {
@@ -98,11 +101,14 @@ function digestOf(dirs: string[]): string {
         }
     };
     for (const d of dirs) {
-        hash.update(d);
+        hash.update(path.relative(dirs[0] ?? d, d));
         walk(d);
     }
     return hash.digest("hex");
 }
+
+/** Stands for the built folder's path in a stored result. */
+const HERE = "\u0000here\u0000";
 
 /**
  * `kubectl kustomize`, each distinct content built once per process (and, given `cacheDir`, once per
@@ -113,15 +119,18 @@ export function kubectlKustomize(options: { cacheDir?: string; reads?: (dir: str
     const memo = new Map<string, KustomizeResult>();
     return (dir) => {
         const key = `${digestOf([dir, ...(options.reads?.(dir) ?? [])])}:${JSON.stringify(KUSTOMIZE_LIMITS)}`;
+        // Kept with the folder's own path left out, so a copy elsewhere reads its own path in a message.
+        const here = (r: KustomizeResult): KustomizeResult => ("problem" in r ? { problem: r.problem.split(HERE).join(dir) } : r);
         const known = memo.get(key);
-        if (known) return known;
+        if (known) return here(known);
         const file = options.cacheDir ? path.join(options.cacheDir, `${createHash("sha256").update(key).digest("hex")}.json`) : undefined;
         if (file && fs.existsSync(file)) {
             const cached = JSON.parse(fs.readFileSync(file, "utf8")) as KustomizeResult;
             memo.set(key, cached);
-            return cached;
+            return here(cached);
         }
-        const result = run(dir);
+        const built = run(dir);
+        const result = "problem" in built ? { problem: built.problem.split(dir).join(HERE) } : built;
         memo.set(key, result);
         if (file && "manifests" in result) {
             fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -129,7 +138,7 @@ export function kubectlKustomize(options: { cacheDir?: string; reads?: (dir: str
             fs.writeFileSync(tmp, JSON.stringify(result));
             fs.renameSync(tmp, file);
         }
-        return result;
+        return here(result);
     };
 }
 

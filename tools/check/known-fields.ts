@@ -54,9 +54,19 @@ function treeOf(checker: ts.TypeChecker, type: ts.Type, depth: number, seen: Map
  * The field trees of the given kinds, each as `module specifier` + kind (the model's interface is
  * `I<Kind>`), read in one TypeScript program. A kind whose declaration cannot be read is left out.
  */
-export function knownFields(kinds: { specifier: string; kind: string }[]): Map<string, FieldTree> {
+export function knownFields(wanted: { specifier: string; kind: string }[]): Map<string, FieldTree> {
+    // One TypeScript program per process for what is new: checking several trees reads each kind once.
+    const kinds = wanted.filter((k) => !cache.has(`${k.specifier}/${k.kind}`));
+    if (kinds.length > 0) for (const [k, v] of readTrees(kinds)) cache.set(k, v);
+    return new Map(
+        wanted.flatMap((k) => (cache.has(`${k.specifier}/${k.kind}`) ? [[`${k.specifier}/${k.kind}`, cache.get(`${k.specifier}/${k.kind}`)!] as const] : [])),
+    );
+}
+
+const cache = new Map<string, FieldTree>();
+
+function readTrees(kinds: { specifier: string; kind: string }[]): Map<string, FieldTree> {
     const out = new Map<string, FieldTree>();
-    if (kinds.length === 0) return out;
     const file = path.join(REPO_ROOT, "__known_fields__.ts");
     const text = kinds.map((k, i) => `import type { I${k.kind} as T${i} } from "${k.specifier}/${k.kind}";\nexport declare const k${i}: T${i};`).join("\n");
     const host = ts.createCompilerHost({});
