@@ -34,7 +34,7 @@ export interface BuiltObject {
     file: string;
     /** The Flux Kustomization that applies it: `namespace/name`, or the root sync's folder. */
     appliedBy: string;
-    /** Flux `spec.patches` that changed it: `<file>: spec.patches[i]`. */
+    /** What patched it: an overlay's patch file, or a Flux `spec.patches` entry (`<file>: spec.patches[i]`). */
     patchedBy: string[];
 }
 
@@ -277,6 +277,49 @@ function inputFiles(root: string, dirs: string[]): Set<string> {
     return out;
 }
 
+/** A kustomize patch file of an overlay, with what it patches: its target, or the object it names (strategic merge). */
+interface PatchFile {
+    file: string;
+    target?: Record<string, string>;
+    patch: Manifest | undefined;
+}
+
+/** The patch files the kustomizations of these folders apply. */
+function patchFiles(root: string, dirs: string[]): PatchFile[] {
+    const out: PatchFile[] = [];
+    for (const dir of dirs) {
+        const file = kustomizationFile(path.join(root, dir));
+        if (!file) continue;
+        let k: Record<string, unknown> = {};
+        try {
+            k = (readManifests(file)[0] ?? {}) as Record<string, unknown>;
+        } catch {
+            continue;
+        }
+        const entries: { path?: string; target?: Record<string, string> }[] = [
+            ...((k["patches"] as { path?: string; target?: Record<string, string> }[] | undefined) ?? []),
+            ...((k["patchesStrategicMerge"] as unknown[] | undefined) ?? []).map((p) => ({ path: typeof p === "string" ? p : undefined })),
+        ];
+        for (const e of entries) {
+            if (typeof e.path !== "string") continue;
+            const rel = path.relative(root, path.resolve(root, dir, e.path));
+            let patch: Manifest | undefined;
+            try {
+                patch = readManifests(path.join(root, rel))[0];
+            } catch {
+                patch = undefined;
+            }
+            out.push({ file: rel, ...(e.target ? { target: e.target } : {}), patch });
+        }
+    }
+    return out;
+}
+
+/** The patch files that apply to an object: by their target, or by the kind and name they are written for. */
+function patchesOf(m: Manifest, patches: PatchFile[]): PatchFile[] {
+    return patches.filter((p) => (p.target ? targets(p.target, m) : p.patch?.kind === m.kind && p.patch?.metadata?.name === m.metadata?.name));
+}
+
 /** Where each object of the tree is declared, by kind and name (first file wins), patch files aside. */
 function declarations(root: string, dirs: string[]): Map<string, string> {
     const out = new Map<string, string>();
@@ -370,7 +413,9 @@ export function buildEnvironment(root: string, syncPath: string, options: BuildO
             }
             return [];
         }
-        const declaredIn = declarations(root, [rel, ...foldersRead(path.join(root, rel)).map((d) => path.relative(root, d))]);
+        const dirs = [rel, ...foldersRead(path.join(root, rel)).map((d) => path.relative(root, d))];
+        const declaredIn = declarations(root, dirs);
+        const overlays = patchFiles(root, dirs);
         const strip = (name: string) => name.slice((fields.namePrefix ?? "").length, name.length - (fields.nameSuffix ?? "").length || undefined);
         return result.manifests
             .filter((m) => !isKustomizeConfig(m))
@@ -381,7 +426,7 @@ export function buildEnvironment(root: string, syncPath: string, options: BuildO
                     declaredIn.get(`${manifest.kind}/${strip(manifest.metadata?.name ?? "")}`) ??
                     (kustomizationFile(path.join(root, rel)) ? path.relative(root, kustomizationFile(path.join(root, rel))!) : rel),
                 appliedBy,
-                patchedBy: [],
+                patchedBy: patchesOf(manifest, overlays).map((p) => p.file),
             }));
     };
 

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "@jest/globals";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { apiVerdict, kubernetesMinor } from "./deprecated-apis";
 import { CheckResult, checkTree, fieldPath, fluxApiProblem, fluxReleaseFor, formatFinding, KUSTOMIZE_LIMITS, rangeProblem } from "./tree-check";
@@ -371,6 +372,71 @@ const fixtures: Fixture[] = [
     },
 ];
 
+/** A team's own tree (test/fixtures/overlay-tree): a base plus overlays with patch files, namespaces from kustomization.yaml. */
+const OVERLAY_TREE = path.join(REPO_ROOT, "test", "fixtures", "overlay-tree");
+
+/** Mistakes in that tree Flux would not catch before applying, each reported where it is. */
+const overlayFixtures: Fixture[] = [
+    {
+        what: "a HelmRelease whose HelmRepository does not exist, behind an overlay",
+        change: (r) => edit(r, "apps/base/podinfo/release.yaml", "        name: podinfo\n", "        name: podinf0\n"),
+        expected:
+            "error   apps/base/podinfo/release.yaml: HelmRelease podinfo/podinfo: spec.chart.spec.sourceRef.name: no HelmRepository podinfo/podinf0 in what clusters/staging syncs. Fix: correct the name or add the object",
+    },
+    {
+        what: "a dependsOn cycle between Kustomizations",
+        change: (r) =>
+            edit(
+                r,
+                "clusters/staging/infrastructure.yaml",
+                "    gitops-platform.io/teardown: provider\nspec:\n",
+                "    gitops-platform.io/teardown: provider\nspec:\n  dependsOn:\n    - name: apps\n",
+            ),
+        expected:
+            "error   clusters/staging/apps.yaml: Kustomization flux-system/apps: spec.dependsOn: is part of a dependsOn cycle (flux-system/apps -> flux-system/infra-configs -> flux-system/infra-controllers -> flux-system/apps): Flux never reconciles any of them. Fix: remove one of the dependencies",
+    },
+    {
+        what: "a misspelt field, which the API server would drop",
+        change: (r) => edit(r, "clusters/staging/apps.yaml", "  dependsOn:", "  dependOn:"),
+        expected:
+            "error   clusters/staging/apps.yaml: Kustomization flux-system/apps: spec.dependOn: is not a field of Kustomization kustomize.toolkit.fluxcd.io/v1: the API server would drop it without a word. Fix: check the spelling",
+    },
+    {
+        what: "a source named like the root sync the FluxInstance owns",
+        change: (r) => {
+            edit(r, "clusters/staging/platform.yaml", "  name: platform\n", "  name: flux-system\n");
+            for (const f of ["clusters/staging/infrastructure.yaml", "clusters/staging/apps.yaml"]) {
+                fs.writeFileSync(path.join(r, f), fs.readFileSync(path.join(r, f), "utf8").replaceAll("    name: platform\n", "    name: flux-system\n"));
+            }
+        },
+        expected:
+            "error   clusters/staging/platform.yaml: GitRepository flux-system/flux-system: metadata.name: is the name of the root sync the FluxInstance owns: what clusters/staging syncs would overwrite it. Fix: rename it",
+    },
+    {
+        what: "a chart version range with a trailing ||, set by an overlay's patch file",
+        change: (r) => edit(r, "apps/staging/podinfo-values.yaml", '">=1.x-rc"', '">=1.x-rc ||"'),
+        expected:
+            "error   apps/base/podinfo/release.yaml: HelmRelease podinfo/podinfo: spec.chart.spec.version: '>=1.x-rc ||' is not a valid semver range (Masterminds syntax): it has an empty alternative around '||'. Fix: e.g. '1.2.x', '~1.2.0' or '>=1.2.0 <2.0.0' (set by the patch apps/staging/podinfo-values.yaml)",
+    },
+    {
+        what: "a Kustomization patch whose target matches nothing, so it is never applied",
+        change: (r) =>
+            edit(
+                r,
+                "clusters/staging/apps.yaml",
+                "  postBuild:",
+                "  patches:\n    - target:\n        kind: HelmRelease\n        name: podnifo\n      patch: |\n        - op: replace\n          path: /spec/values/replicaCount\n          value: 3\n  postBuild:",
+            ),
+        expected:
+            'error   clusters/staging/apps.yaml: Kustomization flux-system/apps: spec.patches[0].target: matches nothing this Kustomization applies, so the patch is never applied. Fix: correct the target ({"kind":"HelmRelease","name":"podnifo"})',
+    },
+    {
+        what: "an object of the wrong shape in a layer outside clusters/ and platform/",
+        change: (r) => edit(r, "infrastructure/controllers/base/cert-manager/release.yaml", "  interval: 30m", "  interval: 30"),
+        expected: "error   infrastructure/controllers/base/cert-manager/release.yaml: HelmRelease cert-manager/cert-manager: spec.interval: must be string",
+    },
+];
+
 describe("npm run check", () => {
     const roots = new Map<string, string>();
     let results: Record<string, CheckResult>;
@@ -387,6 +453,13 @@ describe("npm run check", () => {
             f.change(root);
             roots.set(f.what, root);
         }
+        roots.set("overlay tree", OVERLAY_TREE);
+        for (const f of overlayFixtures) {
+            const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-check-overlay-"));
+            fs.cpSync(OVERLAY_TREE, root, { recursive: true });
+            f.change(root);
+            roots.set(f.what, root);
+        }
         const args = ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cli.ts"), "--json", ...[...roots.values()].flatMap((r) => ["--root", r])];
         // The CLI as `npm run check` runs it: ts-node transpiling through swc.
         const env = { ...process.env, TS_NODE_SWC: "true" };
@@ -394,7 +467,7 @@ describe("npm run check", () => {
     });
 
     afterAll(() => {
-        for (const [what, root] of roots) if (what !== "shipped") fs.rmSync(root, { recursive: true, force: true });
+        for (const [what, root] of roots) if (what !== "shipped" && what !== "overlay tree") fs.rmSync(root, { recursive: true, force: true });
     });
 
     it("counts an object no schema knows as not validated (the number npm run check prints in its summary)", () => {
@@ -414,7 +487,13 @@ describe("npm run check", () => {
         expect(results[REPO_ROOT]?.manifests).toBeGreaterThan(25);
     });
 
-    it.each(fixtures.map((f) => [f.what, f] as const))("catches %s, naming file, object and field", (_what, fixture) => {
+    it("passes a team's overlay tree (base plus overlays, patch files, namespaces from kustomization.yaml) with no error and no warning", () => {
+        expect(results[OVERLAY_TREE]?.findings.map(formatFinding)).toEqual([]);
+        // Its layers under infrastructure/ and apps/ were judged too, not only clusters/.
+        expect(results[OVERLAY_TREE]?.manifests).toBeGreaterThanOrEqual(11);
+    });
+
+    it.each([...fixtures, ...overlayFixtures].map((f) => [f.what, f] as const))("catches %s, naming file, object and field", (_what, fixture) => {
         const printed = results[roots.get(fixture.what) ?? ""]?.findings.map(formatFinding);
         const expected = typeof fixture.expected === "string" ? [fixture.expected] : fixture.expected;
         // Exactly these findings: the mistake is reported where it has effect, and nothing else is blamed.

@@ -394,6 +394,21 @@ export function checkTree(
     // patch file or a kustomize configuration is an input, judged only through what it produces.
     const judged = new Set<string>();
     const appliedFiles = new Set<string>();
+    /** A field an overlay's patch file sets names that file: it is where to fix it. */
+    const whereSet = (l: Located, field: string): string => {
+        const patchedBy = (l as { patchedBy?: string[] }).patchedBy ?? [];
+        for (const file of patchedBy.filter((p) => !p.includes(": spec.patches["))) {
+            const patch = (byFile.get(file) ?? []).map((x) => x.manifest)[0] ?? readManifests(path.join(root, file))[0];
+            const parts = field
+                .replace(/\[(\d+)\]/g, ".$1")
+                .split(".")
+                .filter(Boolean);
+            let v: unknown = patch;
+            for (const p of parts) v = v && typeof v === "object" ? (v as Record<string, unknown>)[p] : undefined;
+            if (v !== undefined) return ` (set by the patch ${file})`;
+        }
+        return "";
+    };
     const judge = (l: Located) => {
         appliedFiles.add(l.file);
         const m = l.manifest;
@@ -407,7 +422,9 @@ export function checkTree(
         }
         const problems = validate(m);
         if (problems === undefined) unvalidated++;
-        for (const problem of problems ?? []) findings.push({ severity: "error", file: l.file, object, field: problem.field, message: problem.message });
+        for (const problem of problems ?? []) {
+            findings.push({ severity: "error", file: l.file, object, field: problem.field, message: `${problem.message}${whereSet(l, problem.field)}` });
+        }
         const spec = (m.spec ?? {}) as Record<string, unknown>;
         if (m.kind === "OCIRepository") {
             const range = (spec.ref as { semver?: unknown } | undefined)?.semver;
@@ -417,7 +434,14 @@ export function checkTree(
         if (m.kind === "HelmRelease") {
             const version = (spec.chart as { spec?: { version?: unknown } } | undefined)?.spec?.version;
             const problem = typeof version === "string" ? rangeProblem(version) : undefined;
-            if (problem) findings.push({ severity: "error", file: l.file, object, field: "spec.chart.spec.version", message: problem });
+            if (problem)
+                findings.push({
+                    severity: "error",
+                    file: l.file,
+                    object,
+                    field: "spec.chart.spec.version",
+                    message: `${problem}${whereSet(l, "spec.chart.spec.version")}`,
+                });
         }
     };
     for (const [dir, env] of envs) {
