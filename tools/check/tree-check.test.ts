@@ -3,6 +3,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { loadCrdSchemas } from "./crd-schemas";
 import { apiVerdict, kubernetesMinor } from "./deprecated-apis";
 import { CheckResult, checkTree, fieldPath, fluxApiProblem, fluxReleaseFor, formatFinding, KUSTOMIZE_LIMITS, rangeProblem } from "./tree-check";
 import { readFluxServedApis } from "../schemas/vendored";
@@ -40,6 +41,26 @@ describe("semver ranges in Flux's Masterminds syntax", () => {
             expect(rangeProblem(r)).toBeDefined();
         },
     );
+});
+
+describe("a team's own CRDs (npm run check -- --schemas <dir>)", () => {
+    const validate = loadCrdSchemas(path.join(REPO_ROOT, "test", "fixtures", "crds"));
+    const issuer = (spec: Record<string, unknown>) => ({ apiVersion: "cert-manager.io/v1", kind: "ClusterIssuer", metadata: { name: "ca" }, spec });
+
+    it("validates an object of that group by the CRD's schema, unknown fields included", () => {
+        expect(validate(issuer({ ca: { secretName: "root" } }))).toEqual([]);
+        expect(validate(issuer({ ca: {} }))).toEqual([{ field: "spec.ca", message: "must have required property 'secretName'" }]);
+        expect(validate(issuer({ selfSigend: {} }))).toEqual([
+            {
+                field: "spec.selfSigend",
+                message: "is not a field of ClusterIssuer cert-manager.io/v1: the API server would drop it without a word. Fix: check the spelling",
+            },
+        ]);
+    });
+
+    it("leaves a kind no CRD of the folder covers to be counted as not validated", () => {
+        expect(validate({ apiVersion: "cert-manager.io/v1", kind: "Certificate", metadata: { name: "c" } })).toBeUndefined();
+    });
 });
 
 describe("the Flux APIs a stack's Flux release serves (schemas/flux-served-apis.json)", () => {

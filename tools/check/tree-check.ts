@@ -9,6 +9,7 @@ import { DEFAULT_FLUX_VERSION, defaultSyncPath, FLUX_DEFAULT_COMPONENTS, KIND_CL
 import { type FluxServedApis } from "../../lib/flux-apis";
 import { configString, configValue, listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
 import { apiVerdict } from "./deprecated-apis";
+import { loadCrdSchemas } from "./crd-schemas";
 import { knownFields, unknownFields } from "./known-fields";
 import { readFluxServedApis } from "../schemas/vendored";
 import { REPO_ROOT } from "../../lib/project";
@@ -192,6 +193,10 @@ function checkReferences(cluster: string, set: Located[], findings: Finding[]): 
             expect(l, "spec.chart.spec.sourceRef.name", chartSource, chartSource?.kind);
             const chartRef = spec.chartRef as Ref | undefined;
             expect(l, "spec.chartRef.name", chartRef, chartRef?.kind);
+            // ConfigMaps only: a Secret may rightly come from outside Git (sealed, external, SOPS-decrypted).
+            ((spec.valuesFrom as (Ref & { optional?: boolean })[] | undefined) ?? []).forEach((v, i) => {
+                if (v.kind === "ConfigMap" && !v.optional) expect(l, `spec.valuesFrom[${i}].name`, { name: v.name }, "ConfigMap");
+            });
             dependsOn.forEach((d, i) => expect(l, `spec.dependsOn[${i}].name`, d, "HelmRelease"));
         }
     }
@@ -288,6 +293,8 @@ export interface CheckResult {
     manifests: number;
     /** Objects of an API group no schema here knows (e.g. a vendor's CRD): parsed, not validated. */
     unvalidated: number;
+    /** Which they are: `Kind namespace/name (apiVersion) in file`. */
+    notValidated: string[];
 }
 
 /** Checks the tree under `root`. Pure but for reading files and running `kubectl kustomize`. */
@@ -300,6 +307,7 @@ export function checkTree(
     const files = [...yamlFilesUnder(root, "clusters"), ...yamlFilesUnder(root, "platform")];
     const byFile = new Map<string, Located[]>();
     let unvalidated = 0;
+    const notValidated: string[] = [];
 
     for (const file of files) {
         const located: Located[] = [];
@@ -421,7 +429,10 @@ export function checkTree(
             return;
         }
         const problems = validate(m);
-        if (problems === undefined) unvalidated++;
+        if (problems === undefined) {
+            unvalidated++;
+            notValidated.push(`${object} (${m.apiVersion}) in ${l.file}`);
+        }
         for (const problem of problems ?? []) {
             findings.push({ severity: "error", file: l.file, object, field: problem.field, message: `${problem.message}${whereSet(l, problem.field)}` });
         }
@@ -513,7 +524,13 @@ export function checkTree(
     // Platform files are synced by several clusters; say each thing once.
     const unique = new Map(findings.map((f) => [formatFinding(f), f]));
     // What was judged: every object Flux applies (wherever in the repository its file is), and the rest as written.
-    return { findings: [...unique.values()], files: new Set([...files, ...appliedFiles]).size, manifests: judged.size, unvalidated };
+    return {
+        findings: [...unique.values()],
+        files: new Set([...files, ...appliedFiles]).size,
+        manifests: judged.size,
+        unvalidated,
+        notValidated: [...new Set(notValidated)].sort(),
+    };
 }
 
 /**
@@ -521,7 +538,8 @@ export function checkTree(
  * (generated from Flux's CRDs), Kubernetes kinds from kubernetes-models. Both are ES modules, hence the
  * dynamic import; this runs in Node, not in jest.
  */
-export async function loadSchemaValidator(root: string): Promise<SchemaValidator> {
+export async function loadSchemaValidator(root: string, options: { /** A folder of CRDs (`--schemas`). */ schemas?: string } = {}): Promise<SchemaValidator> {
+    const crds = options.schemas ? loadCrdSchemas(options.schemas) : undefined;
     // oxlint-disable-next-line typescript/no-implied-eval -- a real import() of ES modules, which a CommonJS build would turn into require
     const importEsm = new Function("specifier", "return import(specifier)") as (s: string) => Promise<Record<string, unknown>>;
     const modules = new Map<string, Record<string, unknown> | undefined>();
@@ -578,7 +596,7 @@ export async function loadSchemaValidator(root: string): Promise<SchemaValidator
         const model = module?.[m.kind ?? ""] as (new (data: unknown) => { validate(): void }) | undefined;
         if (!model) {
             const served = servedVersions(group);
-            if (!served) return undefined;
+            if (!served) return crds?.(m);
             const where = group === "" ? "the core API" : group;
             return [
                 module
