@@ -9,11 +9,12 @@ import { isRemote, Kustomize, kubectlKustomize, wrapperDir } from "./kustomize";
 // Flux Kustomization that yields, each from the source it names, with kustomize, then what
 // kustomize-controller adds on top. The tree check, the program's alerts and readiness order read it.
 //
-// kustomize-controller's generator (fluxcd/pkg kustomize `generator.go`, used by
-// internal/controller/kustomization_controller.go `generate`) writes a kustomization.yaml when the path has
-// none (every manifest under it), then merges into it the Kustomization's targetNamespace (as
-// `namespace`), namePrefix, nameSuffix, patches, images, components and commonMetadata, and builds with
-// load restrictions off. Here those fields go into a kustomization outside the repository that takes the
+// kustomize-controller's generator (fluxcd/pkg kustomize/kustomize_generator.go, `generateKustomization` and
+// `WriteFile`, used by internal/controller/kustomization_controller.go `generate`) writes a
+// kustomization.yaml when the path has none, then merges into it the Kustomization's targetNamespace (as
+// `namespace`), patches and images (and, in the releases that have them, namePrefix, nameSuffix and
+// components), and `Build` runs kustomize with LoadRestrictionsNone; commonMetadata labels and annotates
+// every object. Here those fields go into a kustomization outside the repository that takes the
 // path as its one resource: the same transformations, applied to the same objects. After the build,
 // postBuild substitution runs on each object (fluxcd/pkg kustomize `varsub.go`) unless the object is
 // annotated `kustomize.toolkit.fluxcd.io/substitute: disabled`.
@@ -135,15 +136,31 @@ function fluxFields(spec: Record<string, unknown>): FluxFields {
     return f;
 }
 
-/** Every YAML object under a folder that has no kustomization.yaml: what Flux's generator lists. */
-function generatedResources(root: string, rel: string): string[] {
-    return yamlFilesUnder(root, rel).filter((file) => {
-        try {
-            return readManifests(path.join(root, file)).some((m) => m.apiVersion && m.kind && !isKustomizeConfig(m));
-        } catch {
-            return true; // kustomize reports it
+/**
+ * What Flux's generator lists for a folder without a kustomization.yaml (fluxcd/pkg
+ * kustomize/kustomize_generator.go `generateKustomization`): every .yaml/.yml file under it, except that a
+ * sub-folder with a kustomization file of its own is listed as a folder and not descended into.
+ */
+function generatedResources(root: string, rel: string): { files: string[]; dirs: string[] } {
+    const files: string[] = [];
+    const dirs: string[] = [];
+    const walk = (dir: string) => {
+        for (const e of fs.readdirSync(path.join(root, dir), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+            const child = dir ? `${dir}/${e.name}` : e.name;
+            if (e.isDirectory()) {
+                if (kustomizationFile(path.join(root, child))) dirs.push(child);
+                else walk(child);
+            } else if (/\.ya?ml$/.test(e.name)) {
+                try {
+                    if (readManifests(path.join(root, child)).some((m) => m.apiVersion && m.kind && !isKustomizeConfig(m))) files.push(child);
+                } catch {
+                    files.push(child); // kustomize reports it, as Flux's generator does
+                }
+            }
         }
-    });
+    };
+    walk(rel);
+    return { files, dirs };
 }
 
 /** The network entries of a kustomization and of what it reads: building it would fetch them. */
@@ -170,15 +187,16 @@ function buildFolder(root: string, rel: string, fields: FluxFields, kustomize: K
     const own = kustomizationFile(abs);
     const extends_ = Object.keys(fields).length > 0;
     if (own && !extends_) return kustomize(abs);
-    const resources = own ? [fromWrapper(abs)] : generatedResources(root, rel).map((f) => fromWrapper(path.join(root, f)));
-    if (!own && !extends_) {
-        // Flux's generated kustomization: every manifest under the folder, as they are.
+    const generated = own ? undefined : generatedResources(root, rel);
+    if (generated && generated.dirs.length === 0 && !extends_) {
+        // Flux's generated kustomization of plain files: the manifests as they are.
         try {
-            return { manifests: resources.flatMap((r) => readManifests(path.resolve(path.join(WRAPPER_PARENT, "x"), r))) };
+            return { manifests: generated.files.flatMap((f) => readManifests(path.join(root, f))) };
         } catch (e) {
             return { problem: (e as Error).message };
         }
     }
+    const resources = generated ? [...generated.files, ...generated.dirs].map((f) => fromWrapper(path.join(root, f))) : [fromWrapper(abs)];
     const kustomization: Record<string, unknown> = { apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", resources };
     if (fields.targetNamespace) kustomization["namespace"] = fields.targetNamespace;
     if (fields.namePrefix) kustomization["namePrefix"] = fields.namePrefix;
