@@ -1,4 +1,8 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as semver from "semver";
 import { parseAllDocuments } from "yaml";
+import { REPO_ROOT } from "./project";
 
 // Which Flux APIs each Flux release serves, as flux-operator installs them: derived from the CRDs in
 // flux-operator's `config/data/flux/<version>/*.yaml` (the manifests it applies for that version), and
@@ -32,4 +36,44 @@ export function servedApisOf(manifests: string[]): ServedApis {
         }
     }
     return served;
+}
+
+/** The vendored data: which Flux releases the pinned flux-operator ships, and what each serves. */
+export function readFluxServedApis(dir = path.join(REPO_ROOT, "schemas")): FluxServedApis {
+    return JSON.parse(fs.readFileSync(path.join(dir, "flux-served-apis.json"), "utf8")) as FluxServedApis;
+}
+
+/**
+ * The Flux release flux-operator installs for a stack's `flux.version`: the newest it ships that the
+ * range allows (Flux takes Masterminds ranges; commas are its "and").
+ */
+export function fluxReleaseFor(range: string, apis: FluxServedApis): string | undefined {
+    return semver.maxSatisfying(Object.keys(apis.releases), range.replace(/,/g, " ")) ?? undefined;
+}
+
+/**
+ * Why a stack's Flux version and operator version cannot work together, or undefined: the program and
+ * `npm run check` both ask this one rule. The operator must be the one whose releases are vendored (no
+ * other's are known), and the version or range must pick a Flux release it ships.
+ */
+export function fluxReleaseProblem(
+    version: string,
+    operatorVersion: string,
+    apis: FluxServedApis,
+): { key: "flux.operatorVersion" | "flux.version"; message: string } | undefined {
+    const known = apis.operator.replace(/^v/, "");
+    if (operatorVersion.replace(/^v/, "") !== known) {
+        return {
+            key: "flux.operatorVersion",
+            message: `is ${operatorVersion}, but this project knows which Flux releases flux-operator ${known} ships, and no other's (schemas/flux-served-apis.json). Fix: use ${known}, or vendor ${operatorVersion}'s data with npm run schemas:update -- ${operatorVersion}`,
+        };
+    }
+    if (!fluxReleaseFor(version, apis)) {
+        const shipped = Object.keys(apis.releases).sort(semver.compare);
+        return {
+            key: "flux.version",
+            message: `'${version}' matches no Flux release flux-operator ${apis.operator} ships (${shipped[0]} to ${shipped.at(-1)}). Fix: allow one of them`,
+        };
+    }
+    return undefined;
 }

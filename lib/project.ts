@@ -49,3 +49,6 @@ export const DEFAULT_SANDBOX_TTL = "7d";
 
 /** The controllers flux-operator installs when a FluxInstance names none (its own default set). */
 export const FLUX_DEFAULT_COMPONENTS = ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"] as const;
+
+/** The flux-operator chart a stack installs unless it says otherwise: the release whose data is vendored. */
+export const DEFAULT_OPERATOR_VERSION = "0.58.0";

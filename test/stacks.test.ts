@@ -156,6 +156,7 @@ describe("alerts", () => {
                 "gitops-platform:alerts": JSON.stringify({ type: "slack", channel: "#platform-alerts" }),
                 "gitops-platform:alertWebhookUrl": WEBHOOK,
             },
+            secretKeys: ["gitops-platform:alertWebhookUrl"],
         });
         const secret = secretNamed(run, "flux-alerts-webhook").inputs;
         expect(secretValue(secret.stringData)).toEqual({ address: WEBHOOK });
@@ -187,6 +188,7 @@ describe("alerts", () => {
         // The notification API versions do not depend on the stack; each stack's flux.version picks the release.
         const run = await runProgram("development", {
             config: { "gitops-platform:alerts": JSON.stringify({ type: "generic" }), "gitops-platform:alertWebhookUrl": WEBHOOK },
+            secretKeys: ["gitops-platform:alertWebhookUrl"],
         });
         const notification = run.resources.filter((r) => r.type.includes("notification.toolkit.fluxcd.io"));
         expect(notification.map((r) => r.type.split(":")[2])).toEqual(["Provider", "Alert"]);
@@ -233,7 +235,7 @@ describe("waiting for Flux", () => {
         const changed: MockedRun<unknown>[] = [];
         const variants: { config?: Record<string, string>; token?: string }[] = [
             { config: { "gitops-platform:flux": JSON.stringify({ version: "2.7.x" }) } },
-            { config: { "gitops-platform:flux": JSON.stringify({ version: "2.x", operatorVersion: "0.57.0" }) } },
+            { config: { "gitops-platform:flux": JSON.stringify({ version: "2.x", registry: "registry.example/fluxcd" }) } },
             { token: "another-test-token-0a1b2c3d" },
             {
                 config: {

@@ -34,8 +34,14 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
     const report = (key: string, message: string) => problems.push({ key: `${PROJECT}:${key}`, message });
 
     const values: Record<string, unknown> = {};
-    for (const [fullKey, text] of Object.entries(raw)) {
+    /** What the stack holds encrypted, decrypted: never quoted in a message, nor anything built from it. */
+    const secretValues: string[] = [];
+    for (const [rawKey, text] of Object.entries(raw)) {
+        // The CLI's own spellings of a key: `key` (its project's namespace) and the legacy `ns:config:key`.
+        const fullKey = normaliseKey(rawKey);
         const [namespace, key] = splitKey(fullKey);
+        const isSecret = ctx.secretKeys?.some((k) => normaliseKey(k) === fullKey) ?? false;
+        if (isSecret && text.length >= 2) secretValues.push(text);
         if (namespace !== PROJECT) {
             // Other namespaces belong to providers (aws:, kubernetes:); one a typo away from ours is a mistake.
             if (namespace && namespace !== PROJECT && editDistance(namespace, PROJECT) <= 2) {
@@ -44,8 +50,7 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
             continue;
         }
         values[key] = decode(text);
-        const secret = ctx.secretKeys?.includes(fullKey) || ctx.secretKeys?.includes(`${namespace}:config:${key}`);
-        if (secret && !(SECRET_KEYS as readonly string[]).includes(key)) {
+        if (isSecret && !(SECRET_KEYS as readonly string[]).includes(key)) {
             report(
                 key,
                 `is stored as a secret, but it is not one, and reviewers could not read it. Fix: 'pulumi config set ${key} <value> -s ${ctx.stack}' without --secret`,
@@ -54,7 +59,12 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
     }
 
     for (const key of SECRET_KEYS) {
-        if (storedInPlainText(ctx.stackFileText, key)) {
+        // What the CLI says is secret decides, whatever the file's spelling (a bare key, the legacy form, an
+        // alias of a `secure:` map); the file is read only when the caller has no word from the CLI.
+        const plain = ctx.secretKeys
+            ? values[key] !== undefined && !ctx.secretKeys.some((k) => normaliseKey(k) === `${PROJECT}:${key}`)
+            : storedInPlainText(ctx.stackFileText, key);
+        if (plain) {
             report(
                 key,
                 `is stored in plain text in ${stackFile}. Fix: remove it from the file and run ` +
@@ -63,12 +73,20 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
         }
     }
 
+    // An unquoted time in an object reaches the program as Go's time.String() ("2026-11-24 18:00:00 +0000
+    // UTC"): read as the time it is.
+    const sandbox = values["sandbox"];
+    if (sandbox && typeof sandbox === "object" && typeof (sandbox as Record<string, unknown>)["createdAt"] === "string") {
+        const at = goTimeToIso((sandbox as Record<string, string>)["createdAt"] ?? "");
+        if (at) (sandbox as Record<string, string>)["createdAt"] = at;
+    }
+
     const parsed = stackSchema.safeParse(values, { error: configErrorMap });
     if (!parsed.success) {
         for (const issue of parsed.error.issues) {
             for (const key of issueKeys(issue)) report(key, issue.message);
         }
-        throw new ConfigError(stackFile, problems);
+        throw new ConfigError(stackFile, redacted(problems, secretValues));
     }
     const config = parsed.data;
     const tier = tierOf(config.environment);
@@ -90,7 +108,7 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
     }
 
     if (problems.length > 0 || !sync || !platformSource || !tokenValue) {
-        throw new ConfigError(stackFile, problems);
+        throw new ConfigError(stackFile, redacted(problems, secretValues));
     }
     return {
         stack: ctx.stack,
@@ -108,6 +126,27 @@ export function parseConfig(raw: Record<string, string>, ctx: ParseContext): Env
         alerts,
         sandbox: config.sandbox,
     };
+}
+
+/** A key as the CLI resolves it: a bare key is in its project's namespace, `ns:config:key` is `ns:key`. */
+function normaliseKey(key: string): string {
+    if (!key.includes(":")) return `${PROJECT}:${key}`;
+    const legacy = /^([^:]+):config:(.+)$/.exec(key);
+    return legacy ? `${legacy[1]}:${legacy[2]}` : key;
+}
+
+/** Problems with every decrypted value, and so anything built from one, replaced. */
+function redacted(problems: ConfigProblem[], secrets: string[]): ConfigProblem[] {
+    const longestFirst = [...secrets].sort((a, b) => b.length - a.length);
+    return problems.map((p) => ({ ...p, message: longestFirst.reduce((m, s) => m.split(s).join("[secret]"), p.message) }));
+}
+
+/** Go's `time.Time.String()` ("2006-01-02 15:04:05.999999999 -0700 MST") as ISO 8601, or undefined. */
+export function goTimeToIso(text: string): string | undefined {
+    const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)? ([+-])(\d\d)(\d\d) \S+$/.exec(text);
+    if (!m) return undefined;
+    const date = new Date(`${m[1]}T${m[2]}${(m[3] ?? "").slice(0, 4)}${m[4]}${m[5]}:${m[6]}`);
+    return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
 }
 
 function splitKey(fullKey: string): [string, string] {

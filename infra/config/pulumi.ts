@@ -7,11 +7,10 @@ import type { EnvironmentConfig } from "./schema";
 /** Reads this stack's config the way the CLI handed it over, once. The only place that reads it. */
 export function loadConfig(): EnvironmentConfig {
     const stack = pulumi.getStack();
-    return parseConfig(pulumi.runtime.allConfig(), {
-        stack,
-        env: process.env,
-        stackFileText: readStackFileText(REPO_ROOT, stack),
-        // Which keys the stack holds encrypted, as the language host passes them to the program.
-        secretKeys: JSON.parse(process.env.PULUMI_CONFIG_SECRET_KEYS ?? "[]") as string[],
-    });
+    const all = pulumi.runtime.allConfig();
+    // Which keys the stack holds encrypted, as the CLI hands them over (PULUMI_CONFIG_SECRET_KEYS, which the
+    // SDK keeps in its store: @pulumi/pulumi runtime/config.js `isConfigSecret`, internal but exported).
+    const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+    const secretKeys = isSecret ? Object.keys(all).filter((k) => isSecret(k)) : (JSON.parse(process.env.PULUMI_CONFIG_SECRET_KEYS ?? "[]") as string[]);
+    return parseConfig(all, { stack, env: process.env, stackFileText: readStackFileText(REPO_ROOT, stack), secretKeys });
 }

@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { fluxReleaseProblem, readFluxServedApis } from "../../lib/flux-apis";
 import { buildEnvironment, readyOrderOf, sharedKustomize } from "../../lib/flux-build";
 import { findPlatformSource, FluxObjectRef, normaliseRepoPath, PlatformSourceKind } from "../../lib/gitops-tree";
 import { defaultSyncPath, type Tier } from "../../lib/project";
@@ -198,6 +199,9 @@ export function checkPlatformSource(config: StackConfig, syncPath: string, repor
 }
 
 export function checkProduction(config: StackConfig, tier: Tier, report: Report, stack: string): void {
+    // The rule npm run check applies too (lib/flux-apis.ts): a Flux the pinned operator ships.
+    const release = fluxReleaseProblem(config.flux.version, config.flux.operatorVersion, readFluxServedApis());
+    if (release) report(release.key, release.message);
     if (config.sandbox && tier !== "sandbox") {
         report("sandbox", `marks a sandbox, but '${config.environment}' is a long-lived environment. Fix: remove the sandbox key`);
     }

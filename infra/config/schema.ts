@@ -4,7 +4,15 @@ import { isIP } from "net";
 import { z } from "zod";
 import { FLUX_COMPONENTS, FLUX_DEFAULTS } from "../../components/flux-bootstrap";
 import type { FluxObjectRef, PlatformSourceKind } from "../../lib/gitops-tree";
-import { DEFAULT_BRANCH, DEFAULT_FLUX_VERSION, DEFAULT_SANDBOX_TTL, KIND_CLUSTER_DEFAULTS, type Tier, TOKEN_ENV_VAR } from "../../lib/project";
+import {
+    DEFAULT_BRANCH,
+    DEFAULT_FLUX_VERSION,
+    DEFAULT_OPERATOR_VERSION,
+    DEFAULT_SANDBOX_TTL,
+    KIND_CLUSTER_DEFAULTS,
+    type Tier,
+    TOKEN_ENV_VAR,
+} from "../../lib/project";
 import { cidrProblem, DNS_LABEL, httpsUrlProblem, TTL } from "../../lib/validators";
 
 // What a stack's config may say: the zod schema of the `gitops-platform:` namespace with its defaults,
@@ -15,7 +23,7 @@ export const DEFAULTS = {
     kindNodeImage: KIND_CLUSTER_DEFAULTS.nodeImage,
     controlPlaneNodes: KIND_CLUSTER_DEFAULTS.controlPlaneNodes,
     workers: KIND_CLUSTER_DEFAULTS.workers,
-    fluxOperatorVersion: "0.58.0",
+    fluxOperatorVersion: DEFAULT_OPERATOR_VERSION,
     fluxVersion: DEFAULT_FLUX_VERSION,
     fluxRegistry: FLUX_DEFAULTS.registry,
     fluxComponents: FLUX_DEFAULTS.components,

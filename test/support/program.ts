@@ -68,6 +68,8 @@ export interface RunOptions {
     withToken?: boolean;
     /** The token's value. @default TEST_TOKEN */
     token?: string;
+    /** Config keys (in `config`) the stack holds encrypted, as the CLI lists them. @default the token only */
+    secretKeys?: string[];
     preview?: boolean;
     /**
      * Nothing exists yet, as in the first preview of a new stack: resources get no id (the engine
@@ -132,7 +134,7 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
     let result!: T;
     let error: unknown;
     const config = { ...stackConfig(stack, options.root), ...options.config };
-    const secretKeys: string[] = [];
+    const secretKeys: string[] = [...(options.secretKeys ?? [])];
     if (options.withToken !== false) {
         config[`${PROJECT}:token`] = options.token ?? TEST_TOKEN;
         secretKeys.push(`${PROJECT}:token`);

@@ -1,12 +1,11 @@
 import * as fs from "fs";
 import * as path from "path";
-import * as semver from "semver";
 import { parseAllDocuments } from "yaml";
 import { buildEnvironment, EnvironmentBuild, sharedKustomize } from "../../lib/flux-build";
 import { LocatedManifest, Manifest, normaliseRepoPath, readManifests, yamlFilesUnder } from "../../lib/gitops-tree";
 import { isRemote, Kustomize } from "../../lib/kustomize";
-import { DEFAULT_FLUX_VERSION, defaultSyncPath, FLUX_DEFAULT_COMPONENTS, KIND_CLUSTER_DEFAULTS, PROJECT } from "../../lib/project";
-import { type FluxServedApis } from "../../lib/flux-apis";
+import { DEFAULT_FLUX_VERSION, DEFAULT_OPERATOR_VERSION, defaultSyncPath, FLUX_DEFAULT_COMPONENTS, KIND_CLUSTER_DEFAULTS, PROJECT } from "../../lib/project";
+import { type FluxServedApis, fluxReleaseFor, fluxReleaseProblem } from "../../lib/flux-apis";
 import { configString, configValue, listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
 import { apiVerdict } from "./deprecated-apis";
 import { loadCrdSchemas } from "./crd-schemas";
@@ -53,13 +52,7 @@ function versionRank(version: string): number {
     return Number(m[1]) * 10_000 + stage * 1_000 + Number(m[3] ?? 0);
 }
 
-/**
- * The Flux release flux-operator installs for a stack's `flux.version`: the newest it ships that the
- * range allows (Flux takes Masterminds ranges; commas are its "and").
- */
-export function fluxReleaseFor(range: string, apis: FluxServedApis): string | undefined {
-    return semver.maxSatisfying(Object.keys(apis.releases), range.replace(/,/g, " ")) ?? undefined;
-}
+export { fluxReleaseFor };
 
 /** Why a Flux release does not serve an object's API, or undefined when it does (or the API is not Flux's). */
 export function fluxApiProblem(apiVersion: string, kind: string, release: string, apis: FluxServedApis): string | undefined {
@@ -128,6 +121,8 @@ interface StackView {
     fluxVersion: string;
     /** The controllers its FluxInstance installs. */
     components: string[];
+    /** The flux-operator chart it installs. */
+    operatorVersion: string;
 }
 
 function readStacks(root: string, findings: Finding[]): StackView[] {
@@ -151,11 +146,12 @@ function readStacks(root: string, findings: Finding[]): StackView[] {
             return [];
         }
         const kubernetesVersion = cluster.backend === "eks" ? String(cluster.kubernetesVersion ?? "") : (cluster.nodeImage ?? KIND_CLUSTER_DEFAULTS.nodeImage);
-        const flux = (configValue(doc, "flux") ?? {}) as { version?: unknown; components?: unknown };
+        const flux = (configValue(doc, "flux") ?? {}) as { version?: unknown; components?: unknown; operatorVersion?: unknown };
         // The program refuses a non-string version with its own message; here it is simply the default.
         const fluxVersion = typeof flux.version === "string" ? flux.version : DEFAULT_FLUX_VERSION;
         const components = Array.isArray(flux.components) ? flux.components.map(String) : [...FLUX_DEFAULT_COMPONENTS];
-        return [{ name, file, syncPath, kubernetesVersion, fluxVersion, components }];
+        const operatorVersion = typeof flux.operatorVersion === "string" ? flux.operatorVersion : DEFAULT_OPERATOR_VERSION;
+        return [{ name, file, syncPath, kubernetesVersion, fluxVersion, components, operatorVersion }];
     });
 }
 
@@ -473,15 +469,8 @@ export function checkTree(
     for (const stack of stacks) {
         const set = envs.get(stack.syncPath)?.objects ?? [];
         const release = fluxReleaseFor(stack.fluxVersion, fluxApis);
-        if (!release) {
-            const shipped = Object.keys(fluxApis.releases).sort(semver.compare);
-            findings.push({
-                severity: "error",
-                file: stack.file,
-                field: `${PROJECT}:flux.version`,
-                message: `'${stack.fluxVersion}' matches no Flux release flux-operator ${fluxApis.operator} ships (${shipped[0]} to ${shipped.at(-1)}). Fix: allow one of them`,
-            });
-        }
+        const versionProblem = fluxReleaseProblem(stack.fluxVersion, stack.operatorVersion, fluxApis);
+        if (versionProblem) findings.push({ severity: "error", file: stack.file, field: `${PROJECT}:${versionProblem.key}`, message: versionProblem.message });
         for (const { file, manifest } of set) {
             const needs = NEEDS_COMPONENT[manifest.kind ?? ""];
             if (needs && (manifest.apiVersion ?? "").includes(".toolkit.fluxcd.io/") && !stack.components.includes(needs)) {
