@@ -34,6 +34,12 @@ export function httpsUrlProblem(url: string): string | undefined {
     if (parsed.protocol !== "https:" || !url.startsWith("https://")) {
         return `'${redactUrl(url)}' is not https, and the token must not cross the network in clear text. Fix: use https://`;
     }
+    // A host with letters outside ASCII can look like a familiar one and belong to someone else, who would
+    // receive the token: shown as the name DNS really resolves (punycode), and taken only written so.
+    const host = /^https:\/\/([^/?#]*)/.exec(url)?.[1] ?? "";
+    if (/[^\u0020-\u007e]/.test(host)) {
+        return `'${redactUrl(url)}' names the host ${parsed.hostname} (its letters are not all ASCII, and may only look like a familiar name). Fix: if that host is really meant, write it as ${parsed.hostname}`;
+    }
     if (parsed.username || parsed.password) {
         return `'${redactUrl(url)}' embeds credentials. Fix: remove them from the URL; the token comes from the 'token' key`;
     }

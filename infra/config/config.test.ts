@@ -1,9 +1,11 @@
 import { describe, expect, it } from "@jest/globals";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { REPO_ROOT } from "../../lib/project";
 import { gitBranchProblem, httpsUrlProblem } from "../../lib/validators";
+import { handedOver } from "../../test/support/cli-config";
 import { ConfigError, DEFAULTS, parseConfig, type ParseContext } from ".";
 
 const REPO_URL = "https://gitlab.com/gitops-platform/gitops-platform.git";
@@ -97,20 +99,35 @@ describe("valid stack config", () => {
         });
     });
 
+    /** A repository with a sandbox's own cluster folder, as `npm run sandbox -- fork` makes it. */
+    const withSandboxFolder = () => {
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-config-sandbox-"));
+        fs.cpSync(path.join(REPO_ROOT, "clusters", "development"), path.join(root, "clusters", "sandbox-a"), { recursive: true });
+        return root;
+    };
+
     it("a sandbox always has a lifetime: seven days when its stack file names none", () => {
-        const config = parse({
-            ...development(),
-            environment: "sandbox-a",
-            sync: { url: REPO_URL, path: "clusters/development" },
-            sandbox: { source: "development", createdAt: "2026-11-24T18:00:00Z" },
-        });
-        expect(config.sandbox).toEqual({ source: "development", createdAt: "2026-11-24T18:00:00Z", ttl: "7d" });
+        const root = withSandboxFolder();
+        try {
+            const config = parseConfig(
+                cli({ ...development(), environment: "sandbox-a", sandbox: { source: "development", createdAt: "2026-11-24T18:00:00Z" } }),
+                { stack: "dev", repoRoot: root },
+            );
+            expect(config.sandbox).toEqual({ source: "development", createdAt: "2026-11-24T18:00:00Z", ttl: "7d" });
+        } finally {
+            fs.rmSync(root, { recursive: true, force: true });
+        }
     });
 
     it("a name outside the three environments is a sandbox", () => {
-        const config = parse({ ...development(), environment: "sandbox-a", sync: { url: REPO_URL, path: "clusters/development" } });
-        expect(config.tier).toBe("sandbox");
-        expect(config.cluster.name).toBe("sandbox-a");
+        const root = withSandboxFolder();
+        try {
+            const config = parseConfig(cli({ ...development(), environment: "sandbox-a" }), { stack: "dev", repoRoot: root });
+            expect(config.tier).toBe("sandbox");
+            expect(config.cluster.name).toBe("sandbox-a");
+        } finally {
+            fs.rmSync(root, { recursive: true, force: true });
+        }
     });
 
     it("normalises a ./ sync path the way Flux reads it", () => {
@@ -832,4 +849,129 @@ describe("hostile and careless stack files", () => {
             expect(plants.filter((plant) => text.includes(plant))).toEqual([]);
         },
     );
+});
+
+describe("stack files as the CLI hands them over (PULUMI_CONFIG and PULUMI_CONFIG_SECRET_KEYS)", () => {
+    const HEAD = "config:\n  gitops-platform:environment: development\n  gitops-platform:cluster: {backend: kind}\n";
+    const REPO =
+        "  gitops-platform:sync: {url: https://gitlab.com/gitops-platform/gitops-platform.git}\n  gitops-platform:platformRepository: {type: git, url: https://gitlab.com/gitops-platform/gitops-platform.git}\n";
+    /** The problems the program reports for a stack file, as `key: message`, given what the CLI hands it. */
+    const refusals = (text: string): string[] => {
+        const { config, secretKeys } = handedOver(text);
+        try {
+            parseConfig(config, { stack: "dev", secretKeys, env: { GITLAB_TOKEN: "from-the-environment" }, stackFileText: text });
+            return [];
+        } catch (e) {
+            if (!(e instanceof ConfigError)) throw e;
+            return e.problems.map((p) => `${p.key}: ${p.message}`);
+        }
+    };
+    const plain = (key: string) =>
+        `gitops-platform:${key}: is stored in plain text in stacks/Pulumi.dev.yaml. Fix: remove it from the file and run 'pulumi config set --secret ${key} <value> -s dev'`;
+
+    it.each<[string, string, string[]]>([
+        ["a token in plain text under a bare key", `${HEAD}${REPO}  token: glxx-not-a-token\n`, [plain("token")]],
+        ["a token in plain text under the legacy ns:config:key", `${HEAD}${REPO}  gitops-platform:config:token: glxx-not-a-token\n`, [plain("token")]],
+        ["an encrypted token written once under an anchor and aliased", `x-secret: &t {secure: v1:AAAA}\n${HEAD}${REPO}  gitops-platform:token: *t\n`, []],
+        ["an encrypted token under a bare key", `${HEAD}${REPO}  token: {secure: v1:AAAA}\n`, []],
+    ])("secrets, whatever the spelling: %s", (_what, text, expected) => {
+        expect(refusals(text)).toEqual(expected);
+    });
+
+    it("never quotes what the user encrypted, nor what is built from it", () => {
+        const text = `config:\n  gitops-platform:environment: {secure: v1:ENV}\n  gitops-platform:cluster: {backend: kind}\n${REPO}`;
+        const { config, secretKeys } = handedOver(text, () => "sb-secret-name");
+        let messages = "";
+        try {
+            parseConfig(config, { stack: "dev", secretKeys, env: { GITLAB_TOKEN: "t" } });
+        } catch (e) {
+            messages = (e as ConfigError).problems.map((p) => p.message).join("\n");
+        }
+        expect(messages).toContain("is stored as a secret, but it is not one");
+        expect(messages).toContain("clusters/[secret]");
+        expect(messages).not.toContain("sb-secret-name");
+    });
+
+    it("reads an unquoted time the CLI hands over as Go's time.String()", () => {
+        const text = `${HEAD.replace("development", "sb-x")}${REPO}  gitops-platform:sandbox: {source: development, createdAt: 2026-11-24T18:00:00Z}\n`;
+        const { config } = handedOver(text);
+        expect(JSON.parse(config["gitops-platform:sandbox"] ?? "{}")).toEqual({ source: "development", createdAt: "2026-11-24 18:00:00 +0000 UTC" });
+        const sandbox = (values: Record<string, string>) => {
+            try {
+                parseConfig(values, { stack: "dev", env: { GITLAB_TOKEN: "t" }, secretKeys: [] });
+            } catch (e) {
+                return (e as ConfigError).problems.map((p) => p.key);
+            }
+            return [];
+        };
+        // Whatever else this sandbox lacks (its folder), its createdAt is fine.
+        expect(sandbox(config)).not.toContain("gitops-platform:sandbox.createdAt");
+    });
+
+    it.each<[string, string, string]>([
+        [
+            "a readyTimeout longer than Go's time.Duration holds",
+            `${HEAD}${REPO}  gitops-platform:flux: {readyTimeout: 3000000h}\n`,
+            "gitops-platform:flux.readyTimeout: is longer than Go's time.Duration holds (about 292 years), so Flux could not parse it. Fix: e.g. '1h'",
+        ],
+        [
+            "a syncInterval longer than Go's time.Duration holds",
+            `${HEAD}${REPO}  gitops-platform:flux: {syncInterval: 9999999999s}\n`,
+            "gitops-platform:flux.syncInterval: is longer than Go's time.Duration holds (about 292 years), so Flux could not parse it. Fix: e.g. '1h'",
+        ],
+        [
+            "a Flux release the pinned flux-operator never shipped",
+            `${HEAD}${REPO}  gitops-platform:flux: {version: "2.1.x"}\n`,
+            "gitops-platform:flux.version: '2.1.x' matches no Flux release flux-operator v0.58.0 ships (2.2.3 to 2.9.4). Fix: allow one of them",
+        ],
+        [
+            "an operator whose Flux releases this project does not know",
+            `${HEAD}${REPO}  gitops-platform:flux: {operatorVersion: "0.57.0"}\n`,
+            "gitops-platform:flux.operatorVersion: is 0.57.0, but this project knows which Flux releases flux-operator 0.58.0 ships, and no other's (schemas/flux-served-apis.json). Fix: use 0.58.0, or vendor 0.57.0's data with npm run schemas:update -- 0.57.0",
+        ],
+        [
+            "a repository host with look-alike letters",
+            `${HEAD}  gitops-platform:sync: {url: "https://gіtlab.com/gitops-platform/gitops-platform.git"}\n  gitops-platform:platformRepository: {type: git, url: https://gitlab.com/gitops-platform/gitops-platform.git}\n`,
+            "gitops-platform:sync.url: 'https://gіtlab.com/gitops-platform/gitops-platform.git' names the host xn--gtlab-n2e.com (its letters are not all ASCII, and may only look like a familiar name). Fix: if that host is really meant, write it as xn--gtlab-n2e.com",
+        ],
+        [
+            "production following staging's folder",
+            `config:\n  gitops-platform:environment: production\n  gitops-platform:cluster: {backend: kind}\n  gitops-platform:flux: {version: "2.8.8"}\n  gitops-platform:protect: true\n  gitops-platform:sync: {url: https://gitlab.com/gitops-platform/gitops-platform.git, path: clusters/staging}\n  gitops-platform:platformRepository: {type: oci, server: registry.gitlab.com, url: "oci://registry.gitlab.com/gitops-platform/gitops-platform/platform", username: r}\n`,
+            "gitops-platform:sync.path: 'clusters/staging' is the folder of the environment 'staging', so 'production' would run its objects on its cadence. Fix: sync clusters/production (the default), or fork a sandbox to run a copy",
+        ],
+    ])("bounds and one rule: %s", (_what, text, expected) => {
+        expect(refusals(text)).toContain(expected);
+    });
+
+    const eks = (cluster: string) =>
+        `config:\n  gitops-platform:environment: development\n  gitops-platform:cluster: {backend: eks, region: eu-west-1, kubernetesVersion: "1.35", deployRoleArn: "arn:aws:iam::123456789012:role/platform-deployer", ${cluster}}\n${REPO}`;
+    it.each<[string, string, string]>([
+        [
+            "one admin role listed twice",
+            eks('adminRoleArns: ["arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/a"], publicAccessCidrs: [203.0.113.0/24]'),
+            "gitops-platform:cluster.adminRoleArns.1: 'arn:aws:iam::123456789012:role/a' is listed already: EKS takes one access entry per role. Fix: remove the duplicate",
+        ],
+        [
+            "a role of another partition than the cluster's region",
+            eks('adminRoleArns: ["arn:aws-cn:iam::123456789012:role/a"], publicAccessCidrs: [203.0.113.0/24]'),
+            "gitops-platform:cluster.adminRoleArns.0: is a role of the aws-cn partition, but eu-west-1 is in aws, where it does not exist. Fix: use the role's ARN in aws",
+        ],
+        [
+            "a private range on the public endpoint",
+            eks('adminRoleArns: ["arn:aws:iam::123456789012:role/a"], publicAccessCidrs: [10.1.0.0/16]'),
+            "gitops-platform:cluster.publicAccessCidrs.0: '10.1.0.0/16' is a private range, which never reaches a public endpoint (the private endpoint is always on). Fix: list public egress ranges only",
+        ],
+        [
+            "a range inside another",
+            eks('adminRoleArns: ["arn:aws:iam::123456789012:role/a"], publicAccessCidrs: [203.0.113.0/24, 203.0.113.128/25]'),
+            "gitops-platform:cluster.publicAccessCidrs.1: '203.0.113.128/25' is inside '203.0.113.0/24', listed too. Fix: remove the narrower one",
+        ],
+        [
+            "a node group beyond EKS's quota",
+            eks('adminRoleArns: ["arn:aws:iam::123456789012:role/a"], publicAccessCidrs: [203.0.113.0/24], nodeGroup: {maxSize: 500}'),
+            "gitops-platform:cluster.nodeGroup.maxSize: is more than the 450 nodes EKS allows in one managed node group. Fix: at most 450, or ask AWS to raise the quota",
+        ],
+    ])("cross-field sense: %s", (_what, text, expected) => {
+        expect(refusals(text)).toContain(expected);
+    });
 });

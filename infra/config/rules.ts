@@ -57,9 +57,71 @@ export function clusterConfig(config: StackConfig): ClusterConfig {
     return { ...config.cluster, name, zones: config.cluster.zones.map((z) => (z.length <= 2 ? `${region}${z}` : z)) };
 }
 
+/** The AWS partition of a region code (ARNs of roles must be in the cluster's). */
+export function partitionOf(region: string): string {
+    if (region.startsWith("cn-")) return "aws-cn";
+    if (region.startsWith("us-gov-")) return "aws-us-gov";
+    if (region.startsWith("us-isob-")) return "aws-iso-b";
+    if (region.startsWith("us-iso-")) return "aws-iso";
+    return "aws";
+}
+
+/** An IPv4 block as [first, last] address numbers. */
+function blockOf(cidr: string): [number, number] {
+    const [address = "", prefix = "32"] = cidr.split("/");
+    const start = address.split(".").reduce((a, o) => a * 256 + Number(o), 0);
+    return [start, start + 2 ** (32 - Number(prefix)) - 1];
+}
+
+const PRIVATE_BLOCKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8"].map(blockOf);
+
+/** Who may reach and administer the cluster, as AWS will read it: one entry per principal, one partition, real public ranges. */
+function checkAccess(cluster: Extract<StackConfig["cluster"], { backend: "eks" }>, report: Report): void {
+    const partition = partitionOf(cluster.region);
+    const roles: [string, string][] = [
+        ["cluster.deployRoleArn", cluster.deployRoleArn],
+        ...cluster.adminRoleArns.map((a, i): [string, string] => [`cluster.adminRoleArns.${i}`, a]),
+        ...cluster.viewerRoleArns.map((a, i): [string, string] => [`cluster.viewerRoleArns.${i}`, a]),
+    ];
+    for (const [key, arn] of roles) {
+        const own = arn.split(":")[1];
+        if (own && own !== partition) {
+            report(
+                key,
+                `is a role of the ${own} partition, but ${cluster.region} is in ${partition}, where it does not exist. Fix: use the role's ARN in ${partition}`,
+            );
+        }
+    }
+    cluster.adminRoleArns.forEach((arn, i) => {
+        if (cluster.adminRoleArns.indexOf(arn) !== i)
+            report(`cluster.adminRoleArns.${i}`, `'${arn}' is listed already: EKS takes one access entry per role. Fix: remove the duplicate`);
+    });
+    const blocks = cluster.publicAccessCidrs.map(blockOf);
+    cluster.publicAccessCidrs.forEach((cidr, i) => {
+        const [start, end] = blocks[i]!;
+        if (PRIVATE_BLOCKS.some(([ps, pe]) => start >= ps && end <= pe)) {
+            report(
+                `cluster.publicAccessCidrs.${i}`,
+                `'${cidr}' is a private range, which never reaches a public endpoint (the private endpoint is always on). Fix: list public egress ranges only`,
+            );
+            return;
+        }
+        const same = cluster.publicAccessCidrs.indexOf(cidr);
+        if (same !== i) return report(`cluster.publicAccessCidrs.${i}`, `'${cidr}' is listed already. Fix: remove the duplicate`);
+        // (A block of under /8 is the production rule's to report, not a container of others.)
+        const within = blocks.findIndex(
+            ([s, e], j) =>
+                j !== i && s <= start && end <= e && cluster.publicAccessCidrs[j] !== cidr && Number(cluster.publicAccessCidrs[j]?.split("/")[1]) >= 8,
+        );
+        if (within >= 0)
+            report(`cluster.publicAccessCidrs.${i}`, `'${cidr}' is inside '${cluster.publicAccessCidrs[within]}', listed too. Fix: remove the narrower one`);
+    });
+}
+
 export function checkEks(config: StackConfig, tier: Tier, report: Report): void {
     const cluster = config.cluster;
     if (cluster.backend !== "eks") return;
+    checkAccess(cluster, report);
     const seen = new Set<string>();
     cluster.zones.forEach((zone, i) => {
         const full = zone.length <= 2 ? `${cluster.region}${zone}` : zone;
@@ -117,6 +179,16 @@ export function checkSync(config: StackConfig, report: Report, repoRoot: string)
     const syncPath = normaliseRepoPath(config.sync.path ?? defaultSyncPath(config.environment));
     if (path.isAbsolute(syncPath) || syncPath.split("/").includes("..")) {
         report("sync.path", `'${config.sync.path}' leaves the repository. Fix: use a path like 'clusters/${config.environment}'`);
+        return undefined;
+    }
+    // Each environment syncs its own folder: another's would bring that environment's objects and cadence.
+    const other = /^clusters\/([^/]+)$/.exec(syncPath)?.[1];
+    if (other && other !== config.environment && fs.existsSync(path.join(repoRoot, syncPath))) {
+        report(
+            "sync.path",
+            `'${syncPath}' is the folder of the environment '${other}', so '${config.environment}' would run its objects on its cadence. ` +
+                `Fix: sync clusters/${config.environment} (the default), or fork a sandbox to run a copy`,
+        );
         return undefined;
     }
     if (!fs.existsSync(path.join(repoRoot, syncPath)) || !fs.statSync(path.join(repoRoot, syncPath)).isDirectory()) {

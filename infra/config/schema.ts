@@ -13,7 +13,7 @@ import {
     type Tier,
     TOKEN_ENV_VAR,
 } from "../../lib/project";
-import { cidrProblem, DNS_LABEL, httpsUrlProblem, TTL } from "../../lib/validators";
+import { cidrProblem, DNS_LABEL, durationSeconds, httpsUrlProblem, TTL } from "../../lib/validators";
 
 // What a stack's config may say: the zod schema of the `gitops-platform:` namespace with its defaults,
 // and the typed `EnvironmentConfig` the program works with once it is parsed and cross-checked.
@@ -39,6 +39,10 @@ export const DEFAULTS = {
 // Messages say what is wrong and how to fix it; the key and the stack file are added when reported.
 
 const GO_DURATION = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
+/** The longest duration Go's time.Duration holds (int64 nanoseconds): what Flux and the operator parse these into. */
+const GO_DURATION_MAX_SECONDS = 9_223_372_036; // whole seconds of (2^63 - 1) ns
+const withinGoDuration = (d: string) => durationSeconds(d) <= GO_DURATION_MAX_SECONDS;
+const GO_DURATION_TOO_LONG = "is longer than Go's time.Duration holds (about 292 years), so Flux could not parse it. Fix: e.g. '1h'";
 const HOSTNAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$/i;
 const REGISTRY = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(\/[a-z0-9._-]+)*$/;
 
@@ -128,6 +132,11 @@ const kindCluster = z
 export const EKS_VERSIONS = ["1.32", "1.33", "1.34", "1.35", "1.36"] as const;
 
 const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+/** EKS's quota of nodes per managed node group (AWS "Amazon EKS service quotas": 450, adjustable on request). */
+const NODES_PER_GROUP = 450;
+const NODES_TOO_MANY = {
+    message: `is more than the ${NODES_PER_GROUP} nodes EKS allows in one managed node group. Fix: at most ${NODES_PER_GROUP}, or ask AWS to raise the quota`,
+};
 const IAM_ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 
@@ -168,9 +177,14 @@ const eksCluster = z
                     .array(z.string().regex(INSTANCE_TYPE, { message: "is not an EC2 instance type. Fix: e.g. 't3.medium'" }))
                     .min(1)
                     .default(["t3.medium"]),
-                minSize: z.number().int().min(1, { message: "must be at least 1, or Flux cannot schedule. Fix: use 1 or more" }).default(1),
-                desiredSize: z.number().int().default(2),
-                maxSize: z.number().int().default(3),
+                minSize: z
+                    .number()
+                    .int()
+                    .min(1, { message: "must be at least 1, or Flux cannot schedule. Fix: use 1 or more" })
+                    .max(NODES_PER_GROUP, NODES_TOO_MANY)
+                    .default(1),
+                desiredSize: z.number().int().max(NODES_PER_GROUP, NODES_TOO_MANY).default(2),
+                maxSize: z.number().int().max(NODES_PER_GROUP, NODES_TOO_MANY).default(3),
                 diskSize: z.number().int().min(20).max(1000).default(50),
             })
             .strict()
@@ -247,10 +261,12 @@ const fluxSchema = z
             .string()
             .regex(GO_DURATION, { message: "is not a duration. Fix: e.g. '1m' or '30s'" })
             .refine((d) => /[1-9]/.test(d), { message: "is zero, so Flux would pull without pause. Fix: e.g. '1m'" })
+            .refine(withinGoDuration, { message: GO_DURATION_TOO_LONG })
             .default(DEFAULTS.syncInterval),
         readyTimeout: z
             .string()
             .regex(GO_DURATION, { message: "is not a duration. Fix: e.g. '10m', or '0s' not to wait for Flux" })
+            .refine(withinGoDuration, { message: GO_DURATION_TOO_LONG })
             .default(DEFAULTS.fluxReadyTimeout),
     })
     .strict();
@@ -336,7 +352,14 @@ export const stackSchema = z
                 source: z.string().min(1),
                 createdAt: z.iso.datetime({ message: "must be an ISO 8601 time. Fix: e.g. '2026-11-24T18:00:00Z'" }),
                 // Every sandbox has a lifetime, so `npm run sandbox -- expire` can find the forgotten ones.
-                ttl: z.string().regex(TTL, { message: "is not a duration. Fix: e.g. '8h' or '3d'" }).default(DEFAULTS.sandboxTtl),
+                ttl: z
+                    .string()
+                    .regex(TTL, { message: "is not a duration. Fix: e.g. '8h' or '3d'" })
+                    // Its consumer writes the expiry as a date (cluster.tags.expires): a year is already more than a sandbox is for.
+                    .refine((t) => !TTL.test(t) || Number(t.slice(0, -1)) * ({ m: 60, h: 3600, d: 86400 }[t.slice(-1)] ?? 0) <= 366 * 86400, {
+                        message: "is longer than a year, and a sandbox is short-lived. Fix: e.g. '3d', or make it a long-lived environment",
+                    })
+                    .default(DEFAULTS.sandboxTtl),
                 owner: z.string().min(1).optional(),
             })
             .strict()
