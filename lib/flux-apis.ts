@@ -38,6 +38,27 @@ export function servedApisOf(manifests: string[]): ServedApis {
     return served;
 }
 
+/**
+ * Why a Flux version or range would not pick exactly the Flux 2 releases it means, or undefined: empty
+ * or dangling ranges match everything, unsatisfiable ones nothing, and the operator installs Flux 2.
+ */
+export function fluxVersionProblem(version: string): string | undefined {
+    const fix = "Fix: e.g. '2.x', '2.8.x' or '2.8.8'";
+    const range = version.replace(/,/g, " ").trim();
+    if (range === "" || /^\|\||\|\|$|\|\|\s*\|\|/.test(range)) return `'${version}' would match any version. ${fix}`;
+    if (semver.validRange(range) === null) return `is not a valid version or semver range. ${fix}`;
+    if (semver.minVersion(range) === null) return `'${version}' matches no version at all. ${fix}`;
+    if (!semver.subset(range, ">=2.0.0-0 <3.0.0-0")) return `'${version}' allows versions other than Flux 2, which the operator installs. ${fix}`;
+    return undefined;
+}
+
+/** Why production's Flux version is not one known release: production runs exactly what was tested. */
+export function productionPinProblem(version: string): string | undefined {
+    return /^\d+\.\d+\.\d+$/.test(version)
+        ? undefined
+        : `is the range '${version}', but production runs one known Flux version. Fix: pin an exact version, e.g. '2.8.8'`;
+}
+
 /** The vendored data: which Flux releases the pinned flux-operator ships, and what each serves. */
 export function readFluxServedApis(dir = path.join(REPO_ROOT, "schemas")): FluxServedApis {
     return JSON.parse(fs.readFileSync(path.join(dir, "flux-served-apis.json"), "utf8")) as FluxServedApis;

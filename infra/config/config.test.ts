@@ -920,6 +920,11 @@ describe("stack files as the CLI hands them over (PULUMI_CONFIG and PULUMI_CONFI
             "gitops-platform:flux.syncInterval: is longer than Go's time.Duration holds (about 292 years), so Flux could not parse it. Fix: e.g. '1h'",
         ],
         [
+            "a sandbox TTL beyond a year",
+            `${HEAD.replace("development", "sb-x")}${REPO}  gitops-platform:sandbox: {source: development, createdAt: "2026-11-24T18:00:00Z", ttl: 99999999d}\n`,
+            "gitops-platform:sandbox.ttl: is longer than a year, and a sandbox is short-lived. Fix: e.g. '3d', or make it a long-lived environment",
+        ],
+        [
             "a Flux release the pinned flux-operator never shipped",
             `${HEAD}${REPO}  gitops-platform:flux: {version: "2.1.x"}\n`,
             "gitops-platform:flux.version: '2.1.x' matches no Flux release flux-operator v0.58.0 ships (2.2.3 to 2.9.4). Fix: allow one of them",

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { fluxReleaseProblem, readFluxServedApis } from "../../lib/flux-apis";
+import { fluxReleaseProblem, productionPinProblem, readFluxServedApis } from "../../lib/flux-apis";
 import { buildEnvironment, readyOrderOf, sharedKustomize } from "../../lib/flux-build";
 import { findPlatformSource, FluxObjectRef, normaliseRepoPath, PlatformSourceKind } from "../../lib/gitops-tree";
 import { defaultSyncPath, type Tier } from "../../lib/project";
@@ -278,12 +278,8 @@ export function checkProduction(config: StackConfig, tier: Tier, report: Report,
         report("sandbox", `marks a sandbox, but '${config.environment}' is a long-lived environment. Fix: remove the sandbox key`);
     }
     if (tier !== "production") return;
-    if (!/^\d+\.\d+\.\d+$/.test(config.flux.version)) {
-        report(
-            "flux.version",
-            `is the range '${config.flux.version}', but production runs one known Flux version. ` + `Fix: pin an exact version, e.g. '2.8.8'`,
-        );
-    }
+    const pin = productionPinProblem(config.flux.version);
+    if (pin) report("flux.version", pin);
     if (!config.protect) {
         report(
             "protect",

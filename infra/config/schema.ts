@@ -13,6 +13,7 @@ import {
     type Tier,
     TOKEN_ENV_VAR,
 } from "../../lib/project";
+import { fluxVersionProblem } from "../../lib/flux-apis";
 import { cidrProblem, DNS_LABEL, durationSeconds, httpsUrlProblem, TTL } from "../../lib/validators";
 
 // What a stack's config may say: the zod schema of the `gitops-platform:` namespace with its defaults,
@@ -45,20 +46,6 @@ const withinGoDuration = (d: string) => durationSeconds(d) <= GO_DURATION_MAX_SE
 const GO_DURATION_TOO_LONG = "is longer than Go's time.Duration holds (about 292 years), so Flux could not parse it. Fix: e.g. '1h'";
 const HOSTNAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$/i;
 const REGISTRY = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(\/[a-z0-9._-]+)*$/;
-
-/**
- * Why a Flux version or range would not pick exactly the Flux 2 releases it means, or undefined: empty
- * or dangling ranges match everything, unsatisfiable ones nothing, and the operator installs Flux 2.
- */
-export function fluxVersionProblem(version: string): string | undefined {
-    const fix = "Fix: e.g. '2.x', '2.8.x' or '2.8.8'";
-    const range = version.replace(/,/g, " ").trim();
-    if (range === "" || /^\|\||\|\|$|\|\|\s*\|\|/.test(range)) return `'${version}' would match any version. ${fix}`;
-    if (semver.validRange(range) === null) return `is not a valid version or semver range. ${fix}`;
-    if (semver.minVersion(range) === null) return `'${version}' matches no version at all. ${fix}`;
-    if (!semver.subset(range, ">=2.0.0-0 <3.0.0-0")) return `'${version}' allows versions other than Flux 2, which the operator installs. ${fix}`;
-    return undefined;
-}
 
 const isObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
 

@@ -318,6 +318,18 @@ const fixtures: Fixture[] = [
         ),
     },
     {
+        what: "a production stack on a Flux range, refused by the check as the program refuses it (lib/flux-apis.ts)",
+        change: (r) => edit(r, "stacks/Pulumi.production.yaml", 'version: "2.8.8"', 'version: "2.8.x"'),
+        expected:
+            "error   stacks/Pulumi.production.yaml: gitops-platform:flux.version: is the range '2.8.x', but production runs one known Flux version. Fix: pin an exact version, e.g. '2.8.8'",
+    },
+    {
+        what: "a stack on a flux-operator whose Flux releases are not vendored",
+        change: (r) => edit(r, "stacks/Pulumi.production.yaml", /operatorVersion: "[^"]+"/, 'operatorVersion: "0.57.0"'),
+        expected:
+            "error   stacks/Pulumi.production.yaml: gitops-platform:flux.operatorVersion: is 0.57.0, but this project knows which Flux releases flux-operator 0.58.0 ships, and no other's (schemas/flux-served-apis.json).",
+    },
+    {
         what: "a stack whose root sync path does not exist",
         change: (r) => edit(r, "stacks/Pulumi.staging.yaml", "    branch: main\n", "    branch: main\n    path: clusters/ghost\n"),
         expected:

@@ -4,8 +4,17 @@ import { parseAllDocuments } from "yaml";
 import { buildEnvironment, EnvironmentBuild, sharedKustomize } from "../../lib/flux-build";
 import { LocatedManifest, Manifest, normaliseRepoPath, readManifests, yamlFilesUnder } from "../../lib/gitops-tree";
 import { isRemote, Kustomize } from "../../lib/kustomize";
-import { DEFAULT_FLUX_VERSION, DEFAULT_OPERATOR_VERSION, defaultSyncPath, FLUX_DEFAULT_COMPONENTS, KIND_CLUSTER_DEFAULTS, PROJECT } from "../../lib/project";
-import { type FluxServedApis, fluxReleaseFor, fluxReleaseProblem } from "../../lib/flux-apis";
+import {
+    DEFAULT_FLUX_VERSION,
+    DEFAULT_OPERATOR_VERSION,
+    defaultSyncPath,
+    FLUX_DEFAULT_COMPONENTS,
+    KIND_CLUSTER_DEFAULTS,
+    PROJECT,
+    type Tier,
+    tierOf,
+} from "../../lib/project";
+import { type FluxServedApis, fluxReleaseFor, fluxReleaseProblem, fluxVersionProblem, productionPinProblem } from "../../lib/flux-apis";
 import { configString, configValue, listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
 import { apiVerdict } from "./deprecated-apis";
 import { loadCrdSchemas } from "./crd-schemas";
@@ -123,6 +132,7 @@ interface StackView {
     components: string[];
     /** The flux-operator chart it installs. */
     operatorVersion: string;
+    tier: Tier;
 }
 
 function readStacks(root: string, findings: Finding[]): StackView[] {
@@ -151,7 +161,7 @@ function readStacks(root: string, findings: Finding[]): StackView[] {
         const fluxVersion = typeof flux.version === "string" ? flux.version : DEFAULT_FLUX_VERSION;
         const components = Array.isArray(flux.components) ? flux.components.map(String) : [...FLUX_DEFAULT_COMPONENTS];
         const operatorVersion = typeof flux.operatorVersion === "string" ? flux.operatorVersion : DEFAULT_OPERATOR_VERSION;
-        return [{ name, file, syncPath, kubernetesVersion, fluxVersion, components, operatorVersion }];
+        return [{ name, file, syncPath, kubernetesVersion, fluxVersion, components, operatorVersion, tier: tierOf(environment) }];
     });
 }
 
@@ -469,7 +479,14 @@ export function checkTree(
     for (const stack of stacks) {
         const set = envs.get(stack.syncPath)?.objects ?? [];
         const release = fluxReleaseFor(stack.fluxVersion, fluxApis);
-        const versionProblem = fluxReleaseProblem(stack.fluxVersion, stack.operatorVersion, fluxApis);
+        // Every rule the program applies to the version, from the one place both read (lib/flux-apis.ts).
+        const rangeProblemOf = fluxVersionProblem(stack.fluxVersion);
+        const pin = stack.tier === "production" ? productionPinProblem(stack.fluxVersion) : undefined;
+        const versionProblem = rangeProblemOf
+            ? { key: "flux.version", message: rangeProblemOf }
+            : pin
+              ? { key: "flux.version", message: pin }
+              : fluxReleaseProblem(stack.fluxVersion, stack.operatorVersion, fluxApis);
         if (versionProblem) findings.push({ severity: "error", file: stack.file, field: `${PROJECT}:${versionProblem.key}`, message: versionProblem.message });
         for (const { file, manifest } of set) {
             const needs = NEEDS_COMPONENT[manifest.kind ?? ""];
