@@ -1,6 +1,7 @@
 // `npm run bench`: program evaluation as `pulumi preview` runs it, per stack, against a floor.
 import { runAll, timings } from "../test/steps";
 import { benchCheck } from "./check";
+import { benchDiff } from "./diff";
 import { benchPrograms, programTable } from "./program";
 
 async function main(): Promise<void> {
@@ -9,6 +10,7 @@ async function main(): Promise<void> {
     console.log(programTable(programs));
     console.log();
     await benchCheck();
+    benchDiff();
     // The inner loop every change runs, gate by gate.
     const gates = await runAll({ streamSuite: false });
     console.log(`\n${timings(gates.results, gates.wallMs)}`);

@@ -74,7 +74,7 @@ describe("the jobs GitLab creates for each event, at a glance", () => {
     const RUN_PIPELINE: PipelineRun = { source: "web", ref: { kind: "branch", name: "main" }, pipelineVariables: { EVENT: "main" } };
     const kinds = (jobs: string[]) => [...new Set(jobs.map((j) => j.split(" ")[0] ?? ""))].sort((a, b) => a.localeCompare(b));
     it.each<[string, PipelineRun, string[], string[]]>([
-        ["merge request", MERGE_REQUEST, ["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"], ["preview"]],
+        ["merge request", MERGE_REQUEST, ["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"], ["flux", "preview"]],
         ["push to main", PUSH_TO_MAIN, ["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"], ["deploy"]],
         ["schedule", SCHEDULE, ["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"], ["drift", "expire", "reconcile"]],
         [
@@ -96,7 +96,7 @@ describe("the jobs GitLab creates for each event", () => {
         const { parent: top, child } = runEvent(MERGE_REQUEST, ["components/eks-cluster.ts"]);
         expect(names(top)).toEqual(["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"]);
         expect(job(top, "e2e").when).toBe("manual");
-        expect(names(child!)).toEqual(["preview aws-development", "preview aws-production", "preview aws-staging"]);
+        expect(names(child!)).toEqual(["flux diff", "preview aws-development", "preview aws-production", "preview aws-staging"]);
         // The production gate reads the labels the trigger job hands down.
         expect(job(child!, "preview aws-production").variables["MERGE_REQUEST_LABELS"]).toBe("infra");
     });
@@ -112,8 +112,8 @@ describe("the jobs GitLab creates for each event", () => {
         });
     });
 
-    it("a merge request that changes no cloud stack still gets a child pipeline, with the one job saying so", () => {
-        expect(names(runEvent(MERGE_REQUEST, ["README.md"]).child!)).toEqual(["no stack affected"]);
+    it("a merge request that changes no cloud stack still gets a child pipeline: what each environment will get", () => {
+        expect(names(runEvent(MERGE_REQUEST, ["README.md"]).child!)).toEqual(["flux diff"]);
     });
 
     it("a push to main deploys every cloud stack, whatever the push changed", () => {

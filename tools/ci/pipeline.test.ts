@@ -70,11 +70,16 @@ describe("which jobs each event gets", () => {
             "a program change previews every cloud stack",
             "merge_request",
             ["infra/program.ts"],
-            ["preview aws-development", "preview aws-production", "preview aws-staging"],
+            ["flux diff", "preview aws-development", "preview aws-production", "preview aws-staging"],
         ],
-        ["a stack file previews that stack", "merge_request", ["stacks/Pulumi.aws-production.yaml"], ["preview aws-production"]],
-        ["a kind stack file previews nothing (its state lives on a laptop)", "merge_request", ["stacks/Pulumi.development.yaml"], ["no stack affected"]],
-        ["the GitOps tree alone previews nothing", "merge_request", ["clusters/staging/platform.yaml"], ["no stack affected"]],
+        ["a stack file previews that stack", "merge_request", ["stacks/Pulumi.aws-production.yaml"], ["flux diff", "preview aws-production"]],
+        ["a kind stack file previews nothing (its state lives on a laptop)", "merge_request", ["stacks/Pulumi.development.yaml"], ["flux diff"]],
+        [
+            "the GitOps tree alone previews no stack, and shows what each environment will get",
+            "merge_request",
+            ["clusters/staging/platform.yaml"],
+            ["flux diff"],
+        ],
         [
             "a push deploys every cloud stack, whatever it changed (a no-op where nothing did)",
             "main",
@@ -122,7 +127,7 @@ describe("which jobs each event gets", () => {
                         Job
                     >,
                 );
-            expect(jobs("merge_request")).toEqual(["preview aws-sb-1"]);
+            expect(jobs("merge_request")).toEqual(["preview aws-sb-1", "flux diff"]);
             expect(jobs("main")).not.toContain("deploy aws-sb-1");
             expect(jobs("schedule")).not.toContain("drift aws-sb-1");
         } finally {
@@ -133,7 +138,9 @@ describe("which jobs each event gets", () => {
 
 describe("merge requests: a preview per stack", () => {
     const pipeline = child("merge_request", ["lib/project.ts"]);
-    const previews = jobsOf(pipeline).map((name) => pipeline[name]!);
+    const previews = jobsOf(pipeline)
+        .filter((name) => name.startsWith("preview "))
+        .map((name) => pipeline[name]!);
 
     it("each stack its own job, none waiting on another, so every stack is previewed even when one fails", () => {
         expect(previews).toHaveLength(3);
@@ -156,6 +163,43 @@ describe("merge requests: a preview per stack", () => {
             expect(job.variables?.AWS_ROLE_ARN).toBe("$AWS_PREVIEW_ROLE_ARN");
             expect(job.id_tokens).toEqual({ AWS_ID_TOKEN: { aud: "sts.amazonaws.com" } });
             expect(job.environment).toBeUndefined();
+        }
+    });
+});
+
+describe("merge requests: what each environment will get", () => {
+    const job = child("merge_request", ["platform/apps/podinfo.yaml"])["flux diff"] as Job & { artifacts?: { expose_as?: string; paths?: string[] } };
+
+    it("diffs against GitLab's diff base with every tag at hand, and links the report from the merge request", () => {
+        expect(job.variables).toEqual({ GIT_DEPTH: "0" });
+        expect(job.script?.[0]).toBe('git fetch --quiet --tags origin "$CI_MERGE_REQUEST_DIFF_BASE_SHA"');
+        expect(job.script?.join("\n")).toContain('npm run -s diff -- --base "$CI_MERGE_REQUEST_DIFF_BASE_SHA" --head HEAD --format markdown > flux-diff.md');
+        expect(job.artifacts).toMatchObject({ paths: ["flux-diff.md"], expose_as: "Flux diff" });
+    });
+
+    it("fails only when a side does not build, and updates its one note when the project gave a token", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-flux-diff-"));
+        try {
+            const fake = (name: string, body: string) => fs.writeFileSync(path.join(dir, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+            fake("git", "exit 0");
+            // npm as the job calls it: the diff exits with what FAKE_DIFF_EXIT says; the note is recorded.
+            fake(
+                "npm",
+                `case "$*" in *" diff "*) echo "## What each environment will get"; exit "\${FAKE_DIFF_EXIT:-0}" ;; *mr-note*) echo "npm $*" >> "${dir}/calls" ;; esac`,
+            );
+            const run = (env: Record<string, string>) =>
+                spawnSync("bash", ["-eo", "pipefail", "-c", (job.script ?? []).join("\n")], {
+                    cwd: dir,
+                    env: { PATH: `${dir}:/usr/bin:/bin`, ...env },
+                    encoding: "utf8",
+                }).status;
+            expect(run({})).toBe(0);
+            expect(fs.existsSync(path.join(dir, "calls"))).toBe(false);
+            expect(run({ DIFF_NOTE_TOKEN: "t" })).toBe(0);
+            expect(fs.readFileSync(path.join(dir, "calls"), "utf8").trim()).toBe("npm run -s ci -- mr-note flux-diff.md");
+            expect(run({ FAKE_DIFF_EXIT: "1" })).toBe(1);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     });
 });

@@ -73,6 +73,7 @@ export function childPipeline(input: PipelineInput): Record<string, unknown> {
         stages = ["preview"];
         const affected = new Set(affectedStacks(input.changed, listStacks(root), stacksReadingTheTree(root), sandboxStacks(root)).stacks);
         for (const s of cloud.filter((c) => affected.has(c.stack))) jobs[`preview ${s.stack}`] = previewJob(s, input);
+        jobs["flux diff"] = fluxDiffJob();
     } else if (input.event === "main") {
         // State, not diffs: every environment is brought to what main says on every push, so a deploy that
         // failed, was cancelled or skipped is caught up by the next one (an unchanged stack is a no-op).
@@ -156,6 +157,28 @@ function previewJob(s: CloudStack, input: PipelineInput): Job {
             expire_in: "30 days",
         },
     });
+}
+
+/**
+ * What each environment will get from the merge request, on its cadence (`npm run diff`): the report as an
+ * artifact linked from the merge request, and, with DIFF_NOTE_TOKEN, one note updated on every pipeline.
+ * It fails only when a side does not build; a change is what it is there to show. It needs every tag (the
+ * releases staging and production run) and the diff base.
+ */
+function fluxDiffJob(): Job {
+    return {
+        stage: "preview",
+        interruptible: true,
+        variables: { GIT_DEPTH: "0" },
+        script: [
+            'git fetch --quiet --tags origin "$CI_MERGE_REQUEST_DIFF_BASE_SHA"',
+            'code=0; npm run -s diff -- --base "$CI_MERGE_REQUEST_DIFF_BASE_SHA" --head HEAD --format markdown > flux-diff.md || code=$?',
+            "cat flux-diff.md",
+            'if [ -n "${DIFF_NOTE_TOKEN:-}" ] && [ -s flux-diff.md ]; then npm run -s ci -- mr-note flux-diff.md; fi',
+            'exit "$code"',
+        ],
+        artifacts: { when: "always", paths: ["flux-diff.md"], expose_as: "Flux diff", expire_in: "30 days" },
+    };
 }
 
 /** Selects the stack, creating it on its first deploy with the bucket backend's KMS secrets provider. */

@@ -74,8 +74,14 @@ describe("a committed sandbox of every stack, kind and EKS", () => {
             return Object.keys(pipeline).filter((k) => !["default", "variables", "stages", "workflow"].includes(k));
         };
         const ownFiles = sandboxes.map((s) => `stacks/Pulumi.${s}.yaml`);
-        expect(jobs("merge_request", ownFiles).sort()).toEqual(["preview sb-aws-development", "preview sb-aws-production", "preview sb-aws-staging"]);
+        expect(jobs("merge_request", ownFiles).sort()).toEqual([
+            "flux diff",
+            "preview sb-aws-development",
+            "preview sb-aws-production",
+            "preview sb-aws-staging",
+        ]);
         expect(jobs("merge_request", ["components/environment.ts"]).sort()).toEqual([
+            "flux diff",
             "preview aws-development",
             "preview aws-production",
             "preview aws-staging",
