@@ -275,7 +275,7 @@ function postBuildVars(
 // --- tracing ------------------------------------------------------------------------------------------
 
 /** Files a kustomization reads as inputs, not as objects: patch files and kustomize configurations. */
-function inputFiles(root: string, dirs: string[]): Set<string> {
+export function inputFiles(root: string, dirs: string[]): Set<string> {
     const out = new Set<string>();
     for (const dir of dirs) {
         const file = kustomizationFile(path.join(root, dir));

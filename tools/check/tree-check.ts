@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseAllDocuments } from "yaml";
-import { buildEnvironment, EnvironmentBuild, sharedKustomize } from "../../lib/flux-build";
+import { buildEnvironment, EnvironmentBuild, inputFiles, sharedKustomize } from "../../lib/flux-build";
 import { LocatedManifest, Manifest, normaliseRepoPath, readManifests, yamlFilesUnder } from "../../lib/gitops-tree";
 import { isRemote, Kustomize } from "../../lib/kustomize";
 import {
@@ -273,26 +273,6 @@ function checkReservedNames(cluster: string, set: Located[], findings: Finding[]
 /** Kinds whose controller is not among Flux's defaults: the FluxInstance must install it. */
 const NEEDS_COMPONENT: Record<string, string> = { ArtifactGenerator: "source-watcher", ExternalArtifact: "source-watcher" };
 
-/** Files kustomizations read as inputs, not objects: patch files and kustomize configurations. */
-function inputFilesOf(root: string, files: string[]): Set<string> {
-    const out = new Set<string>();
-    for (const file of files.filter((f) => path.posix.basename(f) === "kustomization.yaml")) {
-        let k: Record<string, unknown> = {};
-        try {
-            k = (readManifests(path.join(root, file))[0] ?? {}) as Record<string, unknown>;
-        } catch {
-            continue;
-        }
-        const dir = path.posix.dirname(file);
-        const add = (p: unknown) => typeof p === "string" && out.add(path.posix.normalize(path.posix.join(dir, p)));
-        for (const p of (k["patches"] as { path?: string }[] | undefined) ?? []) add(p?.path);
-        for (const p of (k["patchesJson6902"] as { path?: string }[] | undefined) ?? []) add(p?.path);
-        for (const p of (k["patchesStrategicMerge"] as unknown[] | undefined) ?? []) add(p);
-        for (const p of (k["configurations"] as unknown[] | undefined) ?? []) add(p);
-    }
-    return out;
-}
-
 export interface CheckResult {
     findings: Finding[];
     files: number;
@@ -468,7 +448,7 @@ export function checkTree(
         checkReservedNames(dir, env.objects, findings);
     }
     // A file no environment applies is still parsed and judged as written (it may be applied one day)...
-    const inputs = inputFilesOf(root, files);
+    const inputs = inputFiles(root, [...new Set(files.map((f) => path.posix.dirname(f)))]);
     const unapplied = [...byFile.entries()].filter(([file]) => !appliedFiles.has(file) && !inputs.has(file));
     for (const [, located] of unapplied) for (const l of located) if (!isKustomizeConfig(l.manifest)) judge(l);
     // (Where a folder did not build, its files are judged as written, but not called unused.)

@@ -212,10 +212,25 @@ function compare(before: BuiltObject[], after: BuiltObject[]): { changes: Object
 }
 
 /** Builds one environment's cluster folder from a tree. */
-function built(tree: string, env: string): { objects: BuiltObject[]; errors: string[] } {
-    if (!fs.existsSync(path.join(tree, "clusters", env))) return { objects: [], errors: [] };
-    const b = buildEnvironment(tree, `clusters/${env}`, { kustomize: sharedKustomize() });
+function built(tree: string, clusterPath: string): { objects: BuiltObject[]; errors: string[] } {
+    if (!fs.existsSync(path.join(tree, clusterPath))) return { objects: [], errors: [] };
+    const b = buildEnvironment(tree, clusterPath, { kustomize: sharedKustomize() });
     return { objects: b.objects, errors: b.findings.filter((f) => f.severity === "error").map((f) => `${f.file}: ${f.message}`) };
+}
+
+/**
+ * What one cluster folder's objects become between two trees on disk: `npm run sandbox -- promote`
+ * shows its merge this way, so a promotion is reviewed on what Flux applies, as a merge request is.
+ */
+export function diffTrees(
+    beforeRoot: string,
+    afterRoot: string,
+    clusterPath: string,
+): Pick<EnvironmentDiff, "changes" | "dangers" | "errors"> & { /** Files the after side's objects come from or are patched by. */ sources: Set<string> } {
+    const before = built(beforeRoot, clusterPath);
+    const after = built(afterRoot, clusterPath);
+    const sources = new Set(after.objects.flatMap((o) => [o.file, ...o.patchedBy.map((p) => p.replace(/: spec\.patches\[\d+\]$/, ""))]));
+    return { ...compare(before.objects, after.objects), errors: [...new Set([...before.errors, ...after.errors])], sources };
 }
 
 /** The diff of every environment between two revisions, each on its own cadence. */
@@ -260,7 +275,7 @@ export function diffEnvironments(options: DiffOptions): EnvironmentDiff[] {
                 afterTree = pinAfter ? composed(root, head, tags.find((t) => t === pinAfter || t === `v${pinAfter}`) ?? pinAfter, made) : headTree;
                 sides = { now: `release ${pinNow ?? "?"}`, after: `release ${pinAfter ?? "?"}` };
                 if (pinNow === pinAfter) {
-                    const waiting = compare(built(nowTree, env).objects, built(headTree, env).objects).changes.length;
+                    const waiting = compare(built(nowTree, `clusters/${env}`).objects, built(headTree, `clusters/${env}`).objects).changes.length;
                     when = `no change until the pin moves; ${waiting} change${waiting === 1 ? "" : "s"} ${waiting === 1 ? "is" : "are"} waiting on ${head} since ${pinNow}`;
                 } else {
                     const backwards = pinNow && pinAfter && semver.valid(pinNow) && semver.valid(pinAfter) && semver.lt(pinAfter, pinNow);
@@ -270,8 +285,8 @@ export function diffEnvironments(options: DiffOptions): EnvironmentDiff[] {
                 sides = { now: base, after: head };
                 when = `on merge${sourceHead?.ref["branch"] ? ` (it follows ${sourceHead.ref["branch"]})` : ""}`;
             }
-            const before = built(nowTree, env);
-            const after = built(afterTree, env);
+            const before = built(nowTree, `clusters/${env}`);
+            const after = built(afterTree, `clusters/${env}`);
             const { changes, dangers } = compare(before.objects, after.objects);
             const pinNow = sourceBase?.ref["tag"];
             const pinAfter = sourceHead?.ref["tag"];

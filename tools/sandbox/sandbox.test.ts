@@ -426,6 +426,42 @@ describe("promote", () => {
         expect(fs.existsSync(path.join(root, "stacks/Pulumi.sandbox-a.yaml"))).toBe(false);
     });
 
+    it("previews the promotion as the objects Flux will apply in the source, not only the files", async () => {
+        const sandboxFile = path.join(root, "clusters", "sandbox-a", "platform.yaml");
+        fs.writeFileSync(sandboxFile, fs.readFileSync(sandboxFile, "utf8").replace("retryInterval: 1m", "retryInterval: 2m"));
+        fs.writeFileSync(path.join(root, "clusters", "sandbox-a", "apps.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
+        const { ctx, printed } = context(root);
+        await promote(ctx, "sandbox-a");
+        const built = printed.slice(printed.indexOf("What development will apply, as Flux builds it: +0 ~1 -0"));
+        // The file changed is platform.yaml; what changes is the layer in it, the rest of the object as context.
+        expect(built.slice(0, 4)).toEqual([
+            "What development will apply, as Flux builds it: +0 ~1 -0",
+            "  !        Kustomization flux-system/platform-services: a layer that provides CRDs or controllers changes",
+            "  !        clusters/development/apps.yaml is applied by nothing: list it in the resources of its folder's kustomization.yaml",
+            "  changed  Kustomization flux-system/platform-services",
+        ]);
+        expect(built).toContain("           -  retryInterval: 1m");
+        expect(built).toContain("           +  retryInterval: 2m");
+        expect(built.at(-1)).toBe("Preview only: nothing was written. Run again with --yes to write it.");
+    });
+
+    it("shows a new object once the sandbox's kustomization applies its file", async () => {
+        fs.writeFileSync(path.join(root, "clusters", "sandbox-a", "apps.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
+        const kustomization = path.join(root, "clusters", "sandbox-a", "kustomization.yaml");
+        fs.writeFileSync(kustomization, fs.readFileSync(kustomization, "utf8").replace("  - platform.yaml", "  - platform.yaml\n  - apps.yaml"));
+        const { ctx, printed } = context(root);
+        await promote(ctx, "sandbox-a");
+        expect(printed.slice(printed.indexOf("What development will apply, as Flux builds it: +1 ~0 -0"))).toEqual([
+            "What development will apply, as Flux builds it: +1 ~0 -0",
+            "  added    Namespace shop",
+            "           +apiVersion: v1",
+            "           +kind: Namespace",
+            "           +metadata:",
+            "           +  name: shop",
+            "Preview only: nothing was written. Run again with --yes to write it.",
+        ]);
+    });
+
     it("an unchanged sandbox promotes to exactly the source it came from", async () => {
         const before = fs.readFileSync(path.join(root, "clusters/development/platform.yaml"), "utf8");
         const { ctx, printed } = context(root);

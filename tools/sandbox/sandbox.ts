@@ -1,7 +1,8 @@
 import * as fs from "fs";
 import * as path from "path";
-import type { Document } from "yaml";
-import { findPlatformSource, followBranch } from "../../lib/gitops-tree";
+import { parseAllDocuments, type Document } from "yaml";
+import { findPlatformSource, followBranch, Manifest } from "../../lib/gitops-tree";
+import { diffTrees } from "../diff/diff";
 import { DEFAULT_BRANCH, DEFAULT_SANDBOX_TTL, defaultSyncPath, ENVIRONMENTS } from "../../lib/project";
 import { CommandResult } from "../../lib/run-command";
 import { publishedPorts } from "../../lib/host-ports";
@@ -421,11 +422,6 @@ async function promoteLocked(ctx: SandboxContext, name: string, options: { yes?:
                     `${sourceStack} keeps its own. Change ${source.treePath}/platform.yaml in the merge request if it should move too.`,
             );
         }
-        if (!options.yes) {
-            ctx.print("Preview only: nothing was written. Run again with --yes to write it.");
-            return;
-        }
-
         const merged = path.join(staging.dir, "merged");
         if (fs.existsSync(targetTree)) fs.cpSync(targetTree, merged, { recursive: true, dereference: true });
         else fs.mkdirSync(merged);
@@ -436,6 +432,12 @@ async function promoteLocked(ctx: SandboxContext, name: string, options: { yes?:
                 fs.writeFileSync(path.join(merged, rel), content);
             }
         }
+        if (tree.writes.size > 0) printBuiltChanges(ctx, staging.dir, merged, tree.writes, source.treePath, source.environment);
+        if (!options.yes) {
+            ctx.print("Preview only: nothing was written. Run again with --yes to write it.");
+            return;
+        }
+
         if (config.changes.length > 0) {
             const sourceDoc = readStackFile(ctx.root, sourceStack);
             for (const c of config.changes) {
@@ -458,6 +460,56 @@ async function promoteLocked(ctx: SandboxContext, name: string, options: { yes?:
     ctx.print("Next: open a merge request into main:");
     ctx.print(`  git add -A clusters stacks && git commit -m "Promote ${name} into ${source.environment}" && git push`);
     ctx.print(`Once merged, ${source.environment} reconciles it; check with kubectl get kustomizations -A.`);
+}
+
+/**
+ * The promotion as Flux would apply it: the source's folder built from the checkout, then with the
+ * merge in place, by the builder `npm run diff` uses. File names alone hide what a patch or a
+ * substitution does to the objects.
+ */
+function printBuiltChanges(
+    ctx: SandboxContext,
+    scratch: string,
+    merged: string,
+    writes: Map<string, string | undefined>,
+    treePath: string,
+    environment: string,
+): void {
+    // The "after" side is the checkout's tree (everything but Git's and npm's folders) with the merge
+    // in the source's place, so paths the cluster folder points at resolve as they would after merge.
+    const after = path.join(scratch, "built-after");
+    fs.mkdirSync(after);
+    for (const entry of fs.readdirSync(ctx.root)) {
+        if (entry === ".git" || entry === "node_modules" || entry.startsWith(".sandbox-staging-")) continue;
+        fs.cpSync(path.join(ctx.root, entry), path.join(after, entry), { recursive: true, dereference: true });
+    }
+    fs.rmSync(path.join(after, treePath), { recursive: true, force: true });
+    fs.cpSync(merged, path.join(after, treePath), { recursive: true });
+    const diff = diffTrees(ctx.root, after, treePath);
+    const summary = (c: string) => diff.changes.filter((x) => x.change === c).length;
+    ctx.print(
+        `What ${environment} will apply, as Flux builds it: +${summary("added")} ~${summary("changed")} -${summary("removed")}` +
+            (diff.changes.length === 0 ? " (the files change, the objects do not)" : ""),
+    );
+    for (const danger of diff.dangers) ctx.print(`  !        ${danger}`);
+    // A manifest file nothing applies is the commonest promotion slip: the kustomization.yaml was not told.
+    for (const [rel, content] of writes) {
+        const file = path.posix.join(treePath, rel);
+        if (content === undefined || diff.sources.has(file) || !/\.ya?ml$/.test(rel)) continue;
+        let objects: Manifest[] = [];
+        try {
+            objects = parseAllDocuments(content).map((d) => d.toJS() as Manifest);
+        } catch {
+            continue;
+        }
+        if (objects.some((m) => m?.apiVersion && m.kind && !m.apiVersion.startsWith("kustomize.config.k8s.io/")))
+            ctx.print(`  !        ${file} is applied by nothing: list it in the resources of its folder's kustomization.yaml`);
+    }
+    for (const error of diff.errors) ctx.print(`  x        does not build: ${error}`);
+    for (const c of diff.changes) {
+        ctx.print(`  ${c.change.padEnd(8)} ${c.id}`);
+        for (const line of c.diff.split("\n")) if (line !== "") ctx.print(`           ${line}`);
+    }
 }
 
 export interface SandboxListing {
