@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parse, stringify } from "yaml";
-import { FluxObjectRef, Manifest, normaliseRepoPath, parseManifests, PLATFORM_SOURCE_NAME, readManifests, yamlFilesUnder } from "./gitops-tree";
+import { FluxObjectRef, Manifest, normaliseRepoPath, parseManifests, PLATFORM_SOURCE_NAME, readManifests, sameRepository, yamlFilesUnder } from "./gitops-tree";
 import { isRemote, Kustomize, kubectlKustomize, wrapperDir } from "./kustomize";
 
 // What Flux applies in one environment, built the way Flux builds it: the root sync's folder, then every
@@ -456,7 +456,7 @@ export function buildEnvironment(root: string, syncPath: string, options: BuildO
     const platform = rootObjects.find(
         (b) => (b.manifest.kind === "GitRepository" || b.manifest.kind === "OCIRepository") && b.manifest.metadata?.name === PLATFORM_SOURCE_NAME,
     )?.manifest;
-    const platformUrl = typeof platform?.spec?.["url"] === "string" ? (platform.spec["url"] as string).replace(/\.git$/, "") : undefined;
+    const platformUrl = typeof platform?.spec?.["url"] === "string" ? (platform.spec["url"] as string) : undefined;
     const done = new Set<string>();
     const idOf = (m: Manifest) => `${m.metadata?.namespace ?? "default"}/${m.metadata?.name}`;
     // Layers in dependsOn order where it can be kept (a cycle is the check's to report): so what a layer
@@ -493,8 +493,8 @@ export function buildEnvironment(root: string, syncPath: string, options: BuildO
             const where = { file: b.file, object: describeManifest(m) };
             const layer: LayerBuild = { namespace, name: m.metadata?.name ?? "", file: b.file, objects: [] };
             layers.push(layer);
-            const url = typeof source?.manifest.spec?.["url"] === "string" ? (source.manifest.spec["url"] as string).replace(/\.git$/, "") : undefined;
-            const inRepo = isRootSource || (url !== undefined && url === platformUrl);
+            const url = typeof source?.manifest.spec?.["url"] === "string" ? (source.manifest.spec["url"] as string) : undefined;
+            const inRepo = isRootSource || (url !== undefined && platformUrl !== undefined && sameRepository(url, platformUrl));
             if (!inRepo) {
                 findings.push({
                     severity: "warning",

@@ -32,6 +32,20 @@ export function followBranch(kind: PlatformSourceKind, ref: Record<string, strin
     return kind === "GitRepository" ? { branch: to.branch, ...(to.commit ? { commit: to.commit } : {}) } : ref;
 }
 
+/**
+ * Whether two source URLs name one repository: Git tolerates a trailing `.git` or `/`, hosts are
+ * case-insensitive, and `ssh://git@host/x` reaches the same repository as `https://host/x`.
+ */
+export function sameRepository(a: string, b: string): boolean {
+    const key = (url: string) => {
+        const m = /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:[^@/]+@)?([^/:]+)(?::\d+)?[/:](.*)$/i.exec(url.trim());
+        if (!m) return url.trim();
+        return `${(m[1] ?? "").toLowerCase()}/${(m[2] ?? "").replace(/\/+$/, "").replace(/\.git$/, "")}`;
+    };
+    const scheme = (url: string) => (/^oci:\/\//i.test(url) ? "oci" : "git");
+    return scheme(a) === scheme(b) && key(a) === key(b);
+}
+
 /** A Kubernetes object as it appears in a manifest file, with just the fields we read. */
 export interface Manifest {
     apiVersion?: string;

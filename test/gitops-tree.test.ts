@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import * as semver from "semver";
 import { buildEnvironment, readyOrderOf, sharedKustomize } from "../lib/flux-build";
-import { findPlatformSource, Manifest, readManifests, yamlFilesUnder } from "../lib/gitops-tree";
+import { findPlatformSource, Manifest, readManifests, sameRepository, yamlFilesUnder } from "../lib/gitops-tree";
 import { REPO_ROOT } from "../lib/project";
 
 // Policies of the tree Flux syncs: cadence per environment and the order of the platform layers.
@@ -142,5 +142,22 @@ describe("what pulumi up waits for in a cluster folder", () => {
         } finally {
             fs.rmSync(root, { recursive: true, force: true });
         }
+    });
+});
+
+describe("one repository, however its URL is spelled", () => {
+    it.each([
+        ["https://gitlab.com/team/platform.git", "https://gitlab.com/team/platform", true],
+        ["https://GitLab.com/team/platform/", "https://gitlab.com/team/platform.git", true],
+        ["ssh://git@gitlab.com/team/platform.git", "https://gitlab.com/team/platform", true],
+        ["git@gitlab.com:team/platform.git", "https://gitlab.com/team/platform", true],
+        // Paths are case-sensitive on most Git hosts, and a fork is another repository.
+        ["https://gitlab.com/team/Platform", "https://gitlab.com/team/platform", false],
+        ["https://gitlab.com/alice/platform", "https://gitlab.com/team/platform", false],
+        // An OCI artifact is never the Git repository it was published from.
+        ["oci://registry.gitlab.com/team/platform", "https://registry.gitlab.com/team/platform", false],
+    ])("%s and %s: %s", (a, b, same) => {
+        expect(sameRepository(a, b)).toBe(same);
+        expect(sameRepository(b, a)).toBe(same);
     });
 });

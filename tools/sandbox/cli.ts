@@ -75,7 +75,11 @@ export async function main(argv: string[], ctx: SandboxContext): Promise<number>
         .description(
             "Carry what the sandbox changed since its fork (its folder and stack config) back into its source, merged with what changed there meanwhile; shows it, and writes it with --yes.",
         )
-        .action((sandbox: string, o: { yes?: boolean }) => promote(ctx, sandbox, { yes: o.yes }));
+        .option("--force", "with --yes: promote although the Pulumi backend cannot say whether the sandbox's stack is gone")
+        .option("--also <stack...>", "carry the config change to another stack that syncs the same folder (the kind or EKS twin)")
+        .action((sandbox: string, o: { yes?: boolean; force?: boolean; also?: string[] }) =>
+            promote(ctx, sandbox, { yes: o.yes, force: o.force, also: o.also }),
+        );
     program
         .command("delete")
         .argument("<sandbox>")

@@ -42,6 +42,10 @@ function context(root: string, answer?: (c: Call) => { code: number; stdout?: st
     return { ctx, calls, printed };
 }
 
+/** A context whose Pulumi backend answers and holds no stack: the sandbox's cluster was destroyed. */
+const stackGone = (root: string) =>
+    context(root, (c) => (c.command === "pulumi" && c.args.join(" ") === "stack ls --json" ? { code: 0, stdout: "[]" } : { code: 0 }));
+
 /** A digest of every file under the root, to prove a refused command changed nothing. */
 function treeDigest(root: string): string {
     const hash = createHash("sha256");
@@ -79,6 +83,30 @@ describe("fork", () => {
         root = copyOfRepo("sandbox");
     });
     afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("moves every source of this repository to the sandbox's branch, and names the sources of other repositories it leaves alone", async () => {
+        const sources = [
+            // The same repository, spelled the other way Git accepts: it must follow the sandbox too.
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 5m\n  url: https://GitLab.com/gitops-platform/gitops-platform/\n  ref:\n    branch: main\n",
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: charts\n  namespace: flux-system\nspec:\n  interval: 5m\n  url: https://github.com/example/charts\n  ref:\n    tag: v1.2.0\n",
+        ];
+        fs.writeFileSync(path.join(root, "clusters", "development", "sources.yaml"), sources.join("---\n"));
+        const { ctx, printed } = context(root);
+        await fork(ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" });
+        const forked = parseAllDocuments(fs.readFileSync(path.join(root, "clusters", "sandbox-a", "sources.yaml"), "utf8")).map(
+            (d) => (d.toJS() as { spec: { ref: unknown } }).spec.ref,
+        );
+        expect(forked).toEqual([{ branch: "feature/a" }, { tag: "v1.2.0" }]);
+        expect(platformRef(root, "clusters/sandbox-a")).toEqual({ branch: "feature/a" });
+        expect(printed).toContain("Left alone (another repository, not this branch): GitRepository flux-system/charts (https://github.com/example/charts)");
+
+        // And promote gives each its source's ref back.
+        await promote(stackGone(root).ctx, "sandbox-a", { yes: true });
+        const promoted = parseAllDocuments(fs.readFileSync(path.join(root, "clusters", "development", "sources.yaml"), "utf8")).map(
+            (d) => (d.toJS() as { spec: { ref: unknown } }).spec.ref,
+        );
+        expect(promoted).toEqual([{ branch: "main" }, { tag: "v1.2.0" }]);
+    });
 
     it("a sandbox of development gets its own stack file and cluster folder, tracking its own branch", async () => {
         const { ctx, printed } = context(root);
@@ -410,7 +438,7 @@ describe("promote", () => {
         const sandboxFile = path.join(root, "clusters", "sandbox-a", "platform.yaml");
         fs.writeFileSync(sandboxFile, fs.readFileSync(sandboxFile, "utf8").replace("retryInterval: 1m", "retryInterval: 2m"));
         fs.writeFileSync(path.join(root, "clusters", "sandbox-a", "apps.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
-        const { ctx, printed } = context(root);
+        const { ctx, printed } = stackGone(root);
         await promote(ctx, "sandbox-a", { yes: true });
 
         expect(printed.slice(0, 3)).toEqual([
@@ -464,7 +492,7 @@ describe("promote", () => {
 
     it("an unchanged sandbox promotes to exactly the source it came from", async () => {
         const before = fs.readFileSync(path.join(root, "clusters/development/platform.yaml"), "utf8");
-        const { ctx, printed } = context(root);
+        const { ctx, printed } = stackGone(root);
         await promote(ctx, "sandbox-a", { yes: true });
         expect(printed[1]).toBe("  no changes");
         expect(fs.readFileSync(path.join(root, "clusters/development/platform.yaml"), "utf8")).toBe(before);
@@ -502,9 +530,10 @@ describe("promote", () => {
             "Promoting sandbox-a into clusters/development and stacks/Pulumi.development.yaml (development):",
             '  config   cluster.nodeImage: (unset) -> "kindest/node:v1.34.0"',
             '  config   flux.version: "2.x" -> "2.7.x"',
+            "  note     aws-development syncs clusters/development too: it gets the folder's changes on merge; its stack file keeps its own config (flux.version): add --also aws-development to carry it",
             "Preview only: nothing was written. Run again with --yes to write it.",
         ]);
-        await promote(context(root).ctx, "sandbox-a", { yes: true });
+        await promote(stackGone(root).ctx, "sandbox-a", { yes: true });
         // What the preview showed is what was written: those two keys, and the source's own name, folder and branch.
         expect(stackConfig(root, "development")).toMatchObject({
             "gitops-platform:environment": "development",
@@ -517,12 +546,35 @@ describe("promote", () => {
         expect(stackConfig(root, "development")["gitops-platform:cluster"]).not.toHaveProperty("name");
     });
 
+    it("carries the shared config to the EKS twin named with --also, never the kind cluster's settings", async () => {
+        editStack("sandbox-a", (doc) => {
+            doc.setIn(["config", "gitops-platform:cluster", "nodeImage"], "kindest/node:v1.34.0");
+            doc.setIn(["config", "gitops-platform:flux", "version"], "2.7.x");
+        });
+        const twinBefore = stackConfig(root, "aws-development")["gitops-platform:cluster"];
+        const { ctx, printed } = stackGone(root);
+        await promote(ctx, "sandbox-a", { yes: true, also: ["aws-development"] });
+        expect(printed).toContain('  config   stacks/Pulumi.aws-development.yaml: flux.version: "2.x" -> "2.7.x"');
+        expect(printed.filter((l) => l.includes("note     aws-development"))).toEqual([]);
+        expect(stackConfig(root, "aws-development")["gitops-platform:flux"]).toEqual({ version: "2.7.x" });
+        expect(stackConfig(root, "aws-development")["gitops-platform:cluster"]).toEqual(twinBefore);
+        expect(stackConfig(root, "development")["gitops-platform:flux"]).toEqual({ version: "2.7.x" });
+    });
+
+    it("refuses --also for a stack that does not sync the source's folder, writing nothing", async () => {
+        const digest = treeDigest(root);
+        await expect(promote(stackGone(root).ctx, "sandbox-a", { yes: true, also: ["aws-staging"] })).rejects.toThrow(
+            "--also aws-staging: aws-staging does not sync clusters/development. Stacks that do: aws-development; nothing was changed.",
+        );
+        expect(treeDigest(root)).toBe(digest);
+    });
+
     it("keeps what changed in the source since the fork, and applies what changed in the sandbox", async () => {
         editFile("clusters/development/platform.yaml", "timeout: 10m", "timeout: 15m");
         editStack("development", (doc) => doc.setIn(["config", "gitops-platform:cluster", "workers"], 2));
         fs.writeFileSync(path.join(root, "clusters", "sandbox-a", "apps.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
         editStack("sandbox-a", (doc) => doc.setIn(["config", "gitops-platform:flux", "syncInterval"], "5m"));
-        await promote(context(root).ctx, "sandbox-a", { yes: true });
+        await promote(stackGone(root).ctx, "sandbox-a", { yes: true });
         expect(fs.readFileSync(path.join(root, "clusters/development/platform.yaml"), "utf8")).toContain("timeout: 15m");
         expect(fs.existsSync(path.join(root, "clusters/development/apps.yaml"))).toBe(true);
         expect(stackConfig(root, "development")).toMatchObject({ "gitops-platform:cluster": { workers: 2 }, "gitops-platform:flux": { syncInterval: "5m" } });
@@ -534,7 +586,7 @@ describe("promote", () => {
         editStack("development", (doc) => doc.setIn(["config", "gitops-platform:cluster", "workers"], 2));
         editStack("sandbox-a", (doc) => doc.setIn(["config", "gitops-platform:cluster", "workers"], 3));
         const digest = treeDigest(root);
-        await expect(promote(context(root).ctx, "sandbox-a", { yes: true })).rejects.toThrow(
+        await expect(promote(stackGone(root).ctx, "sandbox-a", { yes: true })).rejects.toThrow(
             "Both sandbox-a and development changed these since the fork, differently: clusters/development/platform.yaml, " +
                 "stacks/Pulumi.development.yaml: cluster.workers. Bring the sandbox up to date with its source by hand (or the other way round), then promote again; nothing was changed.",
         );
@@ -547,7 +599,7 @@ describe("promote", () => {
         editFile("clusters/perf-x/platform.yaml", JSON.stringify(before).includes("semver") ? "semver:" : "tag:", "tag: 9.9.9\n    # was:");
         const { ctx, printed } = context(root);
         await promote(ctx, "perf-x");
-        expect(printed.find((l) => l.startsWith("  note"))).toMatch(
+        expect(printed.find((l) => l.startsWith("  note     the sandbox pulls"))).toMatch(
             /^ {2}note {5}the sandbox pulls the platform at \{"tag":"9\.9\.9"\}, staging at .*; staging keeps its own\. Change clusters\/staging\/platform\.yaml in the merge request if it should move too\.$/,
         );
     });
@@ -555,7 +607,7 @@ describe("promote", () => {
     it("refuses a fork point it did not write, saying how to go on, and writes nothing", async () => {
         fs.writeFileSync(path.join(root, "clusters", "sandbox-a", ".fork-point.json"), "{ not json");
         const digest = treeDigest(root);
-        await expect(promote(context(root).ctx, "sandbox-a", { yes: true })).rejects.toThrow(
+        await expect(promote(stackGone(root).ctx, "sandbox-a", { yes: true })).rejects.toThrow(
             "clusters/sandbox-a/.fork-point.json is not a fork point the fork wrote. Fix: restore it from Git, or delete it to promote the folder whole; nothing was changed.",
         );
         expect(treeDigest(root)).toBe(digest);
@@ -577,6 +629,26 @@ describe("promote", () => {
             "The sandbox's stack still exists. Destroy its cluster first, keeping the files to promote: npm run sandbox -- delete sandbox-a --keep-files",
         );
         expect(treeDigest(root)).toBe(digest);
+    });
+
+    it("refuses to remove the sandbox's files when the backend cannot say its stack is gone, unless forced", async () => {
+        const digest = treeDigest(root);
+        // The default context has no pulumi CLI at all.
+        await expect(promote(context(root).ctx, "sandbox-a", { yes: true })).rejects.toThrow(
+            "Cannot tell whether the sandbox's stack sandbox-a still exists: the pulumi CLI is not installed. Check with pulumi stack ls; " +
+                "if it is there, destroy it keeping the files (npm run sandbox -- delete sandbox-a --keep-files); if you know it is gone, promote again with --force. Nothing was changed.",
+        );
+        const loggedOut = context(root, (c) =>
+            c.command === "pulumi"
+                ? { code: 255, stderr: "error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions\n" }
+                : { code: 0 },
+        );
+        await expect(promote(loggedOut.ctx, "sandbox-a", { yes: true })).rejects.toThrow(
+            "Cannot tell whether the sandbox's stack sandbox-a still exists: error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions.",
+        );
+        expect(treeDigest(root)).toBe(digest);
+        await promote(context(root).ctx, "sandbox-a", { yes: true, force: true });
+        expect(fs.existsSync(path.join(root, "clusters", "sandbox-a"))).toBe(false);
     });
 
     it.each([
@@ -951,8 +1023,8 @@ describe("two sandbox commands at once", () => {
     it("two promotes of the same sandbox: one promotes, the other is refused", async () => {
         await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" });
         const results = await Promise.allSettled([
-            promote(context(root).ctx, "sandbox-a", { yes: true }),
-            promote(context(root).ctx, "sandbox-a", { yes: true }),
+            promote(stackGone(root).ctx, "sandbox-a", { yes: true }),
+            promote(stackGone(root).ctx, "sandbox-a", { yes: true }),
         ]);
         expect(outcomes(results)).toEqual(["done", busy("development")]);
         expect(fs.existsSync(path.join(root, "clusters", "development", "platform.yaml"))).toBe(true);
@@ -962,7 +1034,7 @@ describe("two sandbox commands at once", () => {
     it("a delete of a sandbox being promoted is refused, and the promote completes", async () => {
         await fork(context(root).ctx, { sandbox: "sandbox-a", from: "development", branch: "feature/a" });
         const deleting = context(root, () => ({ code: 0 }));
-        const results = await Promise.allSettled([promote(context(root).ctx, "sandbox-a", { yes: true }), remove(deleting.ctx, "sandbox-a")]);
+        const results = await Promise.allSettled([promote(stackGone(root).ctx, "sandbox-a", { yes: true }), remove(deleting.ctx, "sandbox-a")]);
         expect(outcomes(results)).toEqual(["done", busy("sandbox-a")]);
         expect(deleting.calls).toEqual([]);
     });

@@ -19,6 +19,7 @@ import {
     withLocks,
     retargetTree,
     SandboxError,
+    sourceRefs,
     staged,
 } from "./tree";
 
@@ -255,11 +256,12 @@ async function forkLocked(ctx: SandboxContext, o: ForkOptions): Promise<void> {
         const tree = path.join(staging.dir, "tree");
         // Links inside the tree (checked above) become regular files, so nothing is written through one.
         fs.cpSync(sourceTree, tree, { recursive: true, dereference: true });
-        retargetTree(tree, {
+        const retargeted = retargetTree(tree, {
             clusterEnv: o.sandbox,
-            // A Git platform source follows the sandbox's branch; an OCI one keeps its semver or tag.
-            platformRef: (kind, ref) => followBranch(kind, ref, { branch }),
+            // A Git source of this repository follows the sandbox's branch; an OCI one keeps its semver or tag.
+            sourceRef: (kind, ref) => followBranch(kind, ref, { branch }),
         });
+        for (const other of retargeted.leftAlone) ctx.print(`Left alone (another repository, not this branch): ${other}`);
         // What the source was at the fork: promote merges the sandbox's changes since then with the source's.
         const forkPoint = forkPointOf(o.from, sourceTree, source.doc, platform?.kind === "OCIRepository" ? platform.ref : undefined);
         fs.writeFileSync(path.join(tree, FORK_POINT), JSON.stringify(forkPoint, null, 2) + "\n");
@@ -327,19 +329,32 @@ async function stackExists(ctx: SandboxContext, stack: string): Promise<boolean 
     return (await backendStacks(ctx))?.includes(stack);
 }
 
-export async function promote(ctx: SandboxContext, name: string, options: { yes?: boolean } = {}): Promise<void> {
+export interface PromoteOptions {
+    /** Write the change. @default false (show it only) */
+    yes?: boolean;
+    /** Promote although the backend cannot be asked whether the sandbox's stack is gone. @default false */
+    force?: boolean;
+    /**
+     * Other stacks that sync the source's folder (its kind or EKS twin) to carry the config change to too.
+     * @default [] (they are named, and keep their config)
+     */
+    also?: string[];
+}
+
+export async function promote(ctx: SandboxContext, name: string, options: PromoteOptions = {}): Promise<void> {
     // Locked with its source too: a fork of that source must not copy a folder being replaced.
     const source = configString(readSandbox(ctx.root, name).doc, "sandbox.source") ?? "";
     await withLocks(ctx.root, [name, checkStackName(source, `The sandbox.source of stacks/Pulumi.${name}.yaml`)], () => promoteLocked(ctx, name, options));
 }
 
 const show = (v: unknown) => (v === undefined ? "(unset)" : JSON.stringify(v));
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
  * Carries what the sandbox changed since its fork back into its source: files of its cluster folder and
  * stack config, merged with what the source changed meanwhile. Shows the change; writes it with `yes`.
  */
-async function promoteLocked(ctx: SandboxContext, name: string, options: { yes?: boolean }): Promise<void> {
+async function promoteLocked(ctx: SandboxContext, name: string, options: PromoteOptions): Promise<void> {
     const { doc } = readSandbox(ctx.root, name);
     const sourceStack = checkStackName(configString(doc, "sandbox.source") ?? "", `The sandbox.source of stacks/Pulumi.${name}.yaml`);
     const source = readSource(ctx.root, sourceStack);
@@ -379,7 +394,16 @@ async function promoteLocked(ctx: SandboxContext, name: string, options: { yes?:
                 `Uncommitted changes would be lost: ${dirty.map((l) => l.slice(3)).join(", ")}. Commit or stash them, then promote again; nothing was changed.`,
             );
         }
-        if ((await stackExists(ctx, name)) === true) {
+        // Removing the files of a stack that still runs would orphan its cluster: its stack file is the
+        // only record of how to destroy it. Not knowing is not the same as gone.
+        const backend = await askBackend(ctx);
+        if ("why" in backend && !options.force) {
+            throw new SandboxError(
+                `Cannot tell whether the sandbox's stack ${name} still exists: ${backend.why}. Check with pulumi stack ls; ` +
+                    `if it is there, destroy it keeping the files (npm run sandbox -- delete ${name} --keep-files); if you know it is gone, promote again with --force. Nothing was changed.`,
+            );
+        }
+        if ("stacks" in backend && backend.stacks.includes(name)) {
             throw new SandboxError(
                 `The sandbox's stack still exists. Destroy its cluster first, keeping the files to promote: npm run sandbox -- delete ${name} --keep-files`,
             );
@@ -393,7 +417,9 @@ async function promoteLocked(ctx: SandboxContext, name: string, options: { yes?:
         fs.cpSync(sandboxTree, theirs, { recursive: true, dereference: true });
         fs.rmSync(path.join(theirs, FORK_POINT), { force: true });
         // The source keeps its own cadence: its branch, semver range or tag, and its name.
-        retargetTree(theirs, { clusterEnv: source.environment, platformRef: (_kind, ref) => targetPlatform?.ref ?? ref });
+        // Each source of this repository goes back to the ref the source's folder gives it.
+        const targetRefs = sourceRefs(targetTree);
+        retargetTree(theirs, { clusterEnv: source.environment, sourceRef: (_kind, ref, id) => targetRefs.get(id) ?? targetPlatform?.ref ?? ref });
 
         const tree = mergeTree(targetTree, theirs, forkPoint?.files);
         const config = mergeConfig(source.doc, doc, forkPoint?.config);
@@ -405,6 +431,26 @@ async function promoteLocked(ctx: SandboxContext, name: string, options: { yes?:
             );
         }
 
+        // A kind stack and its EKS twin sync one folder: the folder's change reaches both on merge, the
+        // config only the stack file it is written to. Cluster settings are the backend's own, never carried.
+        const twins = listStacks(ctx.root).filter((s) => {
+            if (s === sourceStack || s === name) return false;
+            const t = readSource(ctx.root, s);
+            return !t.isSandbox && t.treePath === source.treePath;
+        });
+        const also = options.also ?? [];
+        for (const a of also) {
+            if (!twins.includes(a))
+                throw new SandboxError(
+                    `--also ${a}: ${a} does not sync ${source.treePath}. ${twins.length > 0 ? `Stacks that do: ${twins.join(", ")}` : `No other stack does`}; nothing was changed.`,
+                );
+        }
+        const shared = config.changes.filter((c) => !c.key.startsWith("cluster."));
+        const twinChanges = also.map((stack) => {
+            const twinDoc = readStackFile(ctx.root, stack);
+            return { stack, doc: twinDoc, changes: shared.map((c) => ({ ...c, from: configValue(twinDoc, c.key) })).filter((c) => !same(c.from, c.to)) };
+        });
+
         ctx.print(`Promoting ${name} into ${source.treePath} and stacks/Pulumi.${sourceStack}.yaml (${sourceStack}):`);
         if (!forkPoint)
             ctx.print(`  (no fork point recorded: the sandbox's folder replaces the source's, and changes made to the source since the fork are reverted)`);
@@ -413,7 +459,15 @@ async function promoteLocked(ctx: SandboxContext, name: string, options: { yes?:
             ctx.print(`  ${verb}  ${source.treePath}/${rel}`);
         }
         for (const c of config.changes) ctx.print(`  config   ${c.key}: ${show(c.from)} -> ${show(c.to)}`);
+        for (const t of twinChanges)
+            for (const c of t.changes) ctx.print(`  config   stacks/Pulumi.${t.stack}.yaml: ${c.key}: ${show(c.from)} -> ${show(c.to)}`);
         if (tree.writes.size + config.changes.length === 0) ctx.print("  no changes");
+        for (const twin of twins.filter((t) => !also.includes(t))) {
+            if (tree.writes.size + config.changes.length === 0) break;
+            const carried =
+                shared.length > 0 ? `; its stack file keeps its own config (${shared.map((c) => c.key).join(", ")}): add --also ${twin} to carry it` : "";
+            ctx.print(`  note     ${twin} syncs ${source.treePath} too: it gets the folder's changes on merge${carried}`);
+        }
         // A perf clone that moved its artifact ref tested something the source does not pull: say so.
         const forkRef = forkPoint?.ociRef;
         if (forkRef && sandboxPlatform?.kind === "OCIRepository" && JSON.stringify(sandboxPlatform.ref) !== JSON.stringify(forkRef)) {
@@ -448,6 +502,17 @@ async function promoteLocked(ctx: SandboxContext, name: string, options: { yes?:
             fs.writeFileSync(file, sourceDoc.toString());
             staging.setAside(stackFilePath(ctx.root, sourceStack));
             staging.place(file, stackFilePath(ctx.root, sourceStack));
+        }
+        for (const t of twinChanges) {
+            if (t.changes.length === 0) continue;
+            for (const c of t.changes) {
+                if (c.to === undefined) removeConfigValue(t.doc, c.key);
+                else setConfigValue(t.doc, c.key, c.to);
+            }
+            const file = path.join(staging.dir, `twin-${t.stack}.yaml`);
+            fs.writeFileSync(file, t.doc.toString());
+            staging.setAside(stackFilePath(ctx.root, t.stack));
+            staging.place(file, stackFilePath(ctx.root, t.stack));
         }
         if (fs.existsSync(targetTree)) staging.setAside(targetTree);
         staging.place(merged, targetTree);
@@ -565,12 +630,18 @@ export function listSandboxes(ctx: Pick<SandboxContext, "root" | "now">): Sandbo
 
 /** The stacks the Pulumi backend holds for this project, or undefined when it cannot be asked. */
 async function backendStacks(ctx: SandboxContext): Promise<string[] | undefined> {
+    const answer = await askBackend(ctx);
+    return "stacks" in answer ? answer.stacks : undefined;
+}
+
+/** The backend's stacks, or why it could not be asked (no CLI, not logged in, unreachable). */
+async function askBackend(ctx: SandboxContext): Promise<{ stacks: string[] } | { why: string }> {
     try {
         const result = await ctx.run("pulumi", ["stack", "ls", "--json"]);
-        if (result.code !== 0) return undefined;
-        return (JSON.parse(result.stdout) as { name: string }[]).map((s) => s.name.split("/").pop() ?? s.name);
-    } catch {
-        return undefined;
+        if (result.code !== 0) return { why: (result.stderr.trim().split("\n").pop() ?? "") || `pulumi stack ls exited ${result.code}` };
+        return { stacks: (JSON.parse(result.stdout) as { name: string }[]).map((s) => s.name.split("/").pop() ?? s.name) };
+    } catch (e) {
+        return { why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "the pulumi CLI is not installed" : (e as Error).message };
     }
 }
 

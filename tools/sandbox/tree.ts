@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Document, isMap, parseAllDocuments } from "yaml";
-import { PLATFORM_SOURCE_NAME, type PlatformSourceKind, yamlFilesUnder } from "../../lib/gitops-tree";
+import { PLATFORM_SOURCE_NAME, type PlatformSourceKind, sameRepository, yamlFilesUnder } from "../../lib/gitops-tree";
 import { listStacks, readStackDocument, stackFile } from "../../lib/stack-files";
 import { isStackName } from "../../lib/validators";
 
@@ -87,34 +87,63 @@ export function dropSecureValues(doc: Document): string[] {
 }
 
 export interface Retarget {
-    /** Replaces `spec.ref` of the `platform` GitRepository / OCIRepository, when given. */
-    platformRef?: (kind: PlatformSourceKind, ref: Record<string, string>) => Record<string, string>;
+    /**
+     * Replaces `spec.ref` of the `platform` GitRepository / OCIRepository and of every other source of
+     * the same repository (`id` is `Kind/namespace/name`), when given.
+     */
+    sourceRef?: (kind: PlatformSourceKind, ref: Record<string, string>, id: string) => Record<string, string>;
     /** Replaces `postBuild.substitute.cluster_env` in Kustomizations. */
     clusterEnv: string;
 }
 
+export interface Retargeted {
+    /** Files rewritten, relative to the folder. */
+    changed: string[];
+    /** Sources of other repositories, kept as they are: `Kind namespace/name (url)`. */
+    leftAlone: string[];
+}
+
+const isSourceKind = (kind: unknown): kind is PlatformSourceKind => kind === "GitRepository" || kind === "OCIRepository";
+/** A scalar of a parsed document as text; anything else (a map where a name belongs) as `fallback`. */
+const text = (v: unknown, fallback: string) => (typeof v === "string" || typeof v === "number" ? String(v) : fallback);
+
 /**
- * Rewrites a copied cluster folder in place: the platform source's ref and the environment name the
- * platform layers substitute. YAML is parsed and edited, so comments and layout survive.
+ * Rewrites a copied cluster folder in place: the refs of the sources that follow this repository and
+ * the environment name the platform layers substitute. YAML is parsed and edited, so comments and
+ * layout survive. A second GitRepository of this repository (another path, another interval) must move
+ * with the `platform` one, or the sandbox would run half its layers from the source's branch.
  */
-export function retargetTree(dir: string, change: Retarget): string[] {
-    const changed: string[] = [];
-    for (const rel of yamlFilesUnder(dir, "")) {
-        const file = path.join(dir, rel);
-        const text = fs.readFileSync(file, "utf8");
-        const docs = parseAllDocuments(text);
-        if (!Array.isArray(docs)) continue;
+export function retargetTree(dir: string, change: Retarget): Retargeted {
+    const files = yamlFilesUnder(dir, "").map((rel) => {
+        const content = fs.readFileSync(path.join(dir, rel), "utf8");
+        const docs = parseAllDocuments(content);
+        if (!Array.isArray(docs)) return { rel, docs: [] };
+        for (const doc of docs) if (doc.errors.length > 0) throw new SandboxError(`${rel} is not valid YAML: ${doc.errors[0]?.message ?? ""}`);
+        return { rel, docs };
+    });
+    const platformUrl = files
+        .flatMap((f) => f.docs)
+        .filter((d) => isSourceKind(d.get("kind")) && d.getIn(["metadata", "name"]) === PLATFORM_SOURCE_NAME)
+        .map((d) => d.getIn(["spec", "url"]))
+        .find((u): u is string => typeof u === "string");
+    const out: Retargeted = { changed: [], leftAlone: [] };
+    for (const { rel, docs } of files) {
         let touched = false;
         for (const doc of docs) {
-            if (doc.errors.length > 0) throw new SandboxError(`${rel} is not valid YAML: ${doc.errors[0]?.message ?? ""}`);
             const kind = doc.get("kind");
-            const name = doc.getIn(["metadata", "name"]);
-            if ((kind === "GitRepository" || kind === "OCIRepository") && name === PLATFORM_SOURCE_NAME && change.platformRef) {
-                const ref = (doc.getIn(["spec", "ref"]) as { toJSON(): Record<string, string> } | undefined)?.toJSON() ?? {};
-                const next = change.platformRef(kind, ref);
-                if (JSON.stringify(next) !== JSON.stringify(ref)) {
-                    doc.setIn(["spec", "ref"], doc.createNode(next));
-                    touched = true;
+            const name = text(doc.getIn(["metadata", "name"]), "");
+            const namespace = text(doc.getIn(["metadata", "namespace"]), "default");
+            if (isSourceKind(kind)) {
+                const url = doc.getIn(["spec", "url"]);
+                const ours = name === PLATFORM_SOURCE_NAME || (typeof url === "string" && platformUrl !== undefined && sameRepository(url, platformUrl));
+                if (!ours) out.leftAlone.push(`${kind} ${namespace}/${name} (${typeof url === "string" ? url : "no url"})`);
+                else if (change.sourceRef) {
+                    const ref = (doc.getIn(["spec", "ref"]) as { toJSON(): Record<string, string> } | undefined)?.toJSON() ?? {};
+                    const next = change.sourceRef(kind, ref, `${kind}/${namespace}/${name}`);
+                    if (JSON.stringify(next) !== JSON.stringify(ref)) {
+                        doc.setIn(["spec", "ref"], doc.createNode(next));
+                        touched = true;
+                    }
                 }
             }
             if (kind === "Kustomization" && doc.hasIn(["spec", "postBuild", "substitute", "cluster_env"])) {
@@ -125,11 +154,26 @@ export function retargetTree(dir: string, change: Retarget): string[] {
             }
         }
         if (touched) {
-            fs.writeFileSync(file, joinDocuments(docs.map((d) => d.toString())));
-            changed.push(rel);
+            fs.writeFileSync(path.join(dir, rel), joinDocuments(docs.map((d) => d.toString())));
+            out.changed.push(rel);
         }
     }
-    return changed;
+    return out;
+}
+
+/** Each source's ref in a cluster folder, by `Kind/namespace/name`. */
+export function sourceRefs(dir: string): Map<string, Record<string, string>> {
+    const refs = new Map<string, Record<string, string>>();
+    if (!fs.existsSync(dir)) return refs;
+    for (const rel of yamlFilesUnder(dir, "")) {
+        for (const doc of parseAllDocuments(fs.readFileSync(path.join(dir, rel), "utf8"))) {
+            const kind = doc.get("kind");
+            if (!isSourceKind(kind)) continue;
+            const ref = (doc.getIn(["spec", "ref"]) as { toJSON(): Record<string, string> } | undefined)?.toJSON?.() ?? {};
+            refs.set(`${kind}/${text(doc.getIn(["metadata", "namespace"]), "default")}/${text(doc.getIn(["metadata", "name"]), "")}`, ref);
+        }
+    }
+    return refs;
 }
 
 /** Joins documents with `---`, the way they were read (a document's own `---` is kept by `toString`). */
