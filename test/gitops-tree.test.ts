@@ -5,30 +5,31 @@ import * as path from "path";
 import * as semver from "semver";
 import { buildEnvironment, readyOrderOf, sharedKustomize } from "../lib/flux-build";
 import { findPlatformSource, Manifest, readManifests, sameRepository, yamlFilesUnder } from "../lib/gitops-tree";
-import { REPO_ROOT } from "../lib/project";
+import { SAMPLE_TREE } from "./support/temp-repo";
 
-// Policies of the tree Flux syncs: cadence per environment and the order of the platform layers.
-// Parsing, schemas, references and kustomize builds are `npm run check` (tools/check).
+// The sample tree as designed (its own copy, test/fixtures/sample-tree, so a team's tree in the checkout
+// changes nothing here): cadence per environment and the order of the sample's layers. What any tree
+// must satisfy (parsing, schemas, references, builds, layers the gate can wait for) is `npm run check`'s.
 
 const ENVIRONMENTS = ["development", "staging", "production"];
 const LAYERS = ["platform-services", "platform-service-configs", "platform-configs"];
 
 function clusterManifests(env: string): Manifest[] {
-    return yamlFilesUnder(REPO_ROOT, `clusters/${env}`)
-        .map((f) => path.join(REPO_ROOT, f))
+    return yamlFilesUnder(SAMPLE_TREE, `clusters/${env}`)
+        .map((f) => path.join(SAMPLE_TREE, f))
         .flatMap(readManifests);
 }
 
 it("no cluster folder carries flux bootstrap's gotk files: the operator owns the root sync", () => {
-    const gotk = yamlFilesUnder(REPO_ROOT, "clusters").filter((f) => path.basename(f).startsWith("gotk-"));
+    const gotk = yamlFilesUnder(SAMPLE_TREE, "clusters").filter((f) => path.basename(f).startsWith("gotk-"));
     expect(gotk).toEqual([]);
 });
 
 it("labels what provides CRDs and controllers, so a teardown removes it last", () => {
     const labelled = [...ENVIRONMENTS.map((e) => `clusters/${e}`), "platform/services"]
         .flatMap((dir) =>
-            yamlFilesUnder(REPO_ROOT, dir)
-                .map((f) => path.join(REPO_ROOT, f))
+            yamlFilesUnder(SAMPLE_TREE, dir)
+                .map((f) => path.join(SAMPLE_TREE, f))
                 .flatMap(readManifests),
         )
         .filter((m) => m.metadata?.labels?.["gitops-platform.io/teardown"] === "provider")
@@ -43,12 +44,12 @@ it("labels what provides CRDs and controllers, so a teardown removes it last", (
 
 describe("each environment has its own cadence", () => {
     it("development tracks the main branch of the repository", () => {
-        const source = findPlatformSource(REPO_ROOT, "clusters/development");
+        const source = findPlatformSource(SAMPLE_TREE, "clusters/development");
         expect(source).toMatchObject({ kind: "GitRepository", ref: { branch: "main" }, secretName: "platform-repository" });
     });
 
     it("staging follows a semver range of platform artifacts", () => {
-        const source = findPlatformSource(REPO_ROOT, "clusters/staging");
+        const source = findPlatformSource(SAMPLE_TREE, "clusters/staging");
         expect(source).toMatchObject({ kind: "OCIRepository", secretName: "platform-repository" });
         expect(Object.keys(source!.ref)).toEqual(["semver"]);
         expect(semver.validRange(source!.ref.semver)).not.toBeNull();
@@ -56,7 +57,7 @@ describe("each environment has its own cadence", () => {
     });
 
     it("production pins the platform to a tag and the digest it was published with", () => {
-        const source = findPlatformSource(REPO_ROOT, "clusters/production");
+        const source = findPlatformSource(SAMPLE_TREE, "clusters/production");
         expect(source).toMatchObject({ kind: "OCIRepository", secretName: "platform-repository" });
         expect(Object.keys(source!.ref)).toEqual(["tag", "digest"]);
         expect(semver.valid(source!.ref.tag)).toBe(source!.ref.tag);
@@ -64,7 +65,7 @@ describe("each environment has its own cadence", () => {
     });
 
     it("staging and production pull the same artifact repository", () => {
-        expect(findPlatformSource(REPO_ROOT, "clusters/staging")?.url).toBe(findPlatformSource(REPO_ROOT, "clusters/production")?.url);
+        expect(findPlatformSource(SAMPLE_TREE, "clusters/staging")?.url).toBe(findPlatformSource(SAMPLE_TREE, "clusters/production")?.url);
     });
 });
 
@@ -87,12 +88,12 @@ describe.each(ENVIRONMENTS)("the platform layers of %s", (env) => {
     });
 
     it("prune, wait with a timeout, and pull from the platform source in a folder that exists", () => {
-        const sourceKind = findPlatformSource(REPO_ROOT, `clusters/${env}`)?.kind;
+        const sourceKind = findPlatformSource(SAMPLE_TREE, `clusters/${env}`)?.kind;
         for (const [name, k] of kustomizations()) {
             const spec = k.spec ?? {};
             expect([name, spec.prune, spec.wait, typeof spec.timeout]).toEqual([name, true, true, "string"]);
             expect([name, spec.sourceRef]).toEqual([name, { kind: sourceKind, name: "platform" }]);
-            expect([name, fs.existsSync(path.join(REPO_ROOT, String(spec.path)))]).toEqual([name, true]);
+            expect([name, fs.existsSync(path.join(SAMPLE_TREE, String(spec.path)))]).toEqual([name, true]);
         }
     });
 
@@ -102,7 +103,7 @@ describe.each(ENVIRONMENTS)("the platform layers of %s", (env) => {
 });
 
 it("installs cert-manager from its OCI registry, its CRDs through the chart's own value", () => {
-    const manifests = readManifests(path.join(REPO_ROOT, "platform/services/cert-manager.yaml"));
+    const manifests = readManifests(path.join(SAMPLE_TREE, "platform/services/cert-manager.yaml"));
     const repository = manifests.find((m) => m.kind === "HelmRepository");
     const release = manifests.find((m) => m.kind === "HelmRelease");
     expect(repository?.spec).toMatchObject({ type: "oci", url: "oci://quay.io/jetstack/charts" });

@@ -103,6 +103,8 @@ export interface MockedRun<T> {
     loaded: string[];
     /** What the body threw, when `allowError` is set. */
     error?: unknown;
+    /** The checkout whose stack file and tree the program read. */
+    root: string;
     byType(type: string): DeclaredResource[];
     one(type: string): DeclaredResource;
 }
@@ -205,6 +207,7 @@ export async function runMocked<T>(stack: string, options: RunOptions, body: (lo
         result,
         loaded: [...loadedPackages],
         error,
+        root: options.root ?? REPO_ROOT,
         byType,
         one(type: string) {
             const [found, ...more] = byType(type);

@@ -7,6 +7,7 @@ import { FLUX_INSTANCE_CRD, vendoredOperatorVersion } from "../../tools/schemas/
 import { crdValidator } from "./crd-schema";
 import { DeclaredResource, field, isSecretInput, MockedRun, runProgram, SECRET_SIG, stackFacts, TEST_TOKEN, valueOf } from "./program";
 import { defined } from "../../lib/defined";
+import { buildEnvironment, sharedKustomize } from "../../lib/flux-build";
 import { DEFAULTS } from "../../infra/config";
 
 // Checks every shipped stack must pass, whichever backend it runs on.
@@ -111,16 +112,30 @@ export function describeEveryStack(stacks: string[], shared: (stack: string) => 
             const gate = run.one(FLUX_READY).inputs;
             expect(gate.timeoutSeconds).toBe(600);
             expect(isSecretInput(gate.kubeconfig)).toBe(true);
-            // Causes first, so a failure names the object to fix rather than one waiting on it.
-            expect((gate.objects as { kind: string; namespace: string; name: string }[]).map((o) => `${o.kind} ${o.namespace}/${o.name}`)).toEqual([
-                "GitRepository flux-system/flux-system",
-                `${String(run.result.platformSourceKind)} flux-system/platform`,
-                "Kustomization flux-system/platform-services",
-                "Kustomization flux-system/platform-service-configs",
-                "Kustomization flux-system/platform-configs",
-                "Kustomization flux-system/flux-system",
-                "FluxInstance flux-system/flux",
-            ]);
+            // Causes first, so a failure names the object to fix rather than one waiting on it: the root
+            // sync's source, then what the root sync applies (sources, then each layer after the layers it
+            // dependsOn), then the root sync, then the FluxInstance. Whatever the tree's layers are called.
+            const order = gate.objects as { kind: string; namespace: string; name: string }[];
+            const ids = order.map((o) => `${o.kind} ${o.namespace}/${o.name}`);
+            expect(ids[0]).toBe("GitRepository flux-system/flux-system");
+            expect(ids.slice(-2)).toEqual(["Kustomization flux-system/flux-system", "FluxInstance flux-system/flux"]);
+            expect(ids).toContain(`${String(run.result.platformSourceKind)} flux-system/platform`);
+            const applied = buildEnvironment(run.root, `clusters/${env}`, { rootOnly: true, kustomize: sharedKustomize() })
+                .root.map((b) => b.manifest)
+                .filter((m) => /^(source|kustomize|helm)\.toolkit\.fluxcd\.io\//.test(m.apiVersion ?? ""));
+            expect([...ids.slice(1, -2)].sort()).toEqual(applied.map((m) => `${m.kind} ${m.metadata?.namespace ?? "default"}/${m.metadata?.name}`).sort());
+            const at = (id: string) => ids.indexOf(id);
+            for (const m of applied) {
+                const id = `${m.kind} ${m.metadata?.namespace ?? "default"}/${m.metadata?.name}`;
+                if (m.apiVersion?.startsWith("source.")) {
+                    const firstLayer = ids.findIndex((i) => i.startsWith("Kustomization ") || i.startsWith("HelmRelease "));
+                    expect([id, at(id) < firstLayer]).toEqual([id, true]);
+                }
+                for (const d of (m.spec?.["dependsOn"] as { name: string; namespace?: string }[] | undefined) ?? []) {
+                    const dep = `${m.kind} ${d.namespace ?? m.metadata?.namespace ?? "default"}/${d.name}`;
+                    expect([id, "after", dep, at(dep) < at(id)]).toEqual([id, "after", dep, true]);
+                }
+            }
             const instance = run.one(FLUX_INSTANCE).inputs;
             // Not pulumi-kubernetes' waitFor: it would sit out the whole timeout on a failed sync.
             expect(field(instance, "metadata.annotations")).toEqual({ "fluxcd.controlplane.io/reconcileTimeout": "10m" });

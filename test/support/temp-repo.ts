@@ -2,20 +2,18 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { REPO_ROOT } from "../../lib/project";
-import { configValue, listStacks, readStackDocument } from "../../lib/stack-files";
+
+/** The tree the tools' tests are written for: their own copy of the sample, not the checkout's tree. */
+export const SAMPLE_TREE = path.join(REPO_ROOT, "test", "fixtures", "sample-tree");
 
 /**
- * A copy of the repository's stack files and GitOps tree in a new temporary folder, for tests and
- * benchmarks that change files. The caller removes it. Sandboxes a branch has committed are left out:
- * the copy holds the long-lived stacks the fixtures are written for (a test wanting a sandbox forks one).
+ * A copy of the sample tree's stack files and GitOps tree (test/fixtures/sample-tree) in a new
+ * temporary folder, for tests and benchmarks that change files. The caller removes it. A team's own
+ * `platform/` and `clusters/` in the checkout change nothing here.
  */
 export function copyOfRepo(prefix: string, dirs: string[] = ["stacks", "clusters", "platform"]): string {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), `gitops-${prefix}-`));
-    const sandboxes = listStacks(REPO_ROOT).filter((s) => configValue(readStackDocument(REPO_ROOT, s), "sandbox") !== undefined);
-    const excluded = new Set(sandboxes.flatMap((s) => [path.join("stacks", `Pulumi.${s}.yaml`), path.join("clusters", s)]));
-    for (const dir of dirs) {
-        fs.cpSync(path.join(REPO_ROOT, dir), path.join(root, dir), { recursive: true, filter: (from) => !excluded.has(path.relative(REPO_ROOT, from)) });
-    }
+    for (const dir of dirs) fs.cpSync(path.join(SAMPLE_TREE, dir), path.join(root, dir), { recursive: true });
     return root;
 }
 
