@@ -123,19 +123,19 @@ export function describeEveryStack(stacks: string[], shared: (stack: string) => 
             const applied = buildEnvironment(run.root, `clusters/${env}`, { rootOnly: true, kustomize: sharedKustomize() })
                 .root.map((b) => b.manifest)
                 .filter((m) => /^(source|kustomize|helm)\.toolkit\.fluxcd\.io\//.test(m.apiVersion ?? ""));
-            expect([...ids.slice(1, -2)].sort()).toEqual(applied.map((m) => `${m.kind} ${m.metadata?.namespace ?? "default"}/${m.metadata?.name}`).sort());
+            expect(ids.slice(1, -2).sort()).toEqual(applied.map((m) => `${m.kind} ${m.metadata?.namespace ?? "default"}/${m.metadata?.name}`).sort());
             const at = (id: string) => ids.indexOf(id);
-            for (const m of applied) {
+            const firstLayer = ids.findIndex((i) => i.startsWith("Kustomization ") || i.startsWith("HelmRelease "));
+            const outOfOrder = applied.flatMap((m) => {
                 const id = `${m.kind} ${m.metadata?.namespace ?? "default"}/${m.metadata?.name}`;
-                if (m.apiVersion?.startsWith("source.")) {
-                    const firstLayer = ids.findIndex((i) => i.startsWith("Kustomization ") || i.startsWith("HelmRelease "));
-                    expect([id, at(id) < firstLayer]).toEqual([id, true]);
-                }
-                for (const d of (m.spec?.["dependsOn"] as { name: string; namespace?: string }[] | undefined) ?? []) {
-                    const dep = `${m.kind} ${d.namespace ?? m.metadata?.namespace ?? "default"}/${d.name}`;
-                    expect([id, "after", dep, at(dep) < at(id)]).toEqual([id, "after", dep, true]);
-                }
-            }
+                const late = m.apiVersion?.startsWith("source.") && at(id) > firstLayer ? [`${id} after a layer`] : [];
+                const deps = ((m.spec?.["dependsOn"] as { name: string; namespace?: string }[] | undefined) ?? [])
+                    .map((d) => `${m.kind} ${d.namespace ?? m.metadata?.namespace ?? "default"}/${d.name}`)
+                    .filter((dep) => at(dep) > at(id))
+                    .map((dep) => `${id} before ${dep}, which it dependsOn`);
+                return [...late, ...deps];
+            });
+            expect(outOfOrder).toEqual([]);
             const instance = run.one(FLUX_INSTANCE).inputs;
             // Not pulumi-kubernetes' waitFor: it would sit out the whole timeout on a failed sync.
             expect(field(instance, "metadata.annotations")).toEqual({ "fluxcd.controlplane.io/reconcileTimeout": "10m" });
