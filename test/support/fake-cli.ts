@@ -86,14 +86,14 @@ if [ "$1" = "--kubeconfig" ]; then context=$(sed -n 's/^current-context: //p' "$
 [ -f "$S/cluster-\${context#kind-}" ] || [ "$context" = kind-development ] || [ "$context" = kind-staging ] || { echo "error: context $context does not exist" >&2; exit 1; }
 case "$*" in
   "-n flux-system get fluxinstance flux -o json"*) if [ "$context" = kind-staging ]; then echo "$FAILED"; else echo "$READY"; fi ;;
-  "-n flux-system get kustomizations -o json")
+  "get kustomizations -A -o json")
     if [ -f "$S/layers" ]; then cat "$S/layers"; else
     echo '{"items":['
-    echo '{"metadata":{"name":"platform-services"},"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-30T10:00:00Z"}]}},'
-    echo '{"metadata":{"name":"platform-service-configs"},"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-30T10:00:20Z"}]}},'
-    echo '{"metadata":{"name":"platform-configs"},"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-30T10:00:40Z"}]}}'
+    echo '{"metadata":{"name":"platform-services","namespace":"flux-system"},"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-30T10:00:00Z"}]}},'
+    echo '{"metadata":{"name":"platform-service-configs","namespace":"flux-system"},"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-30T10:00:20Z"}]}},'
+    echo '{"metadata":{"name":"platform-configs","namespace":"flux-system"},"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-30T10:00:40Z"}]}}'
     echo ']}'; fi ;;
-  "-n podinfo wait"*) echo "deployment.apps/podinfo condition met" ;;
+  "-n "*" wait --for=condition="*) echo "$5 condition met" ;;
   "get namespaces -o json")
     # terminating-looks: how many more looks still find podinfo Terminating (prune does not wait for it).
     n=$(cat "$S/terminating-looks" 2>/dev/null || echo 0)

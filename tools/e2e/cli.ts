@@ -2,7 +2,14 @@
 // Pulumi CLI, kubectl, and the repository, branch and token to sync (see the README).
 import { REPO_ROOT } from "../../lib/project";
 import { spawnCommand } from "../../lib/run-command";
-import { e2e } from "./e2e";
+import { e2e, e2ePlan, formatPlan } from "./e2e";
+
+// --plan: what the run would wait for, from the tree, without any tool.
+if (process.argv.includes("--plan")) {
+    const plan = e2ePlan(REPO_ROOT);
+    for (const line of formatPlan(plan)) console.log(line);
+    process.exit(plan.errors.length > 0 ? 1 : 0);
+}
 
 e2e({ root: REPO_ROOT, env: process.env, run: (c, a) => spawnCommand(c, a, undefined, 900_000), print: (l) => console.log(l) }).then(
     (code) => process.exit(code),

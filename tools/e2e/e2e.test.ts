@@ -5,7 +5,8 @@ import { parse } from "yaml";
 import { FakeCli, fakeCheckout, installFakes, recordedCalls, runnerWith } from "../../test/support/fake-cli";
 import { cliConfig } from "../../lib/stack-files";
 import { parseConfig } from "../../infra/config";
-import { e2e, layersInOrder, nothingLeft, writeStackFile } from "./e2e";
+import { REPO_ROOT } from "../../lib/project";
+import { e2e, e2ePlan, formatPlan, layersInOrder, nothingLeft, writeStackFile } from "./e2e";
 
 // `npm run e2e` against stand-ins for pulumi, kind, Docker and kubectl: the steps it takes, in order,
 // what it prints when something fails, and that it always tears down and cleans up.
@@ -71,7 +72,7 @@ describe("npm run e2e", () => {
         return { code, stackFile };
     }
 
-    it("brings development up from a throw-away stack syncing the branch under test, checks Flux and podinfo, then tears down and cleans up", async () => {
+    it("brings development up from a throw-away stack syncing the branch under test, checks Flux and what its layers apply, then tears down and cleans up", async () => {
         const { code, stackFile } = await runWatchingStackFile(SOURCE);
         expect(printed.filter((l) => l.startsWith("✗"))).toEqual([]);
         expect(code).toBe(0);
@@ -96,8 +97,10 @@ describe("npm run e2e", () => {
             `pulumi stack init ${NAME}`,
             "pulumi up --yes",
             `kubectl --kubeconfig <stack kubeconfig> -n flux-system get fluxinstance flux -o json`,
-            `kubectl --kubeconfig <stack kubeconfig> -n flux-system get kustomizations -o json`,
-            `kubectl --kubeconfig <stack kubeconfig> -n podinfo wait --for=condition=Available deployment/podinfo --timeout=300s`,
+            `kubectl --kubeconfig <stack kubeconfig> get kustomizations -A -o json`,
+            // What the sample's layers apply: its two Helm releases, found in the tree, not named here.
+            `kubectl --kubeconfig <stack kubeconfig> -n cert-manager wait --for=condition=Ready helmrelease.helm.toolkit.fluxcd.io/cert-manager --timeout=300s`,
+            `kubectl --kubeconfig <stack kubeconfig> -n podinfo wait --for=condition=Ready helmrelease.helm.toolkit.fluxcd.io/podinfo --timeout=300s`,
             "pulumi destroy --yes --target <teardown>",
             `kubectl --kubeconfig <stack kubeconfig> get namespaces -o json`,
             `kubectl --kubeconfig <stack kubeconfig> get crds -o name`,
@@ -188,23 +191,79 @@ describe("the throw-away stack", () => {
 
 describe("what the end-to-end test calls success", () => {
     const layer = (name: string, at: string, status = "True") => ({
-        metadata: { name },
+        metadata: { name, namespace: "flux-system" },
         status: { conditions: [{ type: "Ready", status, lastTransitionTime: at }] },
     });
+    // A team's layers: names and order come from the plan, never from the sample.
+    const layers = [
+        { namespace: "flux-system", name: "infra-controllers", dependsOn: [] },
+        { namespace: "flux-system", name: "infra-configs", dependsOn: ["flux-system/infra-controllers"] },
+        { namespace: "flux-system", name: "apps", dependsOn: ["flux-system/infra-configs"] },
+    ];
 
     it("the layers Ready in dependency order, each no earlier than the one before", () => {
         expect(() =>
-            layersInOrder({
-                items: [
-                    layer("platform-services", "2026-11-30T10:00:30Z"),
-                    layer("platform-service-configs", "2026-11-30T10:00:20Z"),
-                    layer("platform-configs", "2026-11-30T10:00:40Z"),
-                ],
-            }),
-        ).toThrow("platform-service-configs became Ready before platform-services, which it depends on");
-        expect(() => layersInOrder({ items: [layer("platform-services", "2026-11-30T10:00:00Z")] })).toThrow(
-            "Kustomization flux-system/platform-service-configs is not Ready",
+            layersInOrder(
+                {
+                    items: [
+                        layer("infra-controllers", "2026-11-30T10:00:30Z"),
+                        layer("infra-configs", "2026-11-30T10:00:20Z"),
+                        layer("apps", "2026-11-30T10:00:40Z"),
+                    ],
+                },
+                layers,
+            ),
+        ).toThrow("infra-configs became Ready before infra-controllers, which it depends on");
+        expect(() => layersInOrder({ items: [layer("infra-controllers", "2026-11-30T10:00:00Z")] }, layers)).toThrow(
+            "Kustomization flux-system/infra-configs is not Ready",
         );
+        expect(() =>
+            layersInOrder(
+                {
+                    items: [
+                        layer("infra-controllers", "2026-11-30T10:00:00Z"),
+                        layer("infra-configs", "2026-11-30T10:00:20Z"),
+                        layer("apps", "2026-11-30T10:00:40Z"),
+                    ],
+                },
+                layers,
+            ),
+        ).not.toThrow();
+    });
+
+    it("plans a team's tree from what Flux builds: its layers in order, and the releases and workloads they apply", () => {
+        const plan = e2ePlan(path.join(REPO_ROOT, "test", "fixtures", "overlay-tree"), "clusters/staging");
+        expect(formatPlan(plan)).toEqual([
+            "e2e plan for clusters/staging:",
+            "  layers Ready, each no earlier than those it depends on:",
+            "    Kustomization flux-system/infra-controllers",
+            "    Kustomization flux-system/infra-configs (after flux-system/infra-controllers)",
+            "    Kustomization flux-system/apps (after flux-system/infra-configs)",
+            "  then available:",
+            "    HelmRelease cert-manager/cert-manager",
+            "    HelmRelease podinfo/podinfo",
+        ]);
+    });
+
+    it("plans a Deployment and a StatefulSet a layer applies directly, and stops before any cluster when the tree does not build", async () => {
+        const apps = path.join(root, "platform", "services");
+        fs.writeFileSync(
+            path.join(apps, "workloads.yaml"),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: podinfo\n---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  namespace: podinfo\n",
+        );
+        const k = path.join(apps, "kustomization.yaml");
+        fs.writeFileSync(k, fs.readFileSync(k, "utf8").replace("resources:\n", "resources:\n  - workloads.yaml\n"));
+        expect(e2ePlan(root).workloads).toEqual(
+            expect.arrayContaining([
+                { kind: "Deployment", namespace: "podinfo", name: "web" },
+                { kind: "StatefulSet", namespace: "podinfo", name: "db" },
+            ]),
+        );
+        fs.writeFileSync(k, fs.readFileSync(k, "utf8").replace("resources:\n", "resources:\n  - missing.yaml\n"));
+        expect(await run(["pulumi", "kind", "docker", "kubectl"])).toBe(1);
+        expect(printed.at(-1)).toBe("✗ clusters/development does not build (npm run check says more); no cluster was created");
+        // Only the tools' version probes ran: no stack, no cluster.
+        expect(calls().filter((c) => /^(pulumi|kind|kubectl) /.test(c) && !/^\w+ version/.test(c))).toEqual([]);
     });
 
     it("no namespace left Terminating and no Flux CRD left after the teardown", () => {

@@ -5,6 +5,7 @@ import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { judge } from "../../components/flux-ready-provider";
 import { kindReleaseProblem } from "../../components/kind-provider";
+import { buildEnvironment, sharedKustomize } from "../../lib/flux-build";
 import { KIND_RELEASE, PROJECT, TOKEN_ENV_VAR } from "../../lib/project";
 import { CommandRunner } from "../../lib/run-command";
 import { readStackDocument, stackFilePath } from "../../lib/stack-files";
@@ -36,8 +37,82 @@ export interface E2eSource {
     commit?: string;
 }
 
-/** The platform layers of clusters/development, in the order Flux must make them Ready. */
-export const LAYERS = ["platform-services", "platform-service-configs", "platform-configs"];
+/** A Flux Kustomization of the tree, with the layers it waits for (`namespace/name`). */
+export interface PlanLayer {
+    namespace: string;
+    name: string;
+    dependsOn: string[];
+}
+
+/** Something the layers apply that must come up: a workload, or a Helm release (its chart is not rendered here). */
+export interface PlanWorkload {
+    kind: "Deployment" | "StatefulSet" | "HelmRelease";
+    namespace: string;
+    name: string;
+}
+
+/** What the run waits for, derived from the tree as Flux builds it: whatever the team's layers are. */
+export interface E2ePlan {
+    clusterPath: string;
+    layers: PlanLayer[];
+    workloads: PlanWorkload[];
+    /** Build errors: a tree that does not build is not worth a cluster. */
+    errors: string[];
+}
+
+const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "HelmRelease"]);
+
+/**
+ * The layers of `clusterPath` (every Flux Kustomization the root sync applies, with its dependsOn) and
+ * every Deployment, StatefulSet and HelmRelease those layers apply, from the one builder.
+ */
+export function e2ePlan(root: string, clusterPath = "clusters/development"): E2ePlan {
+    const build = buildEnvironment(root, clusterPath, { kustomize: sharedKustomize() });
+    const kustomizations = build.objects.filter(
+        (o) => o.manifest.kind === "Kustomization" && o.manifest.apiVersion?.startsWith("kustomize.toolkit.fluxcd.io/"),
+    );
+    const layers = build.layers.map((l) => {
+        const manifest = kustomizations.find(
+            (k) => k.manifest.metadata?.name === l.name && (k.manifest.metadata?.namespace ?? "default") === l.namespace,
+        )?.manifest;
+        const deps = (manifest?.spec?.["dependsOn"] as { name: string; namespace?: string }[] | undefined) ?? [];
+        return { namespace: l.namespace, name: l.name, dependsOn: deps.map((d) => `${d.namespace ?? l.namespace}/${d.name}`) };
+    });
+    const workloads = build.layers.flatMap((l) =>
+        l.objects
+            .map((o) => o.manifest)
+            .filter((m) => WORKLOAD_KINDS.has(m.kind ?? "") && (m.kind !== "HelmRelease" || m.apiVersion?.startsWith("helm.toolkit.fluxcd.io/")))
+            .map((m) => ({ kind: m.kind as PlanWorkload["kind"], namespace: m.metadata?.namespace ?? "default", name: m.metadata?.name ?? "" })),
+    );
+    const errors = build.findings.filter((f) => f.severity === "error").map((f) => `${f.file}: ${f.message}`);
+    return { clusterPath, layers, workloads, errors };
+}
+
+/** The plan as `npm run e2e -- --plan` prints it. */
+export function formatPlan(plan: E2ePlan): string[] {
+    return [
+        `e2e plan for ${plan.clusterPath}:`,
+        ...plan.errors.map((e) => `  ✗ does not build: ${e}`),
+        "  layers Ready, each no earlier than those it depends on:",
+        ...plan.layers.map((l) => `    Kustomization ${l.namespace}/${l.name}${l.dependsOn.length > 0 ? ` (after ${l.dependsOn.join(", ")})` : ""}`),
+        "  then available:",
+        ...(plan.workloads.length > 0
+            ? plan.workloads.map((w) => `    ${w.kind} ${w.namespace}/${w.name}`)
+            : ["    (no Deployment, StatefulSet or HelmRelease in the layers)"]),
+    ];
+}
+
+/** The kubectl that waits for one workload: Available, rolled out, or Ready (helm-controller waits for the chart's objects). */
+function waitFor(w: PlanWorkload): string[] {
+    switch (w.kind) {
+        case "Deployment":
+            return ["-n", w.namespace, "wait", "--for=condition=Available", `deployment/${w.name}`, "--timeout=300s"];
+        case "StatefulSet":
+            return ["-n", w.namespace, "rollout", "status", `statefulset/${w.name}`, "--timeout=300s"];
+        case "HelmRelease":
+            return ["-n", w.namespace, "wait", "--for=condition=Ready", `helmrelease.helm.toolkit.fluxcd.io/${w.name}`, "--timeout=300s"];
+    }
+}
 
 /** The source under test, from the environment (the pipeline's own variables, or the user's). */
 export function sourceFrom(env: NodeJS.ProcessEnv): E2eSource | string {
@@ -76,6 +151,12 @@ export async function e2e(ctx: E2eContext): Promise<number> {
     if (lacking) {
         ctx.print(lacking);
         return 2;
+    }
+    const plan = e2ePlan(ctx.root);
+    if (plan.errors.length > 0) {
+        for (const line of formatPlan(plan)) ctx.print(line);
+        ctx.print("✗ clusters/development does not build (npm run check says more); no cluster was created");
+        return 1;
     }
     const source = sourceFrom(ctx.env) as E2eSource;
     if (!source.commit) {
@@ -131,9 +212,9 @@ export async function e2e(ctx: E2eContext): Promise<number> {
             expectReady("FluxInstance", JSON.parse(await kubectl(["-n", "flux-system", "get", "fluxinstance", "flux", "-o", "json"]))),
         );
         await step("the platform layers are Ready, in order", async () =>
-            layersInOrder(JSON.parse(await kubectl(["-n", "flux-system", "get", "kustomizations", "-o", "json"])) as KustomizationList),
+            layersInOrder(JSON.parse(await kubectl(["get", "kustomizations", "-A", "-o", "json"])) as KustomizationList, plan.layers),
         );
-        await step("podinfo is available", () => kubectl(["-n", "podinfo", "wait", "--for=condition=Available", "deployment/podinfo", "--timeout=300s"]));
+        for (const w of plan.workloads) await step(`${w.kind} ${w.namespace}/${w.name} is available`, () => kubectl(waitFor(w)));
     } catch (e) {
         failed = true;
         ctx.print(`✗ ${firstError(e)}`);
@@ -223,21 +304,30 @@ function expectReady(kind: string, object: object): void {
 }
 
 interface KustomizationList {
-    items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string; lastTransitionTime?: string }[] } }[];
+    items: {
+        metadata: { name: string; namespace?: string };
+        status?: { conditions?: { type: string; status: string; lastTransitionTime?: string }[] };
+    }[];
 }
 
-/** Each layer Ready, and none Ready before the one it depends on. */
-export function layersInOrder(list: KustomizationList): void {
-    const readyAt = LAYERS.map((layer) => {
-        const item = list.items.find((i) => i.metadata.name === layer);
+/** Each layer Ready, and none Ready before a layer it depends on. */
+export function layersInOrder(list: KustomizationList, layers: PlanLayer[]): void {
+    const readyAt = new Map<string, number>();
+    for (const layer of layers) {
+        const id = `${layer.namespace}/${layer.name}`;
+        const item = list.items.find((i) => i.metadata.name === layer.name && (i.metadata.namespace ?? "flux-system") === layer.namespace);
         const ready = item?.status?.conditions?.find((c) => c.type === "Ready");
-        if (!item || ready?.status !== "True") throw new Error(`Kustomization flux-system/${layer} is not Ready`);
-        return { layer, at: Date.parse(ready.lastTransitionTime ?? "") };
-    });
-    readyAt.forEach((r, i) => {
-        const before = readyAt[i - 1];
-        if (before && r.at < before.at) throw new Error(`${r.layer} became Ready before ${before.layer}, which it depends on`);
-    });
+        if (!item || ready?.status !== "True") throw new Error(`Kustomization ${id} is not Ready`);
+        readyAt.set(id, Date.parse(ready.lastTransitionTime ?? ""));
+    }
+    for (const layer of layers) {
+        const id = `${layer.namespace}/${layer.name}`;
+        for (const dep of layer.dependsOn) {
+            const before = readyAt.get(dep);
+            if (before !== undefined && (readyAt.get(id) ?? 0) < before)
+                throw new Error(`${layer.name} became Ready before ${dep.split("/")[1]}, which it depends on`);
+        }
+    }
 }
 
 /** After the teardown: no namespace stuck Terminating, no Flux CRD left. */
