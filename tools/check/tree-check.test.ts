@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "@jest/globals";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -168,6 +168,13 @@ function append(root: string, file: string, yaml: string): void {
 }
 
 const fixtures: Fixture[] = [
+    {
+        what: "a layer that neither waits nor health-checks, so its Ready means applied",
+        change: (r) => edit(r, "clusters/development/platform.yaml", "  wait: true\n", ""),
+        expected: [
+            "warning clusters/development/platform.yaml: Kustomization flux-system/platform-services: spec.wait: is not set, and no healthChecks either: Ready will mean applied, not running, so the readiness gate of pulumi up and the layers that dependsOn it do not wait for it. Fix: set spec.wait: true and a spec.timeout",
+        ],
+    },
     {
         what: "a file that is not YAML",
         change: (r) => edit(r, "platform/services/podinfo.yaml", "  name: podinfo\n---", "  name: podinfo\n  labels: [unclosed\n---"),
@@ -578,5 +585,51 @@ describe("kubectl kustomize within limits", () => {
     it("names the kustomization kubectl cannot build within the memory cap", () => {
         KUSTOMIZE_LIMITS.maxAddressSpaceBytes = 256 * 1024 * 1024;
         expect(kustomizeFindings()).toEqual(["error   platform/configs/kustomization.yaml: kubectl kustomize fails: it needed more than 256 MiB of memory"]);
+    });
+});
+
+describe("a platform/ restructure under the cadences", () => {
+    // Staging and production pull platform/ of a release tag, not of the working tree: a merge request
+    // that moves a layer's folder and points staging at it breaks staging on merge.
+    let root: string;
+    const git = (...args: string[]) =>
+        execFileSync("git", ["-C", root, ...args], {
+            encoding: "utf8",
+            env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" },
+        });
+    const released = () =>
+        checkTree(root, () => [])
+            .findings.map(formatFinding)
+            .filter((f) => f.includes("release") || f.includes("git fetch --tags"));
+    beforeEach(() => {
+        root = copyOfRepo("check-releases");
+        git("init", "-q", "-b", "main");
+        git("add", "-A");
+        git("commit", "-qm", "sample");
+        git("tag", "0.0.6");
+    });
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("refuses a layer path the release staging pulls does not have, and says to release first", () => {
+        fs.renameSync(path.join(root, "platform/configs"), path.join(root, "platform/cluster-configs"));
+        for (const env of ["development", "staging"])
+            edit(root, `clusters/${env}/platform.yaml`, "path: ./platform/configs", "path: ./platform/cluster-configs");
+        expect(released()).toEqual([
+            "error   clusters/staging/platform.yaml: Kustomization flux-system/platform-configs: spec.path: './platform/cluster-configs' is not in release 0.0.6 (what its range 0.0.x selects), which clusters/staging pulls: Flux fails this layer as soon as this merges. Fix: release the change to platform/ first (tag it; publish-platform pushes it), then move clusters/staging to the new path in a later merge request",
+        ]);
+        // Released: the same tree passes, and production, pinned to the old tag, keeps the old path.
+        git("add", "-A");
+        git("commit", "-qm", "restructure");
+        git("tag", "0.0.7");
+        expect(released()).toEqual([]);
+    });
+
+    it("says when no release of the clone matches, instead of judging the working tree as if it were released", () => {
+        git("tag", "-d", "0.0.6");
+        git("tag", "1.0.0");
+        expect(released()).toEqual([
+            "warning clusters/production/platform.yaml: OCIRepository flux-system/platform: spec.ref: no release tag of this clone matches its tag 0.0.6, so clusters/production's layer paths were judged against the working tree only. Fix: git fetch --tags",
+            "warning clusters/staging/platform.yaml: OCIRepository flux-system/platform: spec.ref: no release tag of this clone matches its range 0.0.x, so clusters/staging's layer paths were judged against the working tree only. Fix: git fetch --tags",
+        ]);
     });
 });

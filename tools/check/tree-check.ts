@@ -21,6 +21,7 @@ import { loadCrdSchemas } from "./crd-schemas";
 import { knownFields, unknownFields } from "./known-fields";
 import { readFluxServedApis } from "../schemas/vendored";
 import { REPO_ROOT } from "../../lib/project";
+import { folderAt, releaseTags, selectedRelease } from "../../lib/releases";
 
 // The offline check of the tree Flux syncs (clusters/ and platform/) and of the stacks that point at it.
 // Every finding names the file, the object and the field, so a merge request shows where to look.
@@ -270,6 +271,74 @@ function checkReservedNames(cluster: string, set: Located[], findings: Finding[]
     }
 }
 
+/**
+ * A layer is Ready once applied unless it waits: kustomize-controller only health-checks what it applied
+ * with `wait: true` (default false) or `healthChecks` (fluxcd/kustomize-controller api/v1/kustomization_types.go). Without
+ * either, `pulumi up`'s readiness gate and every layer that dependsOn it go ahead before anything runs.
+ */
+function checkLayersWait(set: Located[], findings: Finding[]): void {
+    for (const l of set) {
+        const spec = l.manifest.spec ?? {};
+        if (!isFluxKustomization(l.manifest) || spec["wait"] === true || (Array.isArray(spec["healthChecks"]) && spec["healthChecks"].length > 0)) continue;
+        findings.push({
+            severity: "warning",
+            file: l.file,
+            object: describe(l.manifest),
+            field: "spec.wait",
+            message:
+                "is not set, and no healthChecks either: Ready will mean applied, not running, so the readiness gate of pulumi up and the layers that dependsOn it do not wait for it. Fix: set spec.wait: true and a spec.timeout",
+        });
+    }
+}
+
+/**
+ * An environment fed by the platform's OCI artifact runs `platform/` of a release tag (publish-platform
+ * pushes the tagged commit's platform/), not of the working tree: a layer path moved in the same merge
+ * request breaks it on merge. Judged on the tags this clone has; a clone without any says nothing.
+ */
+function checkReleasedPaths(root: string, cluster: string, set: Located[], tags: string[], findings: Finding[]): void {
+    if (tags.length === 0) return;
+    for (const source of set.filter((l) => l.manifest.kind === "OCIRepository" && (l.manifest.apiVersion ?? "").startsWith("source.toolkit.fluxcd.io/"))) {
+        const ref = (source.manifest.spec?.["ref"] ?? {}) as Record<string, string>;
+        const namespace = source.manifest.metadata?.namespace ?? "default";
+        const layers = set.filter((l) => {
+            const sourceRef = (l.manifest.spec?.["sourceRef"] ?? {}) as { kind?: string; name?: string; namespace?: string };
+            return (
+                isFluxKustomization(l.manifest) &&
+                sourceRef.kind === "OCIRepository" &&
+                sourceRef.name === source.manifest.metadata?.name &&
+                (sourceRef.namespace ?? l.manifest.metadata?.namespace ?? "default") === namespace
+            );
+        });
+        if (layers.length === 0) continue;
+        const release = selectedRelease(ref, tags);
+        const wanted = ref["tag"] ? `tag ${ref["tag"]}` : ref["semver"] ? `range ${ref["semver"]}` : "ref";
+        if (!release) {
+            findings.push({
+                severity: "warning",
+                file: source.file,
+                object: describe(source.manifest),
+                field: "spec.ref",
+                message: `no release tag of this clone matches its ${wanted}, so ${cluster}'s layer paths were judged against the working tree only. Fix: git fetch --tags`,
+            });
+            continue;
+        }
+        for (const l of layers) {
+            const written = l.manifest.spec?.["path"];
+            if (typeof written !== "string" || folderAt(root, release, written)) continue;
+            findings.push({
+                severity: "error",
+                file: l.file,
+                object: describe(l.manifest),
+                field: "spec.path",
+                message:
+                    `'${written}' is not in release ${release} (what its ${wanted} selects), which ${cluster} pulls: Flux fails this layer as soon as this merges. ` +
+                    `Fix: release the change to platform/ first (tag it; publish-platform pushes it), then move ${cluster} to the new path in a later merge request`,
+            });
+        }
+    }
+}
+
 /** Kinds whose controller is not among Flux's defaults: the FluxInstance must install it. */
 const NEEDS_COMPONENT: Record<string, string> = { ArtifactGenerator: "source-watcher", ExternalArtifact: "source-watcher" };
 
@@ -441,11 +510,14 @@ export function checkTree(
                 });
         }
     };
+    const tags = releaseTags(root);
     for (const [dir, env] of envs) {
         for (const o of env.objects) judge(o);
         checkReferences(dir, env.objects, findings);
         checkCycles(env.objects, findings);
         checkReservedNames(dir, env.objects, findings);
+        checkLayersWait(env.objects, findings);
+        checkReleasedPaths(root, dir, env.objects, tags, findings);
     }
     // A file no environment applies is still parsed and judged as written (it may be applied one day)...
     const inputs = inputFiles(root, [...new Set(files.map((f) => path.posix.dirname(f)))]);

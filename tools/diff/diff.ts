@@ -8,6 +8,7 @@ import { parse, stringify } from "yaml";
 import { buildEnvironment, BuiltObject, sharedKustomize } from "../../lib/flux-build";
 import { findPlatformSource, Manifest } from "../../lib/gitops-tree";
 import { ENVIRONMENTS } from "../../lib/project";
+import { releaseTags, selectedRelease } from "../../lib/releases";
 
 // `npm run diff`: what each environment will get from a change, and when, on its own cadence. Every
 // side is what Flux would apply (lib/flux-build.ts) from a tree taken out of Git itself (`git archive`),
@@ -73,16 +74,6 @@ function composed(root: string, clustersRev: string, platformRev: string, made: 
     fs.rmSync(path.join(clusters, "platform"), { recursive: true, force: true });
     if (fs.existsSync(path.join(platform, "platform"))) fs.cpSync(path.join(platform, "platform"), path.join(clusters, "platform"), { recursive: true });
     return clusters;
-}
-
-/** The release tags of the repository (`1.2.3` or `v1.2.3`), newest first. */
-function releaseTags(root: string): string[] {
-    const out = execFileSync("git", ["-C", root, "tag", "--list"], { encoding: "utf8" });
-    return out
-        .split("\n")
-        .map((t) => t.trim())
-        .filter((t) => semver.valid(t.replace(/^v/, "")) !== null)
-        .sort((a, b) => semver.rcompare(a.replace(/^v/, ""), b.replace(/^v/, "")));
 }
 
 const idOf = (m: Manifest) => `${m.kind} ${m.metadata?.namespace ? `${m.metadata.namespace}/` : ""}${m.metadata?.name}`;
@@ -256,7 +247,7 @@ export function diffEnvironments(options: DiffOptions): EnvironmentDiff[] {
             let afterTree = headTree;
             if (sourceHead?.kind === "OCIRepository" && sourceHead.ref["semver"]) {
                 const range = sourceHead.ref["semver"];
-                const pick = (r: string | undefined) => (r ? tags.find((t) => semver.satisfies(t.replace(/^v/, ""), r.replace(/,/g, " "))) : undefined);
+                const pick = (r: string | undefined) => (r ? selectedRelease({ semver: r }, tags) : undefined);
                 const running = pick(sourceBase?.ref["semver"] ?? range);
                 const selected = pick(range);
                 nowTree = running ? composed(root, base, running, made) : baseTree;
@@ -271,8 +262,8 @@ export function diffEnvironments(options: DiffOptions): EnvironmentDiff[] {
             } else if (sourceHead?.kind === "OCIRepository") {
                 const pinNow = sourceBase?.ref["tag"];
                 const pinAfter = sourceHead.ref["tag"];
-                nowTree = pinNow ? composed(root, base, tags.find((t) => t === pinNow || t === `v${pinNow}`) ?? pinNow, made) : baseTree;
-                afterTree = pinAfter ? composed(root, head, tags.find((t) => t === pinAfter || t === `v${pinAfter}`) ?? pinAfter, made) : headTree;
+                nowTree = pinNow ? composed(root, base, selectedRelease({ tag: pinNow }, tags) ?? pinNow, made) : baseTree;
+                afterTree = pinAfter ? composed(root, head, selectedRelease({ tag: pinAfter }, tags) ?? pinAfter, made) : headTree;
                 sides = { now: `release ${pinNow ?? "?"}`, after: `release ${pinAfter ?? "?"}` };
                 if (pinNow === pinAfter) {
                     const waiting = compare(built(nowTree, `clusters/${env}`).objects, built(headTree, `clusters/${env}`).objects).changes.length;
