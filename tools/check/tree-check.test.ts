@@ -167,7 +167,75 @@ function append(root: string, file: string, yaml: string): void {
     fs.appendFileSync(path.join(root, file), `---\n${yaml}`);
 }
 
+const WIDGET_CRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names:
+    kind: Widget
+    plural: widgets
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+`;
+const CRDS_LAYER = `apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: platform-crds
+  namespace: flux-system
+spec:
+  interval: 10m
+  timeout: 5m
+  sourceRef:
+    kind: GitRepository
+    name: platform
+  path: ./platform/crds
+  prune: true
+  wait: true
+`;
+
+/** A layer of CRDs, and a Widget in platform/configs, which does not depend on that layer. */
+function addCrdLayer(root: string): void {
+    fs.mkdirSync(path.join(root, "platform/crds"));
+    fs.writeFileSync(path.join(root, "platform/crds/widgets.yaml"), WIDGET_CRD);
+    fs.writeFileSync(
+        path.join(root, "platform/crds/kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - widgets.yaml\n",
+    );
+    append(root, "clusters/development/platform.yaml", CRDS_LAYER);
+    fs.writeFileSync(path.join(root, "platform/configs/widget.yaml"), "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: apps\n");
+    fs.appendFileSync(path.join(root, "platform/configs/kustomization.yaml"), "  - widget.yaml\n");
+}
+
 const fixtures: Fixture[] = [
+    {
+        what: "a layer whose custom resources outlive their CRDs in a teardown (no dependsOn, no provider label)",
+        change: addCrdLayer,
+        expected: [
+            "warning clusters/development/platform.yaml: Kustomization flux-system/platform-crds: metadata.labels: applies the CRDs of example.com, which flux-system/platform-configs uses (Widget apps/w) without a dependsOn on it: the teardown may delete it first, and leave those objects' finalizers waiting. Fix: add dependsOn: [{name: platform-crds}] to flux-system/platform-configs, or label this layer gitops-platform.io/teardown: provider",
+        ],
+    },
+    {
+        what: "nothing when the layer using custom resources depends on the layer applying their CRDs (the teardown orders them by itself)",
+        change: (r) => {
+            addCrdLayer(r);
+            edit(
+                r,
+                "clusters/development/platform.yaml",
+                "    - name: platform-service-configs\n",
+                "    - name: platform-service-configs\n    - name: platform-crds\n",
+            );
+        },
+        expected: [],
+    },
     {
         what: "a layer that neither waits nor health-checks, so its Ready means applied",
         change: (r) => edit(r, "clusters/development/platform.yaml", "  wait: true\n", ""),

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseAllDocuments } from "yaml";
-import { buildEnvironment, EnvironmentBuild, inputFiles, sharedKustomize } from "../../lib/flux-build";
+import { buildEnvironment, BuiltObject, EnvironmentBuild, inputFiles, sharedKustomize } from "../../lib/flux-build";
 import { LocatedManifest, Manifest, normaliseRepoPath, readManifests, yamlFilesUnder } from "../../lib/gitops-tree";
 import { isRemote, Kustomize } from "../../lib/kustomize";
 import {
@@ -292,6 +292,52 @@ function checkLayersWait(set: Located[], findings: Finding[]): void {
 }
 
 /**
+ * The teardown deletes layers that depend on others first, and those labelled providers last
+ * (components/flux-teardown-provider.ts). A layer using custom resources whose CRD another layer
+ * applies, with neither a dependsOn path to it nor the label on it, may outlive its CRD and controller:
+ * its objects' finalizers would then wait for a controller that is gone. Only CRDs the tree applies as
+ * objects are seen; a chart's are not rendered here.
+ */
+function checkProviders(set: BuiltObject[], findings: Finding[]): void {
+    const layers = new Map(
+        set.filter((b) => isFluxKustomization(b.manifest)).map((b) => [`${b.manifest.metadata?.namespace ?? "default"}/${b.manifest.metadata?.name}`, b]),
+    );
+    const needs = (from: string, to: string, seen = new Set<string>()): boolean => {
+        if (from === to) return true;
+        if (seen.has(from)) return false;
+        seen.add(from);
+        const m = layers.get(from)?.manifest;
+        const ns = m?.metadata?.namespace ?? "default";
+        return ((m?.spec?.["dependsOn"] as { name?: string; namespace?: string }[] | undefined) ?? []).some((d) =>
+            needs(`${d.namespace ?? ns}/${d.name}`, to, seen),
+        );
+    };
+    const crdLayer = new Map<string, string>();
+    for (const b of set) {
+        const group = b.manifest.kind === "CustomResourceDefinition" ? b.manifest.spec?.["group"] : undefined;
+        if (typeof group === "string" && layers.has(b.appliedBy)) crdLayer.set(group, b.appliedBy);
+    }
+    const reported = new Set<string>();
+    for (const b of set) {
+        const group = (b.manifest.apiVersion ?? "").split("/")[0] ?? "";
+        const provider = crdLayer.get(group);
+        if (!provider || !layers.has(b.appliedBy) || needs(b.appliedBy, provider)) continue;
+        const p = layers.get(provider)!;
+        if (p.manifest.metadata?.labels?.["gitops-platform.io/teardown"] === "provider" || reported.has(`${b.appliedBy}>${provider}`)) continue;
+        reported.add(`${b.appliedBy}>${provider}`);
+        findings.push({
+            severity: "warning",
+            file: p.file,
+            object: describe(p.manifest),
+            field: "metadata.labels",
+            message:
+                `applies the CRDs of ${group}, which ${b.appliedBy} uses (${describe(b.manifest)}) without a dependsOn on it: the teardown may delete it first, and leave those objects' finalizers waiting. ` +
+                `Fix: add dependsOn: [{name: ${provider.split("/")[1]}}] to ${b.appliedBy}, or label this layer gitops-platform.io/teardown: provider`,
+        });
+    }
+}
+
+/**
  * An environment fed by the platform's OCI artifact runs `platform/` of a release tag (publish-platform
  * pushes the tagged commit's platform/), not of the working tree: a layer path moved in the same merge
  * request breaks it on merge. Judged on the tags this clone has; a clone without any says nothing.
@@ -517,6 +563,7 @@ export function checkTree(
         checkCycles(env.objects, findings);
         checkReservedNames(dir, env.objects, findings);
         checkLayersWait(env.objects, findings);
+        checkProviders(env.objects, findings);
         checkReleasedPaths(root, dir, env.objects, tags, findings);
     }
     // A file no environment applies is still parsed and judged as written (it may be applied one day)...

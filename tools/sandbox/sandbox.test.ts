@@ -826,7 +826,8 @@ describe("list and delete", () => {
 
     it("delete says how to do it by hand without the pulumi CLI", async () => {
         await expect(remove(context(root).ctx, "sandbox-a")).rejects.toThrow(
-            "The pulumi CLI is not on PATH. Install it, or run by hand: pulumi destroy --stack sandbox-a && pulumi stack rm --preserve-config --stack sandbox-a",
+            "The pulumi CLI is not on PATH. Install it, or run by hand: pulumi destroy --stack sandbox-a && pulumi stack rm --preserve-config --stack sandbox-a. " +
+                "If the sandbox was forked without the CLI and never brought up, it has no stack, only files: git rm -r clusters/sandbox-a stacks/Pulumi.sandbox-a.yaml",
         );
     });
 });

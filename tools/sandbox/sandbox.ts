@@ -772,7 +772,8 @@ async function removeLocked(ctx: SandboxContext, name: string, options: { keepFi
         await ctx.run("pulumi", ["version"]);
     } catch {
         throw new SandboxError(
-            `The pulumi CLI is not on PATH. Install it, or run by hand: pulumi destroy --stack ${name} && pulumi stack rm --preserve-config --stack ${name}`,
+            `The pulumi CLI is not on PATH. Install it, or run by hand: pulumi destroy --stack ${name} && pulumi stack rm --preserve-config --stack ${name}. ` +
+                `If the sandbox was forked without the CLI and never brought up, it has no stack, only files: git rm -r clusters/${name} stacks/Pulumi.${name}.yaml`,
         );
     }
     // A fork written without the CLI, or never brought up, has no stack: only its files are left to remove.
