@@ -206,7 +206,9 @@ function buildFolder(root: string, rel: string, fields: FluxFields, kustomize: K
     if (fields.components) kustomization["components"] = fields.components.map((c) => fromWrapper(path.resolve(abs, c)));
     if (fields.commonMetadata?.labels) kustomization["labels"] = [{ pairs: fields.commonMetadata.labels, includeSelectors: false }];
     if (fields.commonMetadata?.annotations) kustomization["commonAnnotations"] = fields.commonMetadata.annotations;
-    const dir = wrapperDir(stringify(kustomization));
+    // The same kustomization with the repository's folders named from its root: equal for every copy of a tree.
+    const identity = stringify(kustomization).split(fromWrapper(root)).join("<root>");
+    const dir = wrapperDir(stringify(kustomization), { root, identity });
     return kustomize(dir);
 }
 

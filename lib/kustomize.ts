@@ -89,6 +89,9 @@ function run(dir: string): KustomizeResult {
  */
 function digestOf(dirs: string[]): string {
     const hash = createHash("sha256");
+    // A wrapper names its repository's folders by path from the temporary folder, so it differs per
+    // copy of a tree; it is keyed by what it says relative to that repository instead.
+    const wrapper = dirs[0] ? WRAPPERS.get(dirs[0]) : undefined;
     const walk = (dir: string): void => {
         if (!fs.existsSync(dir)) {
             hash.update(`missing:${dir}`);
@@ -101,11 +104,18 @@ function digestOf(dirs: string[]): string {
         }
     };
     for (const d of dirs) {
-        hash.update(path.relative(dirs[0] ?? d, d));
+        if (wrapper && d === dirs[0]) {
+            hash.update(wrapper.identity);
+            continue;
+        }
+        hash.update(path.relative(wrapper?.root ?? dirs[0] ?? d, d));
         walk(d);
     }
     return hash.digest("hex");
 }
+
+/** Wrapper folders of this process, with the repository they build from and what they say relative to it. */
+const WRAPPERS = new Map<string, { root: string; identity: string }>();
 
 /** Stands for the built folder's path in a stored result. */
 const HERE = "\u0000here\u0000";
@@ -146,8 +156,9 @@ export function kubectlKustomize(options: { cacheDir?: string; reads?: (dir: str
  * A folder outside the repository holding a kustomization Flux would generate or extend, written once per
  * content: the same build gets the same folder (so the same cache key) in every process.
  */
-export function wrapperDir(kustomization: string): string {
+export function wrapperDir(kustomization: string, repository?: { root: string; identity: string }): string {
     const dir = path.join(os.tmpdir(), "gitops-platform-flux-build", createHash("sha256").update(kustomization).digest("hex").slice(0, 24));
+    if (repository) WRAPPERS.set(dir, repository);
     const file = path.join(dir, "kustomization.yaml");
     if (!fs.existsSync(file)) {
         fs.mkdirSync(dir, { recursive: true });

@@ -3,8 +3,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseConfig } from "../infra/config";
-import { buildEnvironment, readyOrderOf, sharedKustomize, substitute } from "../lib/flux-build";
-import { klogReason } from "../lib/kustomize";
+import { buildEnvironment, foldersRead, readyOrderOf, sharedKustomize, substitute } from "../lib/flux-build";
+import { klogReason, kubectlKustomize } from "../lib/kustomize";
+import { copyOfRepo } from "./support/temp-repo";
 import { REPO_ROOT } from "../lib/project";
 
 // The one builder of what Flux applies (lib/flux-build.ts), on a tree this project did not shape: a base
@@ -219,5 +220,30 @@ describe("the program reads the same builder", () => {
 
     it("alerts on the namespaces the overlays' releases and repositories really land in", () => {
         expect(config().alerts).toMatchObject({ helmReleaseNamespaces: ["cert-manager", "podinfo"], sourceNamespaces: ["cert-manager", "podinfo"] });
+    });
+});
+
+describe("kustomize builds are reused across copies of a tree", () => {
+    it("builds a layer Flux patches once, whichever folder the copy of the tree is in", () => {
+        const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-kustomize-cache-"));
+        const copies = [copyOfRepo("reuse-a"), copyOfRepo("reuse-b")];
+        try {
+            const kustomize = kubectlKustomize({ cacheDir, reads: (dir) => foldersRead(dir) });
+            const entries = () => fs.readdirSync(cacheDir).length;
+            // Production's platform-services layer carries a Flux patch: built through a wrapper kustomization.
+            const first = buildEnvironment(copies[0]!, "clusters/production", { kustomize });
+            const afterFirst = entries();
+            const second = buildEnvironment(copies[1]!, "clusters/production", { kustomize: kubectlKustomize({ cacheDir, reads: (dir) => foldersRead(dir) }) });
+            expect(afterFirst).toBeGreaterThan(0);
+            expect(entries()).toBe(afterFirst);
+            expect(second.objects.map((o) => o.manifest)).toEqual(first.objects.map((o) => o.manifest));
+            expect(
+                second.objects.find((o) => o.manifest.kind === "HelmRelease" && o.manifest.metadata?.name === "podinfo")?.manifest.spec?.["values"],
+            ).toMatchObject({
+                replicaCount: 2,
+            });
+        } finally {
+            for (const dir of [cacheDir, ...copies]) fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
