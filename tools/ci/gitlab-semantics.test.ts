@@ -74,16 +74,16 @@ describe("the jobs GitLab creates for each event, at a glance", () => {
     const RUN_PIPELINE: PipelineRun = { source: "web", ref: { kind: "branch", name: "main" }, pipelineVariables: { EVENT: "main" } };
     const kinds = (jobs: string[]) => [...new Set(jobs.map((j) => j.split(" ")[0] ?? ""))].sort((a, b) => a.localeCompare(b));
     it.each<[string, PipelineRun, string[], string[]]>([
-        ["merge request", MERGE_REQUEST, ["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"], ["flux", "preview"]],
-        ["push to main", PUSH_TO_MAIN, ["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"], ["deploy"]],
-        ["schedule", SCHEDULE, ["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"], ["drift", "expire", "reconcile"]],
+        ["merge request", MERGE_REQUEST, ["e2e", "plan", "stacks", "test", "test-with-own-tree", "test-with-sandboxes", "tools-image"], ["flux", "preview"]],
+        ["push to main", PUSH_TO_MAIN, ["e2e", "plan", "stacks", "test", "test-with-own-tree", "test-with-sandboxes", "tools-image"], ["deploy"]],
+        ["schedule", SCHEDULE, ["e2e", "plan", "stacks", "test", "test-with-own-tree", "test-with-sandboxes", "tools-image"], ["drift", "expire", "reconcile"]],
         [
             '"Run pipeline" on main with EVENT=main',
             RUN_PIPELINE,
-            ["plan", "stacks", "test", "test-with-sandboxes", "tools-image"],
+            ["plan", "stacks", "test", "test-with-own-tree", "test-with-sandboxes", "tools-image"],
             ["drift", "expire", "reconcile"],
         ],
-        ["tag 1.2.3", TAG, ["publish-platform", "release-guard", "test", "test-with-sandboxes"], []],
+        ["tag 1.2.3", TAG, ["publish-platform", "release-guard", "test", "test-with-own-tree", "test-with-sandboxes"], []],
     ])("%s", (_event, run, parentJobs, childJobKinds) => {
         const { parent: top, child } = runEvent(run, ["components/eks-cluster.ts"]);
         expect(names(top)).toEqual(parentJobs);
@@ -94,7 +94,7 @@ describe("the jobs GitLab creates for each event, at a glance", () => {
 describe("the jobs GitLab creates for each event", () => {
     it("a merge request: the tests, the plan, and a preview of each affected stack in the child pipeline", () => {
         const { parent: top, child } = runEvent(MERGE_REQUEST, ["components/eks-cluster.ts"]);
-        expect(names(top)).toEqual(["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"]);
+        expect(names(top)).toEqual(["e2e", "plan", "stacks", "test", "test-with-own-tree", "test-with-sandboxes", "tools-image"]);
         expect(job(top, "e2e").when).toBe("manual");
         expect(names(child!)).toEqual(["flux diff", "preview aws-development", "preview aws-production", "preview aws-staging"]);
         // The production gate reads the labels the trigger job hands down.
@@ -118,7 +118,7 @@ describe("the jobs GitLab creates for each event", () => {
 
     it("a push to main deploys every cloud stack, whatever the push changed", () => {
         const { parent: top, child } = runEvent(PUSH_TO_MAIN, ["README.md"]);
-        expect(names(top)).toEqual(["e2e", "plan", "stacks", "test", "test-with-sandboxes", "tools-image"]);
+        expect(names(top)).toEqual(["e2e", "plan", "stacks", "test", "test-with-own-tree", "test-with-sandboxes", "tools-image"]);
         expect(names(child!)).toEqual(["deploy aws-development", "deploy aws-production", "deploy aws-staging"]);
         expect(job(child!, "deploy aws-production").when).toBe("manual");
     });
@@ -156,10 +156,14 @@ describe("the jobs GitLab creates for each event", () => {
 
     it("a version tag runs the tests, then publishes platform/ once its commit is found on main", () => {
         const { parent: top, child } = runEvent(TAG);
-        expect(names(top)).toEqual(["publish-platform", "release-guard", "test", "test-with-sandboxes"]);
+        expect(names(top)).toEqual(["publish-platform", "release-guard", "test", "test-with-own-tree", "test-with-sandboxes"]);
         expect(child).toBeUndefined();
         expect(job(top, "publish-platform").needs).toEqual(["release-guard"]);
-        expect(names(created(createPipeline(parent, { source: "push", ref: { kind: "tag", name: "v1.2.3-rc" } })))).toEqual(["test", "test-with-sandboxes"]);
+        expect(names(created(createPipeline(parent, { source: "push", ref: { kind: "tag", name: "v1.2.3-rc" } })))).toEqual([
+            "test",
+            "test-with-own-tree",
+            "test-with-sandboxes",
+        ]);
     });
 
     it("a push to another branch without a merge request runs nothing", () => {

@@ -386,6 +386,11 @@ describe("the parent pipeline", () => {
         expect(parent["test-with-sandboxes"]?.rules).toBeUndefined();
     });
 
+    it("runs the whole npm test again over a copy whose clusters/ and platform/ are a team's own tree", () => {
+        expect(script("test-with-own-tree").split("\n").at(-1)).toBe("npm run test:own-tree");
+        expect(parent["test-with-own-tree"]?.image).toBe(parent.test?.image);
+    });
+
     it("builds the tools image from tools/ci/Dockerfile and hands on its digest", () => {
         expect(script("tools-image")).toContain('docker build -t "$REPO:$TAG" tools/ci');
         expect(script("tools-image")).toContain('echo "TOOLS_IMAGE=$REPO@$DIGEST"');
