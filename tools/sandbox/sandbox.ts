@@ -540,12 +540,12 @@ function printBuiltChanges(
     treePath: string,
     environment: string,
 ): void {
-    // The "after" side is the checkout's tree (everything but Git's and npm's folders) with the merge
+    // The "after" side is the checkout's tree (all but hidden folders and npm's) with the merge
     // in the source's place, so paths the cluster folder points at resolve as they would after merge.
     const after = path.join(scratch, "built-after");
     fs.mkdirSync(after);
     for (const entry of fs.readdirSync(ctx.root)) {
-        if (entry === ".git" || entry === "node_modules" || entry.startsWith(".sandbox-staging-")) continue;
+        if (entry.startsWith(".") || entry === "node_modules") continue;
         fs.cpSync(path.join(ctx.root, entry), path.join(after, entry), { recursive: true, dereference: true });
     }
     fs.rmSync(path.join(after, treePath), { recursive: true, force: true });
