@@ -1,4 +1,5 @@
 import { spawnSync } from "child_process";
+import * as fs from "fs";
 import * as semver from "semver";
 
 // The releases staging and production run are Git tags of this repository: the publish-platform job
@@ -7,6 +8,10 @@ import * as semver from "semver";
 
 /** The release tags of the repository (`1.2.3` or `v1.2.3`), newest first; none outside a Git work tree. */
 export function releaseTags(root: string): string[] {
+    // Only a repository's own top folder: a tree kept inside another repository (a test fixture) has
+    // none of that repository's releases, and `rev:path` would not name its paths.
+    const top = spawnSync("git", ["-C", root, "rev-parse", "--show-toplevel"], { encoding: "utf8" });
+    if (top.status !== 0 || fs.realpathSync(top.stdout.trim()) !== fs.realpathSync(root)) return [];
     const out = spawnSync("git", ["-C", root, "tag", "--list"], { encoding: "utf8" });
     if (out.status !== 0) return [];
     return out.stdout

@@ -10,6 +10,7 @@ import { readFluxServedApis } from "../schemas/vendored";
 import { REPO_ROOT } from "../../lib/project";
 import { commitSandboxes } from "../../test/support/sandboxes";
 import { copyOfRepo } from "../../test/support/temp-repo";
+import { releaseTags } from "../../lib/releases";
 
 describe("semver ranges in Flux's Masterminds syntax", () => {
     it.each([
@@ -699,5 +700,34 @@ describe("a platform/ restructure under the cadences", () => {
             "warning clusters/production/platform.yaml: OCIRepository flux-system/platform: spec.ref: no release tag of this clone matches its tag 0.0.6, so clusters/production's layer paths were judged against the working tree only. Fix: git fetch --tags",
             "warning clusters/staging/platform.yaml: OCIRepository flux-system/platform: spec.ref: no release tag of this clone matches its range 0.0.x, so clusters/staging's layer paths were judged against the working tree only. Fix: git fetch --tags",
         ]);
+    });
+});
+
+describe("release tags belong to the repository whose top folder is checked", () => {
+    it("a tree kept inside another repository has none of its releases", () => {
+        const outer = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-outer-"));
+        try {
+            const git = (...args: string[]) =>
+                execFileSync("git", ["-C", outer, ...args], {
+                    encoding: "utf8",
+                    env: {
+                        ...process.env,
+                        GIT_AUTHOR_NAME: "t",
+                        GIT_AUTHOR_EMAIL: "t@example.com",
+                        GIT_COMMITTER_NAME: "t",
+                        GIT_COMMITTER_EMAIL: "t@example.com",
+                    },
+                });
+            git("init", "-q", "-b", "main");
+            fs.mkdirSync(path.join(outer, "fixture"));
+            fs.writeFileSync(path.join(outer, "fixture", "README.md"), "a tree kept here\n");
+            git("add", "-A");
+            git("commit", "-qm", "fixture");
+            git("tag", "1.0.0");
+            expect(releaseTags(outer)).toEqual(["1.0.0"]);
+            expect(releaseTags(path.join(outer, "fixture"))).toEqual([]);
+        } finally {
+            fs.rmSync(outer, { recursive: true, force: true });
+        }
     });
 });
