@@ -218,6 +218,13 @@ function addCrdLayer(root: string): void {
 
 const fixtures: Fixture[] = [
     {
+        what: "a layer that waits with no timeout, so a failing health check holds for its whole interval",
+        change: (r) => edit(r, "clusters/production/platform.yaml", "  timeout: 5m\n", ""),
+        expected: [
+            "warning clusters/production/platform.yaml: Kustomization flux-system/platform-service-configs: spec.timeout: is not set, so its health checks wait as long as its interval (10m) before Flux reports the failure. Fix: set spec.timeout, shorter than flux.readyTimeout",
+        ],
+    },
+    {
         what: "a layer whose custom resources outlive their CRDs in a teardown (no dependsOn, no provider label)",
         change: addCrdLayer,
         expected: [

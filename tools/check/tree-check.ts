@@ -279,7 +279,20 @@ function checkReservedNames(cluster: string, set: Located[], findings: Finding[]
 function checkLayersWait(set: Located[], findings: Finding[]): void {
     for (const l of set) {
         const spec = l.manifest.spec ?? {};
-        if (!isFluxKustomization(l.manifest) || spec["wait"] === true || (Array.isArray(spec["healthChecks"]) && spec["healthChecks"].length > 0)) continue;
+        if (!isFluxKustomization(l.manifest)) continue;
+        const waits = spec["wait"] === true || (Array.isArray(spec["healthChecks"]) && spec["healthChecks"].length > 0);
+        if (waits && spec["timeout"] === undefined) {
+            // The timeout defaults to the interval (same file): an hourly layer holds a failing health
+            // check for an hour, past the readiness gate of pulumi up, before Flux itself says so.
+            findings.push({
+                severity: "warning",
+                file: l.file,
+                object: describe(l.manifest),
+                field: "spec.timeout",
+                message: `is not set, so its health checks wait as long as its interval (${String(spec["interval"])}) before Flux reports the failure. Fix: set spec.timeout, shorter than flux.readyTimeout`,
+            });
+        }
+        if (waits) continue;
         findings.push({
             severity: "warning",
             file: l.file,
