@@ -1,3 +1,6 @@
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as ts from "typescript";
 import { REPO_ROOT } from "../../lib/project";
@@ -54,16 +57,93 @@ function treeOf(checker: ts.TypeChecker, type: ts.Type, depth: number, seen: Map
  * The field trees of the given kinds, each as `module specifier` + kind (the model's interface is
  * `I<Kind>`), read in one TypeScript program. A kind whose declaration cannot be read is left out.
  */
-export function knownFields(wanted: { specifier: string; kind: string }[]): Map<string, FieldTree> {
+export function knownFields(wanted: { specifier: string; kind: string }[], options: { cacheDir?: string } = {}): Map<string, FieldTree> {
+    const cacheDir = options.cacheDir ?? path.join(os.tmpdir(), "gitops-platform-known-fields");
+    // On disk, by the model package's version: reading the declarations takes a TypeScript program
+    // (about a second); a tree read once serves every later `npm run check` on this machine.
+    for (const k of wanted) {
+        const id = `${k.specifier}/${k.kind}`;
+        if (cache.has(id)) continue;
+        const stored = readStored(cacheDir, k);
+        if (stored) cache.set(id, stored);
+    }
     // One TypeScript program per process for what is new: checking several trees reads each kind once.
     const kinds = wanted.filter((k) => !cache.has(`${k.specifier}/${k.kind}`));
-    if (kinds.length > 0) for (const [k, v] of readTrees(kinds)) cache.set(k, v);
+    if (kinds.length > 0) {
+        for (const [k, v] of readTrees(kinds)) {
+            cache.set(k, v);
+            const kind = kinds.find((x) => `${x.specifier}/${x.kind}` === k);
+            if (kind) store(cacheDir, kind, v);
+        }
+    }
     return new Map(
         wanted.flatMap((k) => (cache.has(`${k.specifier}/${k.kind}`) ? [[`${k.specifier}/${k.kind}`, cache.get(`${k.specifier}/${k.kind}`)!] as const] : [])),
     );
 }
 
 const cache = new Map<string, FieldTree>();
+
+/** The version of the package a model specifier is in (`@scope/name/...` or `name/...`). */
+function packageVersion(specifier: string): string {
+    const parts = specifier.split("/");
+    const name = specifier.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] ?? specifier);
+    try {
+        return (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+    } catch {
+        return "unknown";
+    }
+}
+
+/**
+ * Where a kind's tree is kept: the key names the model, its package's version and this format (raise
+ * `v1` whenever `treeOf` changes what it reads, or trees of the old reading would be served).
+ */
+function storedFile(cacheDir: string, k: { specifier: string; kind: string }): string {
+    const key = `v1:${k.specifier}/${k.kind}@${packageVersion(k.specifier)}`;
+    return path.join(cacheDir, `${createHash("sha256").update(key).digest("hex").slice(0, 32)}.json`);
+}
+
+/** A tree as a list of nodes (types recur and refer to themselves): each a list of [field, node], -1 for open. */
+type StoredTree = { root: number; nodes: [string, number][][] };
+
+function store(cacheDir: string, k: { specifier: string; kind: string }, tree: FieldTree): void {
+    const ids = new Map<FieldTree, number>();
+    const nodes: [string, number][][] = [];
+    const idOf = (t: FieldTree): number => {
+        if (t === "open") return -1;
+        const known = ids.get(t);
+        if (known !== undefined) return known;
+        const id = nodes.length;
+        ids.set(t, id);
+        const fields: [string, number][] = [];
+        nodes.push(fields);
+        for (const [name, sub] of t.fields) fields.push([name, idOf(sub)]);
+        return id;
+    };
+    const stored: StoredTree = { root: idOf(tree), nodes };
+    try {
+        fs.mkdirSync(cacheDir, { recursive: true });
+        const file = storedFile(cacheDir, k);
+        fs.writeFileSync(`${file}.${process.pid}`, JSON.stringify(stored));
+        fs.renameSync(`${file}.${process.pid}`, file);
+    } catch {
+        // A cache that cannot be written is only slower.
+    }
+}
+
+function readStored(cacheDir: string, k: { specifier: string; kind: string }): FieldTree | undefined {
+    let stored: StoredTree;
+    try {
+        stored = JSON.parse(fs.readFileSync(storedFile(cacheDir, k), "utf8")) as StoredTree;
+    } catch {
+        return undefined;
+    }
+    const trees: { fields: Map<string, FieldTree> }[] = stored.nodes.map(() => ({ fields: new Map() }));
+    stored.nodes.forEach((fields, i) => {
+        for (const [name, sub] of fields) trees[i]!.fields.set(name, sub === -1 ? "open" : trees[sub]!);
+    });
+    return stored.root === -1 ? "open" : trees[stored.root];
+}
 
 function readTrees(kinds: { specifier: string; kind: string }[]): Map<string, FieldTree> {
     const out = new Map<string, FieldTree>();
