@@ -4,7 +4,7 @@ import { REPO_ROOT } from "../../lib/project";
 import { spawnCommand } from "../../lib/run-command";
 import { e2e, e2ePlan, formatPlan } from "./e2e";
 
-// --plan: what the run would wait for, from the tree, without any tool.
+// --plan: what the run would wait for, from the tree, with kubectl alone (kustomize builds): no Docker, kind or Pulumi.
 if (process.argv.includes("--plan")) {
     const plan = e2ePlan(REPO_ROOT);
     for (const line of formatPlan(plan)) console.log(line);
