@@ -23,7 +23,9 @@ import { isRemote, Kustomize, kubectlKustomize, wrapperDir } from "./kustomize";
 export interface Finding {
     severity: "error" | "warning";
     file: string;
+    /** `Kind namespace/name`, when the finding is about one object. */
     object?: string;
+    /** Dotted path of the field, e.g. `spec.dependsOn[0].name`. */
     field?: string;
     message: string;
 }
@@ -276,18 +278,23 @@ function postBuildVars(
 
 // --- tracing ------------------------------------------------------------------------------------------
 
+/** The kustomization.yaml of each folder that has one and parses (one that does not is the build's to report). */
+function kustomizationsOf(root: string, dirs: string[]): { dir: string; k: Record<string, unknown> }[] {
+    return dirs.flatMap((dir) => {
+        const file = kustomizationFile(path.join(root, dir));
+        if (!file) return [];
+        try {
+            return [{ dir, k: (readManifests(file)[0] ?? {}) as Record<string, unknown> }];
+        } catch {
+            return [];
+        }
+    });
+}
+
 /** Files a kustomization reads as inputs, not as objects: patch files and kustomize configurations. */
 export function inputFiles(root: string, dirs: string[]): Set<string> {
     const out = new Set<string>();
-    for (const dir of dirs) {
-        const file = kustomizationFile(path.join(root, dir));
-        if (!file) continue;
-        let k: Record<string, unknown> = {};
-        try {
-            k = (readManifests(file)[0] ?? {}) as Record<string, unknown>;
-        } catch {
-            continue;
-        }
+    for (const { dir, k } of kustomizationsOf(root, dirs)) {
         const add = (p: unknown) => typeof p === "string" && out.add(path.relative(root, path.resolve(root, dir, p)));
         for (const p of (k["patches"] as { path?: string }[] | undefined) ?? []) add(p?.path);
         for (const p of (k["patchesJson6902"] as { path?: string }[] | undefined) ?? []) add(p?.path);
@@ -307,15 +314,7 @@ interface PatchFile {
 /** The patch files the kustomizations of these folders apply. */
 function patchFiles(root: string, dirs: string[]): PatchFile[] {
     const out: PatchFile[] = [];
-    for (const dir of dirs) {
-        const file = kustomizationFile(path.join(root, dir));
-        if (!file) continue;
-        let k: Record<string, unknown> = {};
-        try {
-            k = (readManifests(file)[0] ?? {}) as Record<string, unknown>;
-        } catch {
-            continue;
-        }
+    for (const { dir, k } of kustomizationsOf(root, dirs)) {
         const entries: { path?: string; target?: Record<string, string> }[] = [
             ...((k["patches"] as { path?: string; target?: Record<string, string> }[] | undefined) ?? []),
             ...((k["patchesStrategicMerge"] as unknown[] | undefined) ?? []).map((p) => ({ path: typeof p === "string" ? p : undefined })),

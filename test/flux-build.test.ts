@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseConfig } from "../infra/config";
-import { buildEnvironment, foldersRead, readyOrderOf, sharedKustomize, substitute } from "../lib/flux-build";
+import { buildEnvironment, type BuiltObject, foldersRead, readyOrderOf, sharedKustomize, substitute } from "../lib/flux-build";
 import { klogReason, kubectlKustomize } from "../lib/kustomize";
 import { copyOfRepo } from "./support/temp-repo";
 import { REPO_ROOT } from "../lib/project";
@@ -29,6 +29,9 @@ const find = (b: ReturnType<typeof build>, kind: string, name: string) => b.obje
 /** A field of a built object's spec, by dotted path (numbers index lists). */
 const specAt = (o: { manifest: { spec?: Record<string, unknown> } } | undefined, dotted: string): unknown =>
     dotted.split(".").reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined), o?.manifest.spec);
+
+/** What pulumi up waits for, in order, from what a root sync applies. */
+const readyOrder = (objects: BuiltObject[]) => readyOrderOf(objects.map((o) => o.manifest)).map((r) => `${r.kind} ${r.namespace}/${r.name}`);
 
 describe("what Flux applies in an environment of an overlay tree", () => {
     it("builds each layer from its overlay: namespaces from the base's kustomization.yaml, values from the overlay's patch file", () => {
@@ -59,7 +62,7 @@ describe("what Flux applies in an environment of an overlay tree", () => {
             "infra-configs infrastructure/configs/staging",
             "apps apps/staging",
         ]);
-        expect(readyOrderOf(b.root.map((o) => o.manifest)).map((r) => `${r.kind} ${r.namespace}/${r.name}`)).toEqual([
+        expect(readyOrder(b.root)).toEqual([
             "GitRepository flux-system/platform",
             "Kustomization flux-system/infra-controllers",
             "Kustomization flux-system/infra-configs",
@@ -79,8 +82,7 @@ describe("what pulumi up waits for in a cluster folder", () => {
             const k = fs.readFileSync(path.join(r, "clusters/staging/kustomization.yaml"), "utf8");
             write(r, "clusters/staging/kustomization.yaml", k.replace("kind: Kustomization\n", "kind: Kustomization\nnamespace: fleet\n"));
         });
-        const order = readyOrderOf(buildEnvironment(root, "clusters/staging", { kustomize: sharedKustomize(), rootOnly: true }).root.map((o) => o.manifest));
-        expect(order.map((r) => `${r.kind} ${r.namespace}/${r.name}`)).toEqual([
+        expect(readyOrder(buildEnvironment(root, "clusters/staging", { kustomize: sharedKustomize(), rootOnly: true }).root)).toEqual([
             "GitRepository fleet/platform",
             "Kustomization fleet/infra-controllers",
             "Kustomization fleet/infra-configs",

@@ -558,7 +558,6 @@ describe("npm run check", () => {
     let results: Record<string, CheckResult>;
 
     beforeAll(async () => {
-        roots.set("shipped", REPO_ROOT);
         const sandboxed = copyOfRepo("check-sandboxes");
         await commitSandboxes(sandboxed);
         roots.set("committed sandboxes", sandboxed);
@@ -583,7 +582,7 @@ describe("npm run check", () => {
     });
 
     afterAll(() => {
-        for (const [what, root] of roots) if (what !== "shipped" && what !== "overlay tree") fs.rmSync(root, { recursive: true, force: true });
+        for (const [what, root] of roots) if (what !== "overlay tree") fs.rmSync(root, { recursive: true, force: true });
     });
 
     it("counts an object no schema knows as not validated (the number npm run check prints in its summary)", () => {
@@ -601,10 +600,6 @@ describe("npm run check", () => {
     it("passes the sample tree with no error and no warning", () => {
         expect(results[roots.get("long-lived stacks only") ?? ""]?.findings.map(formatFinding)).toEqual([]);
         expect(results[roots.get("long-lived stacks only") ?? ""]?.manifests).toBeGreaterThan(25);
-    });
-
-    it("finds no error in the tree this checkout ships, whoever wrote it (npm run check, in CI, says the rest)", () => {
-        expect(results[REPO_ROOT]?.findings.filter((f) => f.severity === "error").map(formatFinding)).toEqual([]);
     });
 
     it("passes a team's overlay tree (base plus overlays, patch files, namespaces from kustomization.yaml) with no error and no warning", () => {

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseAllDocuments } from "yaml";
-import { buildEnvironment, BuiltObject, EnvironmentBuild, inputFiles, sharedKustomize } from "../../lib/flux-build";
+import { buildEnvironment, BuiltObject, EnvironmentBuild, type Finding, inputFiles, sharedKustomize } from "../../lib/flux-build";
 import { LocatedManifest, Manifest, normaliseRepoPath, readManifests, yamlFilesUnder } from "../../lib/gitops-tree";
 import { isRemote, Kustomize } from "../../lib/kustomize";
 import {
@@ -26,15 +26,7 @@ import { folderAt, releaseTags, selectedRelease } from "../../lib/releases";
 // The offline check of the tree Flux syncs (clusters/ and platform/) and of the stacks that point at it.
 // Every finding names the file, the object and the field, so a merge request shows where to look.
 
-export interface Finding {
-    severity: "error" | "warning";
-    file: string;
-    /** `Kind namespace/name`, when the finding is about one object. */
-    object?: string;
-    /** Dotted path of the field, e.g. `spec.dependsOn[0].name`. */
-    field?: string;
-    message: string;
-}
+export type { Finding };
 
 export function formatFinding(f: Finding): string {
     return `${f.severity.padEnd(7)} ${[f.file, f.object, f.field].filter(Boolean).join(": ")}: ${f.message}`;

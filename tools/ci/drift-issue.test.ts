@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import * as http from "http";
-import { listen } from "../../test/support/node-child";
+import { beforeEach, describe, expect, it } from "@jest/globals";
+import { fakeGitLabApi } from "../../test/support/fake-gitlab-api";
 import { DRIFT_LABEL, driftTitle, reportDrift } from "./drift-issue";
 
 // The nightly drift check's issue, against a stand-in for GitLab's issues API that behaves as GitLab
@@ -20,68 +19,61 @@ interface Issue {
 
 const TOKEN = "stand-in-project-token";
 let issues: Issue[] = [];
-const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-        const url = new URL(req.url ?? "/", "http://gitlab.test");
-        const json = (status: number, value: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
-        if (req.headers["private-token"] !== TOKEN) return json(401, { message: "401 Unauthorized" });
-        const base = "/api/v4/projects/42";
-        const webUrl = (i: Issue) => `https://gitlab.test/acme/gitops-platform/-/issues/${i.iid}`;
-        if (req.method === "GET" && url.pathname === `${base}/issues`) {
-            const labels = (url.searchParams.get("labels") ?? "").split(",").filter(Boolean);
-            const words = (url.searchParams.get("search") ?? "").toLowerCase().split(/\s+/).filter(Boolean);
-            const inTitleOnly = url.searchParams.get("in") === "title";
-            const found = issues.filter(
-                (i) =>
-                    (!url.searchParams.get("state") || i.state === url.searchParams.get("state")) &&
-                    labels.every((l) => i.labels.includes(l)) &&
-                    words.every((w) => `${i.title} ${inTitleOnly ? "" : i.description}`.toLowerCase().includes(w)),
-            );
-            return json(
-                200,
-                found.map((i) => ({ iid: i.iid, title: i.title, state: i.state, labels: i.labels, web_url: webUrl(i) })),
-            );
+const api = fakeGitLabApi(TOKEN, ({ method, url, body: parsed }, json) => {
+    const base = "/api/v4/projects/42";
+    const webUrl = (i: Issue) => `https://gitlab.test/acme/gitops-platform/-/issues/${i.iid}`;
+    if (method === "GET" && url.pathname === `${base}/issues`) {
+        const labels = (url.searchParams.get("labels") ?? "").split(",").filter(Boolean);
+        const words = (url.searchParams.get("search") ?? "").toLowerCase().split(/\s+/).filter(Boolean);
+        const inTitleOnly = url.searchParams.get("in") === "title";
+        const found = issues.filter(
+            (i) =>
+                (!url.searchParams.get("state") || i.state === url.searchParams.get("state")) &&
+                labels.every((l) => i.labels.includes(l)) &&
+                words.every((w) => `${i.title} ${inTitleOnly ? "" : i.description}`.toLowerCase().includes(w)),
+        );
+        json(
+            200,
+            found.map((i) => ({ iid: i.iid, title: i.title, state: i.state, labels: i.labels, web_url: webUrl(i) })),
+        );
+        return true;
+    }
+    if (method === "POST" && url.pathname === `${base}/issues`) {
+        if (!parsed["title"]) {
+            json(400, { message: "title is missing" });
+            return true;
         }
-        const parsed = JSON.parse(body || "{}") as Record<string, string>;
-        if (req.method === "POST" && url.pathname === `${base}/issues`) {
-            if (!parsed["title"]) return json(400, { message: "title is missing" });
-            const issue: Issue = {
-                iid: issues.length + 1,
-                title: parsed["title"],
-                state: "opened",
-                labels: (parsed["labels"] ?? "").split(",").filter(Boolean),
-                description: parsed["description"] ?? "",
-                notes: [],
-            };
-            issues.push(issue);
-            return json(201, { iid: issue.iid, web_url: webUrl(issue) });
-        }
-        const note = new RegExp(`^${base}/issues/(\\d+)/notes$`).exec(url.pathname);
-        if (req.method === "POST" && note) {
-            const issue = issues.find((i) => i.iid === Number(note[1]));
-            if (!issue) return json(404, { message: "404 Issue Not Found" });
+        const issue: Issue = {
+            iid: issues.length + 1,
+            title: parsed["title"],
+            state: "opened",
+            labels: (parsed["labels"] ?? "").split(",").filter(Boolean),
+            description: parsed["description"] ?? "",
+            notes: [],
+        };
+        issues.push(issue);
+        json(201, { iid: issue.iid, web_url: webUrl(issue) });
+        return true;
+    }
+    const note = new RegExp(`^${base}/issues/(\\d+)/notes$`).exec(url.pathname);
+    if (method === "POST" && note) {
+        const issue = issues.find((i) => i.iid === Number(note[1]));
+        if (!issue) json(404, { message: "404 Issue Not Found" });
+        else {
             issue.notes.push(parsed["body"] ?? "");
-            return json(201, { id: issue.notes.length, body: parsed["body"] });
+            json(201, { id: issue.notes.length, body: parsed["body"] });
         }
-        return json(404, { message: "404 Not Found" });
-    });
+        return true;
+    }
+    return false;
 });
 
-let apiUrl: string;
-beforeAll(async () => {
-    apiUrl = `http://127.0.0.1:${await listen(server)}/api/v4`;
-});
-afterAll(() => {
-    server.close();
-});
 beforeEach(() => {
     issues = [];
 });
 
 const report = (stack: string, job: number, token = TOKEN) =>
-    reportDrift({ apiUrl, projectId: "42", token, stack, jobUrl: `https://gitlab.test/acme/gitops-platform/-/jobs/${job}` });
+    reportDrift({ apiUrl: api(), projectId: "42", token, stack, jobUrl: `https://gitlab.test/acme/gitops-platform/-/jobs/${job}` });
 
 describe("the drift issue", () => {
     it("opens one issue for a stack's first drift, saying where to look and how to put it back", async () => {

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import * as http from "http";
-import { listen } from "../../test/support/node-child";
+import { beforeEach, describe, expect, it } from "@jest/globals";
+import { fakeGitLabApi } from "../../test/support/fake-gitlab-api";
 import { NOTE_MARKER, upsertNote } from "./mr-note";
 
 // The merge request's flux-diff note, against a stand-in for GitLab's notes API as doc/api/notes.md
@@ -9,47 +8,35 @@ import { NOTE_MARKER, upsertNote } from "./mr-note";
 
 const TOKEN = "stand-in-note-token";
 let notes: { id: number; body: string; author: string }[] = [];
-const server = http.createServer((req, res) => {
-    let raw = "";
-    req.on("data", (c: Buffer) => (raw += c.toString()));
-    req.on("end", () => {
-        const url = new URL(req.url ?? "/", "http://gitlab.test");
-        const json = (status: number, value: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
-        if (req.headers["private-token"] !== TOKEN) return json(401, { message: "401 Unauthorized" });
-        const base = "/api/v4/projects/42/merge_requests/7/notes";
-        const body = raw ? (JSON.parse(raw) as { body?: string }).body : undefined;
-        if (req.method === "GET" && url.pathname === base) {
-            const per = Number(url.searchParams.get("per_page") ?? 20);
-            const page = Number(url.searchParams.get("page") ?? 1);
-            return json(200, notes.slice((page - 1) * per, page * per));
-        }
-        if (req.method === "POST" && url.pathname === base) {
-            const note = { id: notes.length + 100, body: body ?? "", author: "bot" };
-            notes.push(note);
-            return json(201, note);
-        }
-        const one = new RegExp(`^${base}/(\\d+)$`).exec(url.pathname);
-        const note = one ? notes.find((n) => n.id === Number(one[1])) : undefined;
-        if (req.method === "PUT" && note) {
-            note.body = body ?? "";
-            return json(200, note);
-        }
-        return json(404, { message: "404 Not Found" });
-    });
+const api = fakeGitLabApi(TOKEN, ({ method, url, body: { body } }, json) => {
+    const base = "/api/v4/projects/42/merge_requests/7/notes";
+    if (method === "GET" && url.pathname === base) {
+        const per = Number(url.searchParams.get("per_page") ?? 20);
+        const page = Number(url.searchParams.get("page") ?? 1);
+        json(200, notes.slice((page - 1) * per, page * per));
+        return true;
+    }
+    if (method === "POST" && url.pathname === base) {
+        const note = { id: notes.length + 100, body: body ?? "", author: "bot" };
+        notes.push(note);
+        json(201, note);
+        return true;
+    }
+    const one = new RegExp(`^${base}/(\\d+)$`).exec(url.pathname);
+    const note = one ? notes.find((n) => n.id === Number(one[1])) : undefined;
+    if (method === "PUT" && note) {
+        note.body = body ?? "";
+        json(200, note);
+        return true;
+    }
+    return false;
 });
 
-let apiUrl: string;
-beforeAll(async () => {
-    apiUrl = `http://127.0.0.1:${await listen(server)}/api/v4`;
-});
-afterAll(() => {
-    server.close();
-});
 beforeEach(() => {
     notes = [{ id: 1, body: "Looks good to me", author: "alice" }];
 });
 
-const upsert = (body: string) => upsertNote({ apiUrl, projectId: "42", mergeRequestIid: "7", token: TOKEN }, body);
+const upsert = (body: string) => upsertNote({ apiUrl: api(), projectId: "42", mergeRequestIid: "7", token: TOKEN }, body);
 
 describe("the merge request's flux-diff note", () => {
     it("is created once, beside the reviewers' notes", async () => {

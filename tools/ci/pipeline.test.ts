@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { parse, stringify } from "yaml";
 import { KIND_CLUSTER_DEFAULTS, KIND_RELEASE, REPO_ROOT } from "../../lib/project";
-import { copyOfRepo } from "../../test/support/temp-repo";
+import { copyOfRepo, SAMPLE_TREE } from "../../test/support/temp-repo";
 import { readGitlabCiSchema } from "../schemas/vendored";
 import { backendOf, childPipeline, cloudStacks, eventOf, inputFromEnvironment, PipelineEvent, PipelineInput } from "./pipeline";
 
@@ -105,7 +105,7 @@ describe("which jobs each event gets", () => {
     });
 
     it("knows the cloud stacks and their tiers from the stack files", () => {
-        expect(cloudStacks(REPO_ROOT).filter((s) => s.tier !== "sandbox")).toEqual([
+        expect(cloudStacks(SAMPLE_TREE).filter((s) => s.tier !== "sandbox")).toEqual([
             { stack: "aws-development", tier: "development" },
             { stack: "aws-production", tier: "production" },
             { stack: "aws-staging", tier: "staging" },

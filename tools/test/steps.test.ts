@@ -40,10 +40,10 @@ async function gates(plant: string): Promise<Record<string, { code: number; outp
 }
 
 describe("npm test", () => {
-    it("runs the formatter, the linter with the type-check and the unused-code check, then the suite", () => {
+    it("runs the formatter, the linter with the type-check, the unused-code check and the GitOps tree check, then the suite", () => {
         const scripts = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
         expect(scripts.test).toBe("ts-node --swc tools/test/cli.ts");
-        expect([...STATIC_STEPS, SUITE].map((s) => s.name)).toEqual(["format", "lint + type-check", "unused code", "jest"]);
+        expect([...STATIC_STEPS, SUITE].map((s) => s.name)).toEqual(["format", "lint + type-check", "unused code", "GitOps tree", "jest"]);
         expect(step("lint + type-check").args).toEqual(expect.arrayContaining(["--type-aware", "--type-check", "--deny-warnings"]));
     });
 

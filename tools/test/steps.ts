@@ -27,8 +27,10 @@ export const STATIC_STEPS: Step[] = [
     { name: "lint + type-check", command: bin("oxlint"), args: ["--type-aware", "--type-check", "--deny-warnings", "--quiet"] },
     // Files, exports and dependencies nothing uses (knip.json names the entry points).
     { name: "unused code", command: bin("knip"), args: ["--no-progress"] },
+    // The checkout's own tree, whoever wrote it: the suite's tests run on trees of their own (test/fixtures).
+    { name: "GitOps tree", command: bin("ts-node"), args: ["--swc", path.join("tools", "check", "cli.ts")] },
 ];
-/** The suite, which includes the GitOps tree check of the shipped tree (tools/check/tree-check.test.ts). */
+/** The suite: the program, the tools and the checks, each on inputs of its own. */
 export const SUITE: Step = { name: "jest", command: bin("jest"), args: [] };
 
 export interface StepResult {
