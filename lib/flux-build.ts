@@ -3,7 +3,7 @@ import * as os from "os";
 import * as path from "path";
 import { parse, stringify } from "yaml";
 import { FluxObjectRef, Manifest, normaliseRepoPath, parseManifests, PLATFORM_SOURCE_NAME, readManifests, sameRepository, yamlFilesUnder } from "./gitops-tree";
-import { isRemote, Kustomize, kubectlKustomize, wrapperDir } from "./kustomize";
+import { isRemote, Kustomize, kubectlKustomize, wrapperDir, wrapperParent } from "./kustomize";
 
 // What Flux applies in one environment, built the way Flux builds it: the root sync's folder, then every
 // Flux Kustomization that yields, each from the source it names, with kustomize, then what
@@ -114,8 +114,7 @@ export function foldersRead(absDir: string, seen = new Set<string>()): string[] 
 }
 
 /** Where every wrapper lives: all at one depth, so the relative path to a folder is known before the wrapper's name. */
-const WRAPPER_PARENT = path.join(os.tmpdir(), "gitops-platform-flux-build");
-const fromWrapper = (abs: string) => path.relative(path.join(WRAPPER_PARENT, "x"), abs);
+const fromWrapper = (abs: string) => path.relative(path.join(wrapperParent(), "x"), abs);
 
 /** A Kustomization's post-build fields Flux merges into the kustomization (generator.go). */
 interface FluxFields {

@@ -1,5 +1,6 @@
 import { spawnSync } from "child_process";
 import { createHash } from "crypto";
+import { privateCacheDir } from "./private-cache";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -127,13 +128,14 @@ const HERE = "\u0000here\u0000";
  */
 export function kubectlKustomize(options: { cacheDir?: string; reads?: (dir: string) => string[] } = {}): Kustomize {
     const memo = new Map<string, KustomizeResult>();
+    const cacheDir = options.cacheDir && privateCacheDir(options.cacheDir) ? options.cacheDir : undefined;
     return (dir) => {
         const key = `${digestOf([dir, ...(options.reads?.(dir) ?? [])])}:${JSON.stringify(KUSTOMIZE_LIMITS)}`;
         // Kept with the folder's own path left out, so a copy elsewhere reads its own path in a message.
         const here = (r: KustomizeResult): KustomizeResult => ("problem" in r ? { problem: r.problem.split(HERE).join(dir) } : r);
         const known = memo.get(key);
         if (known) return here(known);
-        const file = options.cacheDir ? path.join(options.cacheDir, `${createHash("sha256").update(key).digest("hex")}.json`) : undefined;
+        const file = cacheDir ? path.join(cacheDir, `${createHash("sha256").update(key).digest("hex")}.json`) : undefined;
         if (file && fs.existsSync(file)) {
             const cached = JSON.parse(fs.readFileSync(file, "utf8")) as KustomizeResult;
             memo.set(key, cached);
@@ -143,27 +145,42 @@ export function kubectlKustomize(options: { cacheDir?: string; reads?: (dir: str
         const result = "problem" in built ? { problem: built.problem.split(dir).join(HERE) } : built;
         memo.set(key, result);
         if (file && "manifests" in result) {
-            fs.mkdirSync(path.dirname(file), { recursive: true });
+            // What a build yields may hold a Secret of the tree: readable by this user alone, in a shared tmp.
             const tmp = `${file}.${process.pid}`;
-            fs.writeFileSync(tmp, JSON.stringify(result));
+            fs.writeFileSync(tmp, JSON.stringify(result), { mode: 0o600 });
             fs.renameSync(tmp, file);
         }
         return here(result);
     };
 }
 
+let parent: string | undefined;
+
+/**
+ * Where wrapper kustomizations are written: one folder per machine, so a build is keyed alike in every
+ * process; a private folder of this process when that one is not this user's alone.
+ */
+export function wrapperParent(): string {
+    if (parent) return parent;
+    const shared = path.join(os.tmpdir(), "gitops-platform-flux-build");
+    parent = privateCacheDir(shared) ? shared : fs.mkdtempSync(path.join(os.tmpdir(), "gitops-platform-flux-build-"));
+    return parent;
+}
+
 /**
  * A folder outside the repository holding a kustomization Flux would generate or extend, written once per
- * content: the same build gets the same folder (so the same cache key) in every process.
+ * content: the same build gets the same folder (so the same cache key) in every process. A file found
+ * there is used only if it says exactly that.
  */
 export function wrapperDir(kustomization: string, repository?: { root: string; identity: string }): string {
-    const dir = path.join(os.tmpdir(), "gitops-platform-flux-build", createHash("sha256").update(kustomization).digest("hex").slice(0, 24));
+    const dir = path.join(wrapperParent(), createHash("sha256").update(kustomization).digest("hex").slice(0, 24));
     if (repository) WRAPPERS.set(dir, repository);
     const file = path.join(dir, "kustomization.yaml");
-    if (!fs.existsSync(file)) {
-        fs.mkdirSync(dir, { recursive: true });
+    const found = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
+    if (found !== kustomization) {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
         const tmp = `${file}.${process.pid}`;
-        fs.writeFileSync(tmp, kustomization);
+        fs.writeFileSync(tmp, kustomization, { mode: 0o600 });
         fs.renameSync(tmp, file);
     }
     return dir;

@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as ts from "typescript";
+import { privateCacheDir } from "../../lib/private-cache";
 import { REPO_ROOT } from "../../lib/project";
 
 // The fields each kind has, read from the type declarations of the same models that validate it
@@ -58,13 +59,14 @@ function treeOf(checker: ts.TypeChecker, type: ts.Type, depth: number, seen: Map
  * `I<Kind>`), read in one TypeScript program. A kind whose declaration cannot be read is left out.
  */
 export function knownFields(wanted: { specifier: string; kind: string }[], options: { cacheDir?: string } = {}): Map<string, FieldTree> {
-    const cacheDir = options.cacheDir ?? path.join(os.tmpdir(), "gitops-platform-known-fields");
+    const dir = options.cacheDir ?? path.join(os.tmpdir(), "gitops-platform-known-fields");
+    const cacheDir = privateCacheDir(dir) ? dir : undefined;
     // On disk, by the model package's version: reading the declarations takes a TypeScript program
     // (about a second); a tree read once serves every later `npm run check` on this machine.
     for (const k of wanted) {
         const id = `${k.specifier}/${k.kind}`;
         if (cache.has(id)) continue;
-        const stored = readStored(cacheDir, k);
+        const stored = cacheDir ? readStored(cacheDir, k) : undefined;
         if (stored) cache.set(id, stored);
     }
     // One TypeScript program per process for what is new: checking several trees reads each kind once.
@@ -73,7 +75,7 @@ export function knownFields(wanted: { specifier: string; kind: string }[], optio
         for (const [k, v] of readTrees(kinds)) {
             cache.set(k, v);
             const kind = kinds.find((x) => `${x.specifier}/${x.kind}` === k);
-            if (kind) store(cacheDir, kind, v);
+            if (kind && cacheDir) store(cacheDir, kind, v);
         }
     }
     return new Map(
@@ -122,9 +124,8 @@ function store(cacheDir: string, k: { specifier: string; kind: string }, tree: F
     };
     const stored: StoredTree = { root: idOf(tree), nodes };
     try {
-        fs.mkdirSync(cacheDir, { recursive: true });
         const file = storedFile(cacheDir, k);
-        fs.writeFileSync(`${file}.${process.pid}`, JSON.stringify(stored));
+        fs.writeFileSync(`${file}.${process.pid}`, JSON.stringify(stored), { mode: 0o600 });
         fs.renameSync(`${file}.${process.pid}`, file);
     } catch {
         // A cache that cannot be written is only slower.
