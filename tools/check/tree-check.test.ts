@@ -218,6 +218,21 @@ function addCrdLayer(root: string): void {
 
 const fixtures: Fixture[] = [
     {
+        what: "a source whose credentials Secret neither the tree nor the stack provides",
+        change: (r) =>
+            edit(
+                r,
+                "platform/services/podinfo.yaml",
+                "  url: https://stefanprodan.github.io/podinfo\n",
+                "  url: https://stefanprodan.github.io/podinfo\n  secretRef:\n    name: podinfo-auth\n",
+            ),
+        expected: [
+            "warning platform/services/podinfo.yaml: HelmRepository podinfo/podinfo: spec.secretRef.name: no Secret podinfo/podinfo-auth in what clusters/development syncs, nor one the stack creates: it stays not Ready until that Secret exists. Fix: correct the name, add the Secret (sealed or SOPS-encrypted), or make sure something else creates it",
+            "warning platform/services/podinfo.yaml: HelmRepository podinfo/podinfo: spec.secretRef.name: no Secret podinfo/podinfo-auth in what clusters/production syncs, nor one the stack creates: it stays not Ready until that Secret exists. Fix: correct the name, add the Secret (sealed or SOPS-encrypted), or make sure something else creates it",
+            "warning platform/services/podinfo.yaml: HelmRepository podinfo/podinfo: spec.secretRef.name: no Secret podinfo/podinfo-auth in what clusters/staging syncs, nor one the stack creates: it stays not Ready until that Secret exists. Fix: correct the name, add the Secret (sealed or SOPS-encrypted), or make sure something else creates it",
+        ],
+    },
+    {
         what: "a layer that waits with no timeout, so a failing health check holds for its whole interval",
         change: (r) => edit(r, "clusters/production/platform.yaml", "  timeout: 5m\n", ""),
         expected: [

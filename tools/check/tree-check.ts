@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseAllDocuments } from "yaml";
 import { buildEnvironment, BuiltObject, EnvironmentBuild, type Finding, inputFiles, sharedKustomize } from "../../lib/flux-build";
-import { LocatedManifest, Manifest, normaliseRepoPath, readManifests, yamlFilesUnder } from "../../lib/gitops-tree";
+import { LocatedManifest, Manifest, normaliseRepoPath, PLATFORM_SECRET_NAME, readManifests, yamlFilesUnder } from "../../lib/gitops-tree";
 import { isRemote, Kustomize } from "../../lib/kustomize";
 import {
     DEFAULT_FLUX_VERSION,
@@ -198,8 +198,29 @@ function checkReferences(cluster: string, set: Located[], findings: Finding[]): 
             });
             dependsOn.forEach((d, i) => expect(l, `spec.dependsOn[${i}].name`, d, "HelmRelease"));
         }
+        // A Secret may rightly come from outside Git (sealed, external, SOPS-decrypted, or the ones the stack
+        // creates), so one the tree lacks is a warning: the object stays not Ready until it exists.
+        const secretRef = spec.secretRef as Ref | undefined;
+        const ns = l.manifest.metadata?.namespace;
+        if (
+            secretRef?.name &&
+            (l.manifest.apiVersion ?? "").includes(".toolkit.fluxcd.io/") &&
+            !present.has(key("Secret", ns, secretRef.name)) &&
+            !STACK_SECRETS.has(`${ns ?? "default"}/${secretRef.name}`)
+        ) {
+            findings.push({
+                severity: "warning",
+                file: l.file,
+                object: describe(l.manifest),
+                field: "spec.secretRef.name",
+                message: `no Secret ${ns ? `${ns}/` : ""}${secretRef.name} in what ${cluster} syncs, nor one the stack creates: it stays not Ready until that Secret exists. Fix: correct the name, add the Secret (sealed or SOPS-encrypted), or make sure something else creates it`,
+            });
+        }
     }
 }
+
+/** The Secrets Pulumi creates in the cluster (components/platform-repository-secret.ts, the root sync's pull secret). */
+const STACK_SECRETS = new Set([`flux-system/${PLATFORM_SECRET_NAME}`, "flux-system/flux-system"]);
 
 /**
  * A `dependsOn` cycle among Kustomizations or among HelmReleases: neither controller ever reconciles one
