@@ -243,11 +243,12 @@ const fixtures: Fixture[] = [
         what: "a layer whose custom resources outlive their CRDs in a teardown (no dependsOn, no provider label)",
         change: addCrdLayer,
         expected: [
+            "warning clusters/development/platform.yaml: Kustomization flux-system/platform-crds: is a layer of development but not of staging and production: environments should differ by patches, not by layers. Fix: add it to clusters/staging once it is ready to go there, or remove it",
             "warning clusters/development/platform.yaml: Kustomization flux-system/platform-crds: metadata.labels: applies the CRDs of example.com, which flux-system/platform-configs uses (Widget apps/w) without a dependsOn on it: the teardown may delete it first, and leave those objects' finalizers waiting. Fix: add dependsOn: [{name: platform-crds}] to flux-system/platform-configs, or label this layer gitops-platform.io/teardown: provider",
         ],
     },
     {
-        what: "nothing when the layer using custom resources depends on the layer applying their CRDs (the teardown orders them by itself)",
+        what: "only the layer development has and the others lack, when the layer using custom resources depends on the layer applying their CRDs (the teardown orders them by itself)",
         change: (r) => {
             addCrdLayer(r);
             edit(
@@ -257,7 +258,9 @@ const fixtures: Fixture[] = [
                 "    - name: platform-service-configs\n    - name: platform-crds\n",
             );
         },
-        expected: [],
+        expected: [
+            "warning clusters/development/platform.yaml: Kustomization flux-system/platform-crds: is a layer of development but not of staging and production: environments should differ by patches, not by layers. Fix: add it to clusters/staging once it is ready to go there, or remove it",
+        ],
     },
     {
         what: "a layer that neither waits nor health-checks, so its Ready means applied",

@@ -20,7 +20,7 @@ import { apiVerdict } from "./deprecated-apis";
 import { loadCrdSchemas } from "./crd-schemas";
 import { knownFields, unknownFields } from "./known-fields";
 import { readFluxServedApis } from "../schemas/vendored";
-import { REPO_ROOT } from "../../lib/project";
+import { ENVIRONMENTS, REPO_ROOT } from "../../lib/project";
 import { folderAt, releaseTags, selectedRelease } from "../../lib/releases";
 
 // The offline check of the tree Flux syncs (clusters/ and platform/) and of the stacks that point at it.
@@ -318,6 +318,45 @@ function checkLayersWait(set: Located[], findings: Finding[]): void {
 }
 
 /**
+ * Development, staging and production run one platform at three points of its promotion, differing by
+ * small patches (replicas, a host name, the source's ref). A layer one of them has and another lacks is
+ * either on its way (fine for a while) or forgotten: production never gets what staging tested. Said as
+ * a warning, on the layer, naming where it is missing.
+ */
+function checkSameLayers(envs: Map<string, EnvironmentBuild>, findings: Finding[]): void {
+    // The Kustomizations each declares, built or not (one that does not build is reported on its own).
+    const layersOf = (env: EnvironmentBuild) =>
+        new Map(
+            env.objects
+                .filter((o) => isFluxKustomization(o.manifest))
+                .map((o) => [`${o.manifest.metadata?.namespace ?? "default"}/${o.manifest.metadata?.name}`, o]),
+        );
+    const all = ENVIRONMENTS.flatMap((name) => {
+        const env = envs.get(`clusters/${name}`);
+        return env ? [{ name: name as string, layers: layersOf(env) }] : [];
+    });
+    if (all.length < 2) return;
+    const reported = new Set<string>();
+    for (const { layers } of all) {
+        for (const [id, layer] of layers) {
+            if (reported.has(id)) continue;
+            const missing = all.filter((e) => !e.layers.has(id)).map((e) => e.name);
+            if (missing.length === 0) continue;
+            reported.add(id);
+            const having = all.filter((e) => e.layers.has(id)).map((e) => e.name);
+            findings.push({
+                severity: "warning",
+                file: layer.file,
+                object: `Kustomization ${id}`,
+                message:
+                    `is a layer of ${having.join(" and ")} but not of ${missing.join(" and ")}: environments should differ by patches, not by layers. ` +
+                    `Fix: add it to clusters/${missing[0]} once it is ready to go there, or remove it`,
+            });
+        }
+    }
+}
+
+/**
  * The teardown deletes layers that depend on others first, and those labelled providers last
  * (components/flux-teardown-provider.ts). A layer using custom resources whose CRD another layer
  * applies, with neither a dependsOn path to it nor the label on it, may outlive its CRD and controller:
@@ -582,6 +621,7 @@ export function checkTree(
                 });
         }
     };
+    checkSameLayers(envs, findings);
     const tags = releaseTags(root);
     for (const [dir, env] of envs) {
         for (const o of env.objects) judge(o);
