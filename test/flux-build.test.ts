@@ -123,6 +123,42 @@ describe("what kustomize-controller adds on top of the build", () => {
         expect(podinfo?.file).toBe("apps/base/podinfo/release.yaml");
     });
 
+    it("sets a Kustomization's images, and substitutes from a ConfigMap the environment applies", () => {
+        const root = variant((r) => {
+            write(
+                r,
+                "apps/staging/web.yaml",
+                'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - name: web\n          image: ghcr.io/stefanprodan/podinfo:6.0.0\n          env: [{name: DOMAIN, value: "${domain}"}]\n',
+            );
+            const k = fs.readFileSync(path.join(r, "apps/staging/kustomization.yaml"), "utf8");
+            write(r, "apps/staging/kustomization.yaml", k.replace("  - ../base/podinfo\n", "  - ../base/podinfo\n  - web.yaml\n"));
+            write(
+                r,
+                "clusters/staging/vars.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-vars\n  namespace: flux-system\ndata:\n  domain: staging.example\n",
+            );
+            const c = fs.readFileSync(path.join(r, "clusters/staging/kustomization.yaml"), "utf8");
+            write(r, "clusters/staging/kustomization.yaml", c.replace("  - apps.yaml\n", "  - apps.yaml\n  - vars.yaml\n"));
+            const apps = fs.readFileSync(path.join(r, "clusters/staging/apps.yaml"), "utf8");
+            write(
+                r,
+                "clusters/staging/apps.yaml",
+                apps
+                    .replace("  postBuild:\n", "  images:\n    - name: ghcr.io/stefanprodan/podinfo\n      newTag: 6.7.1\n  postBuild:\n")
+                    .replace(
+                        "      cluster_env: staging\n",
+                        "      cluster_env: staging\n    substituteFrom:\n      - kind: ConfigMap\n        name: cluster-vars\n",
+                    ),
+            );
+        });
+        const b = build(root);
+        expect(b.findings.filter((f) => f.severity === "error")).toEqual([]);
+        const web = find(b, "Deployment", "web");
+        const container = (specAt(web, "template.spec.containers") as { image: string; env: { value: string }[] }[])[0];
+        expect(container?.image).toBe("ghcr.io/stefanprodan/podinfo:6.7.1");
+        expect(container?.env[0]?.value).toBe("staging.example");
+    });
+
     it("reports a Kustomization patch whose target matches nothing: it would never be applied", () => {
         const root = variant((r) => {
             const apps = fs.readFileSync(path.join(r, "clusters/staging/apps.yaml"), "utf8");

@@ -218,6 +218,19 @@ function addCrdLayer(root: string): void {
 
 const fixtures: Fixture[] = [
     {
+        what: "an ArtifactGenerator on a stack that does not install source-watcher",
+        change: (r) =>
+            append(
+                r,
+                "clusters/development/platform.yaml",
+                'apiVersion: source.extensions.fluxcd.io/v1beta1\nkind: ArtifactGenerator\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  sources:\n    - alias: repo\n      kind: GitRepository\n      name: platform\n  artifacts:\n    - name: apps\n      copy:\n        - from: "@repo/platform/configs/**"\n          to: "@artifact/"\n',
+            ),
+        expected: [
+            "error   clusters/development/platform.yaml: ArtifactGenerator flux-system/apps: stack aws-development: ArtifactGenerator needs source-watcher, which this stack's flux.components does not install. Fix: add source-watcher to flux.components in stacks/Pulumi.aws-development.yaml",
+            "error   clusters/development/platform.yaml: ArtifactGenerator flux-system/apps: stack development: ArtifactGenerator needs source-watcher, which this stack's flux.components does not install. Fix: add source-watcher to flux.components in stacks/Pulumi.development.yaml",
+        ],
+    },
+    {
         what: "a source whose credentials Secret neither the tree nor the stack provides",
         change: (r) =>
             edit(

@@ -655,7 +655,8 @@ export function checkTree(
         if (versionProblem) findings.push({ severity: "error", file: stack.file, field: `${PROJECT}:${versionProblem.key}`, message: versionProblem.message });
         for (const { file, manifest } of set) {
             const needs = NEEDS_COMPONENT[manifest.kind ?? ""];
-            if (needs && (manifest.apiVersion ?? "").includes(".toolkit.fluxcd.io/") && !stack.components.includes(needs)) {
+            // ArtifactGenerator is source.extensions.fluxcd.io, ExternalArtifact source.toolkit.fluxcd.io (fluxcd/source-watcher api/).
+            if (needs && /\.(toolkit|extensions)\.fluxcd\.io\//.test(manifest.apiVersion ?? "") && !stack.components.includes(needs)) {
                 findings.push({
                     severity: "error",
                     file,
