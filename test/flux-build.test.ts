@@ -159,6 +159,23 @@ describe("what kustomize-controller adds on top of the build", () => {
         expect(container?.env[0]?.value).toBe("staging.example");
     });
 
+    it("adds a Kustomization's components, named relative to its path", () => {
+        const root = variant((r) => {
+            fs.mkdirSync(path.join(r, "apps/components/monitored"), { recursive: true });
+            write(
+                r,
+                "apps/components/monitored/kustomization.yaml",
+                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nlabels:\n  - pairs:\n      monitoring: enabled\n",
+            );
+            const apps = fs.readFileSync(path.join(r, "clusters/staging/apps.yaml"), "utf8");
+            write(r, "clusters/staging/apps.yaml", apps.replace("  postBuild:\n", "  components:\n    - ../components/monitored\n  postBuild:\n"));
+        });
+        const b = build(root);
+        expect(b.findings.filter((f) => f.severity === "error")).toEqual([]);
+        expect(find(b, "HelmRelease", "podinfo")?.manifest.metadata?.labels).toEqual({ monitoring: "enabled" });
+        expect(find(b, "Kustomization", "infra-configs")?.manifest.metadata?.labels).toBeUndefined();
+    });
+
     it("reports a Kustomization patch whose target matches nothing: it would never be applied", () => {
         const root = variant((r) => {
             const apps = fs.readFileSync(path.join(r, "clusters/staging/apps.yaml"), "utf8");
